@@ -1,0 +1,40 @@
+# coopgrid — `make run` and `make test` set everything up from scratch (.venv with python3.12).
+SHELL := /bin/bash
+VENV  := .venv
+# python3.12 on PATH, or a pyenv-installed 3.12 when the pyenv shim points elsewhere
+PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	if $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then echo $$p; break; fi; done)
+BIN   := $(VENV)/bin
+OUT   ?= results/campus
+
+.PHONY: run test lint typecheck pytest test-slow bench clean
+
+$(BIN)/.installed: pyproject.toml
+	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
+	$(PYTHON312) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python run_sim.py study campus --out $(OUT)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+pytest: $(BIN)/.installed
+	$(BIN)/pytest -m "not slow"
+
+test: lint typecheck pytest
+
+test-slow: $(BIN)/.installed
+	$(BIN)/pytest -m slow
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/campus_dro.py --out benchmarks/results
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,49 @@
+"""The contract every energy agent fulfils (DESIGN principle 1).
+
+An agent owns its devices and contributes a Pyomo block to whichever problem is being solved: its
+own local problem, the joint problem of a centralized coordinator, or a coalition problem.  The
+block exposes its exchange with the outside through *port* variables; coupling constraints are
+added by the coordinator, never inside the agent.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import mesa
+import pyomo.environ as pyo
+
+from agents.devices import Complementarity, Horizon
+
+
+@dataclass
+class BlockHandle:
+    """What an agent's builder returns: the block, its outputs and its complementarity binaries.
+
+    ``outputs`` maps an output name (e.g. ``pv_kw``) to ``(indexed Var or Param, unit)``.
+    ``complementarity`` lists the device pairs (charge/discharge, buy/sell, ...) whose
+    simultaneous use a relaxed solve must be checked for.
+    """
+
+    block: pyo.Block
+    outputs: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    complementarity: list[Complementarity] = field(default_factory=list)
+
+
+class EnergyAgent(mesa.Agent):  # type: ignore[misc]
+    """Base class of all agents: a Mesa agent that can build its own Pyomo block."""
+
+    name: str
+
+    def __init__(self, model: mesa.Model, name: str) -> None:
+        super().__init__(model)
+        self.name = name
+
+    @abstractmethod
+    def build_block(self, block: pyo.Block, horizon: Horizon, data: Any) -> BlockHandle:
+        """Add this agent's variables, constraints and cost to ``block`` (builders only build)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"

@@ -1,0 +1,614 @@
+"""Solver wrapper: a Pyomo model compiled once into HiGHS and re-solved persistently.
+
+Why not ``pyomo.contrib.solver``'s HiGHS interface?  Its hand-over walks every constraint with
+``generate_standard_repn`` (4-5 s for the S = 12 campus model) and it does not pass warm starts.
+Pyomo's ``LinearStandardFormCompiler`` produces the sparse matrices in about half that time and
+``highspy.Highs.passModel`` takes them in ~0.1 s, so this module uses the two directly.
+
+Contract
+--------
+* :class:`HighsModel` compiles a Pyomo model (any ``Block``) once.  Columns are the model's
+  variables, rows its active constraints (a ranged constraint is one row with two bounds).
+* Binary and integer variables are passed to HiGHS as continuous ``[lb, ub]`` columns when
+  ``relax_integrality=True``; :meth:`HighsModel.set_integer` switches chosen columns back to
+  integer.  This is how the tight-formulation-first strategy (DESIGN principle 7) is realised:
+  solve the LP, check complementarity, and make only the offending binaries integer.
+* After changing mutable ``Param`` values (or variable bounds) call :meth:`HighsModel.update`:
+  the model is recompiled and only what changed (costs, bounds, coefficients) is pushed into the
+  live HiGHS instance, which keeps its basis as a warm start.  A structural change (a new
+  variable or constraint) falls back to a fresh ``passModel``.
+* Every :meth:`HighsModel.solve` returns :class:`SolveStats` with status, objective, dual bound,
+  gap and the timings build / hand-over / solve / extract.  An infeasible or failed solve raises
+  :class:`SolveError` whose message names the model, the case and the constraint families that
+  cannot be met, found by re-solving an elastic copy (every row gets penalised slacks).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+import scipy.sparse as sp
+from pyomo.core.base.var import VarData
+from pyomo.common.errors import InfeasibleConstraintException
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+log = logging.getLogger(__name__)
+
+INF = highspy.kHighsInf
+
+LpMethod = Literal["simplex", "ipm", "choose"]
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Options handed to HiGHS for every solve.
+
+    ``lp_method`` selects the LP algorithm (HiGHS option ``solver``): dual ``simplex``, interior
+    point ``ipm`` (with crossover, so the solution is a vertex), or ``choose``.
+    """
+
+    time_limit_s: float = 300.0
+    mip_rel_gap: float = 1e-4
+    threads: int = 0  # 0 = HiGHS decides
+    lp_method: LpMethod = "simplex"
+    presolve: bool = True
+    random_seed: int = 0
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.time_limit_s > 0:
+            raise ValueError(f"SolverOptions.time_limit_s must be > 0, got {self.time_limit_s}")
+        if not 0 <= self.mip_rel_gap < 1:
+            raise ValueError(f"SolverOptions.mip_rel_gap must be in [0, 1), got {self.mip_rel_gap}")
+        if self.lp_method not in ("simplex", "ipm", "choose"):
+            raise ValueError(
+                f"SolverOptions.lp_method must be 'simplex', 'ipm' or 'choose', got {self.lp_method!r}"
+            )
+
+
+@dataclass
+class SolveStats:
+    """What one solve did.  Times are wall-clock seconds."""
+
+    name: str
+    status: str
+    objective: float
+    dual_bound: float
+    mip_gap: float
+    is_mip: bool
+    n_rows: int
+    n_cols: int
+    n_nonzeros: int
+    n_binaries_declared: int
+    n_integer_active: int
+    build_s: float = 0.0
+    handover_s: float = 0.0
+    solve_s: float = 0.0
+    extract_s: float = 0.0
+    simplex_iterations: int = 0
+    ipm_iterations: int = 0
+    mip_nodes: int = 0
+    lp_method: str = "simplex"
+    path: str = ""
+
+    @property
+    def overhead_s(self) -> float:
+        """Modelling overhead: build + hand-over + extraction."""
+        return self.build_s + self.handover_s + self.extract_s
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["overhead_s"] = self.overhead_s
+        return d
+
+
+class SolveError(RuntimeError):
+    """A solve that did not reach a usable optimum.  ``diagnosis`` lists the violated families."""
+
+    def __init__(self, message: str, status: str, diagnosis: list[tuple[str, float, list[str]]]):
+        super().__init__(message)
+        self.status = status
+        self.diagnosis = diagnosis
+
+
+def constraint_family(con: Any) -> str:
+    """Name of a constraint with its own index removed, e.g. ``rt[3].PV.ess.def_soc``."""
+    comp = con.parent_component()
+    return str(comp.name)
+
+
+@dataclass
+class _Compiled:
+    columns: list[VarData]
+    rows: list[Any]  # ConstraintData, one per row
+    c: np.ndarray
+    c_offset: float
+    A: sp.csc_matrix
+    col_lb: np.ndarray
+    col_ub: np.ndarray
+    row_lb: np.ndarray
+    row_ub: np.ndarray
+    is_int: np.ndarray  # declared integer/binary domain
+
+
+def _compile(model: pyo.Block) -> _Compiled:
+    """Compile ``model`` to ``min c x + c0, row_lb <= A x <= row_ub, col_lb <= x <= col_ub``.
+
+    Columns are *all* active variables of the model and rows *all* active constraints, in
+    declaration order, whatever their coefficients: a coefficient that becomes 0 after a
+    parameter change must not remove a column or row, or the persistent model's indices shift.
+    """
+    all_vars: list[VarData] = list(model.component_data_objects(pyo.Var, active=True, descend_into=True))
+    all_cons: list[Any] = list(model.component_data_objects(pyo.Constraint, active=True, descend_into=True))
+    # The compiler eliminates fixed variables; keep them as columns with lb = ub instead so
+    # that fixing and unfixing never changes the structure of the persistent model.
+    fixed = [v for v in all_vars if v.fixed]
+    fixed_vals = [v.value for v in fixed]
+    for v in fixed:
+        v.unfix()
+    try:
+        info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=pyo.minimize)
+    except InfeasibleConstraintException as exc:
+        raise SolveError(f"{model.name}: {exc}", "infeasible", []) from exc
+    finally:
+        for v, val in zip(fixed, fixed_vals, strict=True):
+            v.fix(val)
+    fixed_ids = {id(v): val for v, val in zip(fixed, fixed_vals, strict=True)}
+
+    n = len(all_vars)
+    col_pos = {id(v): j for j, v in enumerate(all_vars)}
+    try:
+        perm = np.fromiter((col_pos[id(v)] for v in info.columns), dtype=np.int64, count=len(info.columns))
+    except KeyError as exc:  # a variable outside the model (e.g. on another block) is referenced
+        raise SolveError(f"{model.name}: a constraint references a variable outside the model", "model_error",
+                         []) from exc
+    col_lb = np.empty(n)
+    col_ub = np.empty(n)
+    is_int = np.zeros(n, dtype=bool)
+    for j, v in enumerate(all_vars):
+        if id(v) in fixed_ids:
+            col_lb[j] = col_ub[j] = fixed_ids[id(v)]
+        else:
+            lb, ub = v.bounds
+            col_lb[j] = -INF if lb is None else lb
+            col_ub[j] = INF if ub is None else ub
+        is_int[j] = not v.is_continuous()
+
+    c = np.zeros(n)
+    c_offset = 0.0
+    if info.c.shape[0] > 0:
+        c[perm] = np.asarray(info.c.toarray()).ravel()
+        c_offset = float(np.asarray(info.c_offset).ravel()[0]) if np.size(info.c_offset) else 0.0
+
+    # Row bounds; mixed form emits two rows for a ranged constraint: merge them.
+    row_pos = {id(con): i for i, con in enumerate(all_cons)}
+    m = len(all_cons)
+    row_lb = np.full(m, -INF)
+    row_ub = np.full(m, INF)
+    rhs = np.asarray(info.rhs, dtype=float)
+    src_rows = np.empty(len(info.rows), dtype=np.int64)
+    for k, (con, sense) in enumerate(info.rows):
+        i = row_pos[id(con)]
+        src_rows[k] = i
+        if sense == 0:
+            row_lb[i] = row_ub[i] = rhs[k]
+        elif sense == 1:
+            row_ub[i] = rhs[k]
+        else:
+            row_lb[i] = rhs[k]
+    coo = info.A.tocoo()
+    keep = np.ones(coo.nnz, dtype=bool)
+    # drop the duplicate entries of the second half of ranged rows
+    if len(np.unique(src_rows)) != len(src_rows):
+        first = np.zeros(len(src_rows), dtype=bool)
+        _, idx = np.unique(src_rows, return_index=True)
+        first[idx] = True
+        keep = first[coo.row]
+    A = sp.csc_matrix(
+        (coo.data[keep], (src_rows[coo.row[keep]], perm[coo.col[keep]])), shape=(m, n)
+    )
+    A.sum_duplicates()
+    A.sort_indices()
+    return _Compiled(
+        columns=all_vars,
+        rows=all_cons,
+        c=c,
+        c_offset=c_offset,
+        A=A,
+        col_lb=col_lb,
+        col_ub=col_ub,
+        row_lb=row_lb,
+        row_ub=row_ub,
+        is_int=is_int,
+    )
+
+
+@dataclass
+class _SolveContext:
+    """Who is solving: used in log lines and error messages."""
+
+    name: str
+    case: str = ""
+
+    def label(self) -> str:
+        return f"{self.name}" + (f" (case {self.case})" if self.case else "")
+
+
+class HighsModel:
+    """A Pyomo model living in a persistent ``highspy.Highs`` instance.
+
+    Parameters
+    ----------
+    model:
+        The Pyomo model or block to solve (minimisation of its single active objective).
+    name:
+        Agent or coordinator name, used in messages.
+    options:
+        :class:`SolverOptions`.
+    relax_integrality:
+        Pass binaries as continuous columns (the LP relaxation); see :meth:`set_integer`.
+    build_s:
+        Seconds the caller spent building the Pyomo model (reported in :class:`SolveStats`).
+    """
+
+    def __init__(
+        self,
+        model: pyo.Block,
+        name: str,
+        options: SolverOptions | None = None,
+        relax_integrality: bool = True,
+        build_s: float = 0.0,
+    ) -> None:
+        self.model = model
+        self.ctx = _SolveContext(name)
+        self.options = options or SolverOptions()
+        self.build_s = build_s
+        self._highs = highspy.Highs()
+        self._highs.setOptionValue("output_flag", bool(self.options.verbose))
+        self._apply_options()
+        t0 = time.perf_counter()
+        self._cm = _compile(model)
+        self._col_of: dict[int, int] = {id(v): j for j, v in enumerate(self._cm.columns)}
+        self._integer = self._cm.is_int.copy() if not relax_integrality else np.zeros_like(self._cm.is_int)
+        self._pass_model()
+        self.handover_s = time.perf_counter() - t0
+        self.x: np.ndarray = np.full(len(self._cm.columns), np.nan)
+        self.row_activity: np.ndarray = np.full(len(self._cm.rows), np.nan)
+        self.last: SolveStats | None = None
+
+    # ------------------------------------------------------------------ set-up
+    def _apply_options(self) -> None:
+        o = self.options
+        h = self._highs
+        h.setOptionValue("time_limit", float(o.time_limit_s))
+        h.setOptionValue("mip_rel_gap", float(o.mip_rel_gap))
+        h.setOptionValue("random_seed", int(o.random_seed))
+        h.setOptionValue("presolve", "on" if o.presolve else "off")
+        h.setOptionValue("solver", o.lp_method)
+        h.setOptionValue("run_crossover", "on")
+        if o.threads:
+            h.setOptionValue("threads", int(o.threads))
+
+    def _pass_model(self) -> None:
+        cm = self._cm
+        A = cm.A
+        status = self._highs.passModel(
+            len(cm.columns),
+            len(cm.rows),
+            int(A.nnz),
+            int(highspy.MatrixFormat.kColwise),
+            int(highspy.ObjSense.kMinimize),
+            float(cm.c_offset),
+            cm.c,
+            cm.col_lb,
+            cm.col_ub,
+            cm.row_lb,
+            cm.row_ub,
+            A.indptr.astype(np.int32),
+            A.indices.astype(np.int32),
+            A.data.astype(float),
+            np.where(self._integer, 1, 0).astype(np.int32),
+        )
+        if status == highspy.HighsStatus.kError:
+            raise SolveError(f"{self.ctx.label()}: HiGHS rejected the model", "model_error", [])
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def n_rows(self) -> int:
+        return len(self._cm.rows)
+
+    @property
+    def n_cols(self) -> int:
+        return len(self._cm.columns)
+
+    @property
+    def n_nonzeros(self) -> int:
+        return int(self._cm.A.nnz)
+
+    @property
+    def n_binaries_declared(self) -> int:
+        return int(self._cm.is_int.sum())
+
+    @property
+    def n_integer_active(self) -> int:
+        return int(self._integer.sum())
+
+    def columns_of(self, var: Any, index: Iterable[Any] | None = None) -> np.ndarray:
+        """Column numbers of an indexed variable (in the order of ``index`` or of the var)."""
+        keys = list(var.keys()) if index is None else list(index)
+        col_of = self._col_of
+        return np.fromiter((col_of.get(id(var[k]), -1) for k in keys), dtype=np.int64, count=len(keys))
+
+    def values(self, var: Any, index: Iterable[Any] | None = None) -> np.ndarray:
+        """Solution values of an indexed variable as a numpy array (NaN for absent columns)."""
+        cols = self.columns_of(var, index)
+        out = np.where(cols >= 0, self.x[np.maximum(cols, 0)], np.nan)
+        return out
+
+    def value(self, var: VarData) -> float:
+        j = self._col_of.get(id(var))
+        return float("nan") if j is None else float(self.x[j])
+
+    def set_case(self, case: str) -> None:
+        """Label used in messages (e.g. the study case being solved)."""
+        self.ctx.case = case
+
+    # ----------------------------------------------------------------- updates
+    def update(self) -> float:
+        """Recompile after Param/bound changes and push the differences.  Returns seconds.
+
+        Costs, bounds and coefficients (including entries that appear or vanish) are changed in
+        place, so HiGHS keeps its basis for a warm start.  Columns and rows are stable by
+        construction (see :func:`_compile`); if the model itself gained or lost components the
+        whole model is passed again.
+        """
+        t0 = time.perf_counter()
+        new = _compile(self.model)
+        old = self._cm
+        same_structure = (
+            len(new.columns) == len(old.columns)
+            and len(new.rows) == len(old.rows)
+            and all(a is b for a, b in zip(new.columns, old.columns, strict=True))
+            and all(a is b for a, b in zip(new.rows, old.rows, strict=True))
+        )
+        if not same_structure:
+            log.debug("%s: structure changed, passing a new model", self.ctx.label())
+            self._cm = new
+            self._col_of = {id(v): j for j, v in enumerate(new.columns)}
+            self._integer = np.zeros(len(new.columns), dtype=bool)
+            self._pass_model()
+        else:
+            h = self._highs
+            j = np.flatnonzero(new.c != old.c).astype(np.int32)
+            if j.size:
+                h.changeColsCost(j.size, j, new.c[j])
+            if new.c_offset != old.c_offset:
+                h.changeObjectiveOffset(new.c_offset)
+            j = np.flatnonzero((new.col_lb != old.col_lb) | (new.col_ub != old.col_ub)).astype(np.int32)
+            if j.size:
+                h.changeColsBounds(j.size, j, new.col_lb[j], new.col_ub[j])
+            i = np.flatnonzero((new.row_lb != old.row_lb) | (new.row_ub != old.row_ub)).astype(np.int32)
+            if i.size:
+                h.changeRowsBounds(i.size, i, new.row_lb[i], new.row_ub[i])
+            if (
+                new.A.nnz == old.A.nnz
+                and np.array_equal(new.A.indptr, old.A.indptr)
+                and np.array_equal(new.A.indices, old.A.indices)
+            ):
+                k = np.flatnonzero(new.A.data != old.A.data)
+                cols = np.searchsorted(new.A.indptr, k, side="right") - 1
+                rows = new.A.indices[k]
+                vals = new.A.data[k]
+            else:
+                diff = (new.A != old.A).tocoo()
+                rows, cols = diff.row, diff.col
+                vals = np.asarray(new.A[rows, cols]).ravel() if rows.size else np.zeros(0)
+            for r, cidx, val in zip(rows.tolist(), cols.tolist(), vals.tolist(), strict=True):
+                h.changeCoeff(r, cidx, val)
+            self._cm = new
+        dt = time.perf_counter() - t0
+        self.handover_s = dt
+        return dt
+
+    def set_integer(self, columns: np.ndarray | Sequence[int], integer: bool = True) -> None:
+        """Make the given columns integer (or continuous again) in the live model."""
+        cols = np.asarray(columns, dtype=np.int32)
+        if cols.size == 0:
+            return
+        self._integer[cols] = integer
+        self._highs.changeColsIntegrality(
+            cols.size, cols, np.full(cols.size, 1 if integer else 0, dtype=np.uint8)
+        )
+
+    def relax_all(self) -> None:
+        self.set_integer(np.flatnonzero(self._integer), integer=False)
+
+    def set_all_declared_integer(self) -> None:
+        self.set_integer(np.flatnonzero(self._cm.is_int & ~self._integer), integer=True)
+
+    # ------------------------------------------------------------------- solve
+    def fix_columns(self, columns: np.ndarray, values: np.ndarray) -> None:
+        """Fix columns in the live model (bounds ``lb = ub = value``); undo with :meth:`unfix_columns`."""
+        cols = np.asarray(columns, dtype=np.int32)
+        if cols.size:
+            vals = np.asarray(values, dtype=float)
+            self._highs.changeColsBounds(cols.size, cols, vals, vals)
+
+    def unfix_columns(self, columns: np.ndarray) -> None:
+        """Restore the compiled bounds of columns fixed with :meth:`fix_columns`."""
+        cols = np.asarray(columns, dtype=np.int32)
+        if cols.size:
+            self._highs.changeColsBounds(cols.size, cols, self._cm.col_lb[cols], self._cm.col_ub[cols])
+
+    def solve(
+        self, *, raise_on_failure: bool = True, path: str = "", lp_method: LpMethod | None = None
+    ) -> SolveStats:
+        """Solve; return :class:`SolveStats`.  Raises :class:`SolveError` unless optimal.
+
+        A MIP that hits the time limit with a feasible incumbent is returned (status
+        ``time_limit``) only when ``raise_on_failure`` is False, so callers that accept an
+        incumbent must say so explicitly.
+        """
+        h = self._highs
+        method = lp_method or self.options.lp_method
+        h.setOptionValue("solver", method)
+        t0 = time.perf_counter()
+        h.run()
+        solve_s = time.perf_counter() - t0
+        ms = h.getModelStatus()
+        info = h.getInfo()
+        is_mip = bool(self._integer.any())
+        status = _status_name(ms)
+        t1 = time.perf_counter()
+        has_primal = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        if has_primal:
+            sol = h.getSolution()
+            self.x = np.asarray(sol.col_value, dtype=float)
+            self.row_activity = np.asarray(sol.row_value, dtype=float)
+        extract_s = time.perf_counter() - t1
+        if is_mip:
+            obj = float(info.objective_function_value) if has_primal else math.nan
+            bound = float(info.mip_dual_bound)
+            gap = float(info.mip_gap) if has_primal else math.inf
+        else:
+            obj = float(info.objective_function_value) if has_primal else math.nan
+            bound = obj
+            gap = 0.0 if status == "optimal" else math.inf
+        stats = SolveStats(
+            name=self.ctx.label(),
+            status=status,
+            objective=obj,
+            dual_bound=bound,
+            mip_gap=gap,
+            is_mip=is_mip,
+            n_rows=self.n_rows,
+            n_cols=self.n_cols,
+            n_nonzeros=self.n_nonzeros,
+            n_binaries_declared=self.n_binaries_declared,
+            n_integer_active=self.n_integer_active,
+            build_s=self.build_s,
+            handover_s=self.handover_s,
+            solve_s=solve_s,
+            extract_s=extract_s,
+            simplex_iterations=int(info.simplex_iteration_count),
+            ipm_iterations=int(info.ipm_iteration_count),
+            mip_nodes=int(info.mip_node_count) if is_mip else 0,
+            lp_method=method,
+            path=path,
+        )
+        self.last = stats
+        # the next solve of the same model costs no build, and no hand-over until update()
+        self.build_s = 0.0
+        self.handover_s = 0.0
+        log.debug(
+            "%s: %s obj=%.6g gap=%.2e solve=%.2fs", stats.name, status, obj, gap, solve_s
+        )
+        if status != "optimal" and raise_on_failure:
+            raise self._failure(status)
+        return stats
+
+    def _failure(self, status: str) -> SolveError:
+        label = self.ctx.label()
+        if status in ("infeasible", "unbounded_or_infeasible"):
+            diag = self.diagnose()
+            lines = [f"  - {fam}: total violation {viol:.6g} (e.g. {', '.join(ex)})" for fam, viol, ex in diag]
+            msg = (
+                f"{label}: the model is infeasible. Constraint families that cannot be met "
+                f"(from an elastic re-solve with penalised slacks):\n" + "\n".join(lines)
+            )
+            return SolveError(msg, status, diag)
+        if status == "time_limit":
+            return SolveError(
+                f"{label}: time limit of {self.options.time_limit_s:g} s reached before optimality "
+                f"(gap {self.last.mip_gap if self.last else math.nan:.3g}); raise time_limit_s or "
+                "relax mip_rel_gap",
+                status,
+                [],
+            )
+        return SolveError(f"{label}: HiGHS finished with status '{status}'", status, [])
+
+    def diagnose(self, top: int = 8) -> list[tuple[str, float, list[str]]]:
+        """Find the constraint families an elastic copy must violate to become feasible.
+
+        Every row ``lb <= a x <= ub`` becomes ``lb <= a x + s+ - s- <= ub`` with ``s+, s- >= 0``
+        at cost 1 each and the original objective dropped; integrality is kept.  Columns whose
+        own bounds cross (``lb > ub``) are reported directly.
+        """
+        cm = self._cm
+        out: dict[str, float] = defaultdict(float)
+        examples: dict[str, list[str]] = defaultdict(list)
+        bad_cols = np.flatnonzero(cm.col_lb > cm.col_ub + 1e-9)
+        for j in bad_cols:
+            v = cm.columns[j]
+            fam = f"bounds of {v.parent_component().name}"
+            out[fam] += float(cm.col_lb[j] - cm.col_ub[j])
+            if len(examples[fam]) < 3:
+                examples[fam].append(f"{v.name}: lb {cm.col_lb[j]:g} > ub {cm.col_ub[j]:g}")
+        m = len(cm.rows)
+        n = len(cm.columns)
+        eye = sp.identity(m, format="csc")
+        A2 = sp.hstack([cm.A, eye, -eye], format="csc")
+        c2 = np.concatenate([np.zeros(n), np.ones(2 * m)])
+        lb2 = np.concatenate([np.minimum(cm.col_lb, cm.col_ub), np.zeros(2 * m)])
+        ub2 = np.concatenate([np.maximum(cm.col_lb, cm.col_ub), np.full(2 * m, INF)])
+        integ = np.concatenate([self._integer, np.zeros(2 * m, dtype=bool)]).astype(np.int32)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("time_limit", float(self.options.time_limit_s))
+        h.passModel(
+            n + 2 * m, m, int(A2.nnz), int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize),
+            0.0, c2, lb2, ub2, cm.row_lb, cm.row_ub,
+            A2.indptr.astype(np.int32), A2.indices.astype(np.int32), A2.data.astype(float), integ,
+        )
+        h.run()
+        if h.getInfo().primal_solution_status == 2:
+            x = np.asarray(h.getSolution().col_value)
+            viol = x[n : n + m] + x[n + m :]
+            for i in np.flatnonzero(viol > 1e-7):
+                con = cm.rows[i]
+                fam = constraint_family(con)
+                out[fam] += float(viol[i])
+                if len(examples[fam]) < 3:
+                    examples[fam].append(f"{con.name} short by {viol[i]:.4g}")
+        ranked = sorted(out.items(), key=lambda kv: -kv[1])[:top]
+        return [(fam, viol, examples[fam]) for fam, viol in ranked]
+
+
+def _status_name(ms: Any) -> str:
+    M = highspy.HighsModelStatus
+    table = {
+        M.kOptimal: "optimal",
+        M.kInfeasible: "infeasible",
+        M.kUnboundedOrInfeasible: "unbounded_or_infeasible",
+        M.kUnbounded: "unbounded",
+        M.kTimeLimit: "time_limit",
+        M.kIterationLimit: "iteration_limit",
+        M.kSolutionLimit: "solution_limit",
+        M.kInterrupt: "interrupted",
+        M.kModelEmpty: "optimal",
+    }
+    return table.get(ms, str(ms).split(".")[-1])
+
+
+@dataclass
+class TimedBuild:
+    """Context helper: ``with TimedBuild() as tb: build(...)`` then ``tb.seconds``."""
+
+    seconds: float = 0.0
+    _t0: float = field(default=0.0, repr=False)
+
+    def __enter__(self) -> TimedBuild:
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._t0

@@ -1,0 +1,687 @@
+"""Cloud coordinator of paper 000 (SPEC §4): DA plan + RT scenarios + soft binding + CVaR-DRO.
+
+The coordinator composes the campus agents' blocks (one per park for the DA stage and one per
+park and scenario for the RT stage), adds the P2P lines and their link to each park's port, the
+DA-RT deviation variables (C-5 ... C-8), the scenario costs (C-9 ... C-11) and the CVaR objective
+(C-14, C-15).  It never edits a park's balance or cost.
+
+The model is built once and kept in a persistent HiGHS instance; every study case (no P2P, no
+DR, no storage, another epsilon, reduced capacities) is a change of mutable parameters followed
+by :meth:`agents.milp.HighsModel.update` — no rebuild.
+
+Tight formulation first (DESIGN principle 7): with ``formulation="auto"`` the complementarity
+binaries are relaxed, the LP is solved, and complementarity (no simultaneous charge/discharge,
+buy/sell or two-way line flow, tolerance 1e-6) is verified on the solution.  An LP optimum that
+passes is feasible for the MILP and its value is a lower bound of the MILP, so it is a proof of
+optimality ("LP certificate").  Where it fails, the binaries of just those devices and periods
+are made integer and the model is re-solved as a MILP (gap 1e-4); this repeats until the check
+passes.  ``formulation="milp"`` makes every binary integer (the paper's exact model).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import mesa
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from agents.campus import CampusAgent, CampusData
+from agents.devices import (
+    DA_HORIZON,
+    RT_HORIZON,
+    Complementarity,
+    build_p2p_lines,
+    cancel_circulation,
+    p2p_net_inflow,
+    set_profile,
+)
+from agents.milp import HighsModel, SolverOptions, SolveStats
+from scenarios.schema import ThreeCampusScenario
+from sim.uncertainty import bounded_errors, cvar, cvar_weights, unit_ar1_disturbances
+
+log = logging.getLogger(__name__)
+
+Formulation = Literal["auto", "milp"]
+COMPLEMENTARITY_TOL = 1e-6
+STEPS_PER_HOUR = 4
+
+
+@dataclass(frozen=True)
+class CloudCase:
+    """One configuration of the study (SPEC §4.9).  Factors scale the scenario's values."""
+
+    name: str = "proposed"
+    p2p: bool = True
+    dr: bool = True
+    ess: bool = True
+    epsilon: float | None = None  # None: the scenario's epsilon
+    p2p_capacity_factor: float = 1.0
+    ess_capacity_factor: float = 1.0
+
+    def key(self, default_epsilon: float) -> tuple[Any, ...]:
+        """Identity of the optimisation problem (two cases with equal keys are the same solve)."""
+        eps = self.epsilon if self.epsilon is not None else default_epsilon
+        return (self.p2p, self.dr, self.ess, round(eps, 12), self.p2p_capacity_factor, self.ess_capacity_factor)
+
+
+PAPER_CASES = (
+    CloudCase("proposed"),
+    CloudCase("no_p2p", p2p=False),
+    CloudCase("no_dr", dr=False),
+    CloudCase("no_ess", ess=False),
+)
+
+
+class ScenarioSet:
+    """RT scenario data (SPEC §6.3) for one seed: PV, wind and load of every park and scenario.
+
+    The N(0,1) AR(1) draws are made once from the seed; :meth:`errors` scales them for any epsilon,
+    so all cases and the epsilon sensitivity use common random numbers.  Scenario 1 is adverse:
+    PV and wind at ``-epsilon``, load at ``+epsilon``.
+    """
+
+    def __init__(self, scenario: ThreeCampusScenario, n_scenarios: int, seed: int) -> None:
+        self.scenario = scenario
+        self.n_scenarios = n_scenarios
+        self.seed = seed
+        self.series: list[tuple[str, str]] = []  # (park, quantity)
+        for p in scenario.parks:
+            for q in scenario.forecast[p.name]:
+                self.series.append((p.name, q))
+        rng = np.random.default_rng(np.random.SeedSequence(seed))
+        self.unit = unit_ar1_disturbances(
+            rng, len(self.series), n_scenarios, RT_HORIZON.n, scenario.uncertainty.ar1_phi
+        )
+        self.adverse = np.array([1.0 if q == "load_kw" else -1.0 for _, q in self.series])
+
+    def errors(self, epsilon: float) -> np.ndarray:
+        """Relative errors, shape ``(S, n_series, 96)``."""
+        return bounded_errors(self.unit, epsilon, self.scenario.uncertainty.sigma_fraction, self.adverse)
+
+    def values(self, epsilon: float) -> dict[tuple[str, str], np.ndarray]:
+        """Scenario values ``(park, quantity) -> (S, 96)`` = forecast held to 15 min x (1 + e)."""
+        e = self.errors(epsilon)
+        out = {}
+        for j, (park, q) in enumerate(self.series):
+            base = np.repeat(self.scenario.forecast[park][q], STEPS_PER_HOUR)
+            out[(park, q)] = base[None, :] * (1.0 + e[:, j, :])
+        return out
+
+
+@dataclass
+class CaseResult:
+    """Everything one solved case produced."""
+
+    case: CloudCase
+    epsilon: float
+    stats: list[SolveStats]
+    path: str
+    objective: float
+    solver_objective: float
+    scenario_cost: np.ndarray
+    scenario_operation_cost: np.ndarray
+    scenario_deviation_cost: np.ndarray
+    kpis: dict[str, float]
+    timeseries: pd.DataFrame
+    deviations: pd.DataFrame
+    build_s: float
+    solve_s: float
+    extract_s: float
+    handover_s: float
+    reused_from: str | None = None
+
+    @property
+    def overhead_s(self) -> float:
+        return self.build_s + self.handover_s + self.extract_s
+
+
+@dataclass
+class _Group:
+    """One complementarity pair of one block: its index keys and column numbers."""
+
+    comp: Complementarity
+    keys: list[Any]
+    pos: np.ndarray
+    neg: np.ndarray
+    binary: np.ndarray
+    lossless: np.ndarray | None = None  # entries whose circulation is cost-free (lines, eta = 1)
+
+    @property
+    def name(self) -> str:
+        return str(self.comp.name)
+
+    def set_rows_active(self, mask: np.ndarray, active: bool) -> None:
+        for k in np.flatnonzero(mask):
+            key = self.keys[k]
+            for con in (self.comp.pos_con[key], self.comp.neg_con[key]):
+                con.activate() if active else con.deactivate()
+
+
+@dataclass
+class _Extract:
+    """Column indices of an output, with its labels (precomputed once)."""
+
+    stage: str
+    scenario: int
+    park: str
+    variable: str
+    unit: str
+    cols: np.ndarray | None = None  # for Vars
+    param: Any = None  # for Params (read from the model)
+    combine: Callable[[dict[str, np.ndarray]], np.ndarray] | None = field(default=None)
+
+
+class CloudModel:
+    """The cloud DA-RT model of paper 000 for one scenario and one RT scenario set.
+
+    Parameters
+    ----------
+    scenario: the loaded :class:`ThreeCampusScenario`.
+    n_scenarios, epsilon, beta, seed: override the scenario file's values.
+    formulation: ``"auto"`` (LP with certificate, MILP fallback) or ``"milp"``.
+    options: :class:`SolverOptions` (MIP gap default 1e-4).
+    """
+
+    def __init__(
+        self,
+        scenario: ThreeCampusScenario,
+        *,
+        n_scenarios: int | None = None,
+        epsilon: float | None = None,
+        beta: float | None = None,
+        seed: int | None = None,
+        formulation: Formulation = "auto",
+        options: SolverOptions | None = None,
+    ) -> None:
+        if formulation not in ("auto", "milp"):
+            raise ValueError(f"formulation must be 'auto' or 'milp', got {formulation!r}")
+        unc = scenario.uncertainty
+        self.scenario = scenario
+        self.n_scenarios = int(n_scenarios if n_scenarios is not None else unc.n_scenarios)
+        self.epsilon = float(epsilon if epsilon is not None else unc.epsilon)
+        self.beta = float(beta if beta is not None else unc.beta)
+        self.seed = int(seed if seed is not None else scenario.seed)
+        if self.n_scenarios < 1:
+            raise ValueError(f"n_scenarios must be >= 1, got {self.n_scenarios}")
+        if not 0 <= self.beta < 1:
+            raise ValueError(f"beta must be in [0, 1), got {self.beta}")
+        if not 0 <= self.epsilon < 1:
+            raise ValueError(f"epsilon must be in [0, 1), got {self.epsilon}")
+        self.formulation: Formulation = formulation
+        self.options = options or SolverOptions()
+        self.scenarios = ScenarioSet(scenario, self.n_scenarios, self.seed)
+        self.mesa_model = mesa.Model(rng=self.seed)
+        self.agents = {p.name: CampusAgent(self.mesa_model, p) for p in scenario.parks}
+        t0 = time.perf_counter()
+        self.model = self._build()
+        self._comps = self._complementarity_list()
+        if formulation == "auto":
+            # LP relaxation: the mode rows are inactive; power limits stay as column bounds
+            for _, comp in self._comps:
+                for con in (comp.pos_con, comp.neg_con):
+                    for cd in con.values():
+                        cd.deactivate()
+        self.build_s = time.perf_counter() - t0
+        self.hm = HighsModel(self.model, name=f"cloud[{scenario.name}]", options=self.options,
+                             relax_integrality=True, build_s=self.build_s)
+        if formulation == "milp":
+            self.hm.set_all_declared_integer()
+        self._groups = self._complementarity_groups()
+        self._extracts = self._extraction_plan()
+        self._applied: CloudCase | None = CloudCase()
+        self._applied_eps = self.epsilon
+        self._solved: dict[tuple[Any, ...], CaseResult] = {}
+
+    # ------------------------------------------------------------------------------- build
+    def _park_data(self, park: str, values: dict[tuple[str, str], np.ndarray] | None, s: int | None) -> CampusData:
+        sc = self.scenario
+        fc = sc.forecast[park]
+        if values is None:  # DA: hourly forecast
+            return CampusData(
+                load_kw=fc["load_kw"], buy_price=sc.buy_price, sell_price=sc.sell_price,
+                pv_available_kw=fc.get("pv_kw"), wind_available_kw=fc.get("wind_kw"),
+            )
+        assert s is not None
+        hold = lambda a: np.repeat(a, STEPS_PER_HOUR)  # noqa: E731
+        return CampusData(
+            load_kw=values[(park, "load_kw")][s],
+            buy_price=hold(sc.buy_price),
+            sell_price=hold(sc.sell_price),
+            pv_available_kw=values[(park, "pv_kw")][s] if (park, "pv_kw") in values else None,
+            wind_available_kw=values[(park, "wind_kw")][s] if (park, "wind_kw") in values else None,
+        )
+
+    def _build(self) -> pyo.ConcreteModel:
+        sc = self.scenario
+        parks = sc.park_names
+        lines = list(sc.lines)
+        S = list(range(1, self.n_scenarios + 1))
+        H = DA_HORIZON.periods
+        K = RT_HORIZON.periods
+        m = pyo.ConcreteModel(name=f"cloud_{sc.name}")
+        m.PARKS = pyo.Set(initialize=parks, ordered=True, doc="parks")
+        m.S = pyo.Set(initialize=S, ordered=True, doc="RT scenarios")
+        m.H = pyo.Set(initialize=H, ordered=True, doc="DA hours")
+        self.handles: dict[tuple[str, int, str], Any] = {}
+
+        def stage(block: pyo.Block, horizon: Any, values: Any, s: int | None, label: tuple[str, int]) -> None:
+            block.park = pyo.Block(m.PARKS)
+            for i in parks:
+                self.handles[(label[0], label[1], i)] = self.agents[i].build_block(
+                    block.park[i], horizon, self._park_data(i, values, s)
+                )
+            block.lines = pyo.Block()
+            build_p2p_lines(block.lines, lines, horizon)
+            block.def_p2p_link = pyo.Constraint(
+                m.PARKS, horizon.periods,
+                rule=lambda b, i, t: b.park[i].p2p_net_in_kw[t] == p2p_net_inflow(b.lines, lines, i, t),
+                doc="park port = net P2P inflow (P2P-2)",
+            )
+
+        m.da = pyo.Block()
+        stage(m.da, DA_HORIZON, None, None, ("da", 0))
+        values = self.scenarios.values(self.epsilon)
+        m.rt = pyo.Block(m.S)
+        for s in S:
+            stage(m.rt[s], RT_HORIZON, values, s - 1, ("rt", s))
+
+        # --- DA-RT binding (C-5 ... C-8) --------------------------------------------------
+        pen = sc.penalties
+        keys: list[tuple[str, str]] = []
+        for i in parks:
+            keys += [("net", i), ("ch", i), ("dis", i), ("dr", i), ("buy", i), ("sell", i)]
+            if sc.park(i).chp is not None:
+                keys.append(("chp", i))
+        keys += [("p2p", ln.name) for ln in lines]
+        self.binding_keys = keys
+
+        def quantity(b: pyo.Block, x: str, r: str, t: int) -> Any:
+            if x == "p2p":
+                return b.lines.p_forward_kw[r, t] - b.lines.p_reverse_kw[r, t]
+            p = b.park[r]
+            if x == "net":
+                return p.grid.p_buy_kw[t] - p.grid.p_sell_kw[t] + p.p2p_net_in_kw[t]
+            if x == "ch":
+                return p.ess.p_charge_kw[t]
+            if x == "dis":
+                return p.ess.p_discharge_kw[t]
+            if x == "dr":
+                return p.load.p_in_kw[t] - p.load.p_out_kw[t]
+            if x == "buy":
+                return p.grid.p_buy_kw[t]
+            if x == "sell":
+                return p.grid.p_sell_kw[t]
+            if x == "chp":
+                return p.chp.p_kw[t]
+            raise KeyError(x)
+
+        m.BIND = pyo.Set(initialize=keys, dimen=2, ordered=True, doc="binding components (x, object)")
+        lam = pen.as_dict()
+        dt_h, dt_k = DA_HORIZON.dt_h, RT_HORIZON.dt_h
+        for s in S:
+            b = m.rt[s]
+            b.dev_pos_kwh = pyo.Var(m.BIND, m.H, within=pyo.NonNegativeReals, doc="RT above DA [kWh] (C-7/C-8)")
+            b.dev_neg_kwh = pyo.Var(m.BIND, m.H, within=pyo.NonNegativeReals, doc="RT below DA [kWh] (C-7/C-8)")
+
+            def dev_rule(bb: pyo.Block, x: str, r: str, h: int) -> Any:
+                rt = pyo.quicksum(dt_k * quantity(bb, x, r, k) for k in range((h - 1) * 4 + 1, h * 4 + 1))
+                return rt - dt_h * quantity(m.da, x, r, h) == bb.dev_pos_kwh[x, r, h] - bb.dev_neg_kwh[x, r, h]
+
+            b.def_deviation = pyo.Constraint(m.BIND, m.H, rule=dev_rule, doc="DA-RT deviation (C-7, C-8)")
+            b.cost_operation = pyo.Var(doc="RT operating cost C^RT_s (C-10)")
+            b.cost_deviation = pyo.Var(doc="deviation cost C^dev_s (C-11)")
+            b.cost = pyo.Var(doc="scenario cost C_s (C-9)")
+            b.def_cost_operation = pyo.Constraint(
+                expr=b.cost_operation == pyo.quicksum(b.park[i].cost for i in parks), doc="C-10")
+            b.def_cost_deviation = pyo.Constraint(
+                expr=b.cost_deviation == pyo.quicksum(
+                    lam[x] * (b.dev_pos_kwh[x, r, h] + b.dev_neg_kwh[x, r, h]) for (x, r) in keys for h in H),
+                doc="C-11")
+            b.def_cost = pyo.Constraint(expr=b.cost == b.cost_operation + b.cost_deviation, doc="C-9")
+
+        # --- CVaR (C-14, C-15) and objective ----------------------------------------------
+        m.beta = pyo.Param(initialize=self.beta, mutable=True, doc="CVaR level beta")
+        m.expected_cost_weight = pyo.Param(initialize=sc.objective.expected_cost_weight, mutable=True,
+                                           doc="weight of the mean scenario cost")
+        m.da_cost_weight = pyo.Param(initialize=sc.objective.da_cost_weight, mutable=True, doc="omega^DA")
+        m.eta = pyo.Var(doc="VaR threshold eta (C-14)")
+        m.z = pyo.Var(m.S, within=pyo.NonNegativeReals, doc="excess cost z_s (C-15)")
+        m.res_cvar = pyo.Constraint(m.S, rule=lambda mm, s: mm.z[s] >= mm.rt[s].cost - mm.eta, doc="C-15")
+        m.da_cost = pyo.Var(doc="DA plan cost C^DA (SPEC §4.6 option)")
+        m.def_da_cost = pyo.Constraint(expr=m.da_cost == pyo.quicksum(m.da.park[i].cost for i in parks))
+        m.p2p_flow_cost = pyo.Param(initialize=sc.objective.p2p_flow_cost_per_kwh, mutable=True,
+                                    doc="tie-break cost on line flows [currency/kWh] (objective only)")
+
+        def flow_energy(b: pyo.Block, dt: float) -> Any:
+            ln = b.lines
+            return dt * pyo.quicksum(ln.p_forward_kw[k] + ln.p_reverse_kw[k] for k in ln.p_forward_kw)
+
+        n = len(S)
+        m.objective = pyo.Objective(
+            expr=m.eta + pyo.quicksum(m.z[s] for s in S) / ((1 - m.beta) * n)
+            + m.expected_cost_weight / n * pyo.quicksum(m.rt[s].cost for s in S)
+            + m.da_cost_weight * m.da_cost
+            + m.p2p_flow_cost * (flow_energy(m.da, dt_h) + pyo.quicksum(flow_energy(m.rt[s], dt_k) for s in S) / n),
+            sense=pyo.minimize,
+            doc="CVaR objective (C-14) + optional tie-break and DA cost",
+        )
+        return m
+
+    # --------------------------------------------------------------------- bookkeeping
+    def _blocks(self) -> list[tuple[str, int, pyo.Block]]:
+        m = self.model
+        return [("da", 0, m.da)] + [("rt", s, m.rt[s]) for s in m.S]
+
+    def _complementarity_list(self) -> list[tuple[pyo.Block, Complementarity]]:
+        out: list[tuple[pyo.Block, Complementarity]] = []
+        for (_, _, _), h in self.handles.items():
+            out += [(h.block, c) for c in h.complementarity]
+        for _, _, b in self._blocks():
+            ln = b.lines
+            out.append((ln, Complementarity("p2p", ln.p_forward_kw, ln.p_reverse_kw, ln.direction,
+                                            ln.res_forward, ln.res_reverse)))
+        return out
+
+    def _complementarity_groups(self) -> list[_Group]:
+        hm = self.hm
+        eff = {ln.name: ln.efficiency for ln in self.scenario.lines}
+        groups = []
+        for _, comp in self._comps:
+            keys = list(comp.pos.keys())
+            lossless = np.array([eff[k[0]] == 1.0 for k in keys]) if comp.name == "p2p" else None
+            groups.append(_Group(comp, keys, hm.columns_of(comp.pos, keys), hm.columns_of(comp.neg, keys),
+                                 hm.columns_of(comp.binary, keys), lossless))
+        return groups
+
+    def handles_for(self, block: pyo.Block, park: str) -> Any:
+        for (st, s, i), h in self.handles.items():
+            if i == park and h.block is block.park[park]:
+                return h
+        raise KeyError(park)
+
+    def _extraction_plan(self) -> list[_Extract]:
+        hm = self.hm
+        plan: list[_Extract] = []
+        for (stage, s, park), h in self.handles.items():
+            for name, (comp, unit) in h.outputs.items():
+                if isinstance(comp, pyo.Var):
+                    plan.append(_Extract(stage, s, park, name, unit, cols=hm.columns_of(comp)))
+                else:
+                    plan.append(_Extract(stage, s, park, name, unit, param=comp))
+        for stage, s, b in self._blocks():
+            ln = b.lines
+            for name in ln.LINES:
+                T = list(ln.T)
+                plan.append(_Extract(stage, s, name, "p2p_forward_kw", "kW",
+                                     cols=hm.columns_of(ln.p_forward_kw, [(name, t) for t in T])))
+                plan.append(_Extract(stage, s, name, "p2p_reverse_kw", "kW",
+                                     cols=hm.columns_of(ln.p_reverse_kw, [(name, t) for t in T])))
+        return plan
+
+    # ------------------------------------------------------------------------ cases
+    def apply(self, case: CloudCase) -> float:
+        """Set the model's mutable parameters for ``case``; return hand-over seconds."""
+        sc = self.scenario
+        m = self.model
+        eps = case.epsilon if case.epsilon is not None else self.epsilon
+        values = self.scenarios.values(eps) if eps != self._applied_eps else None
+        for _, s, b in self._blocks():
+            for p in sc.parks:
+                pb = b.park[p.name]
+                pb.load.gamma.set_value(p.dr.gamma if case.dr else 0.0)
+                e = p.ess
+                pb.ess.p_charge_max_kw.set_value(e.p_charge_max_kw if case.ess else 0.0)
+                pb.ess.p_discharge_max_kw.set_value(e.p_discharge_max_kw if case.ess else 0.0)
+                f = case.ess_capacity_factor
+                pb.ess.e_min_kwh.set_value(e.soc_min_frac * e.capacity_kwh * f)
+                pb.ess.e_max_kwh.set_value(e.soc_max_frac * e.capacity_kwh * f)
+                pb.ess.e_initial_kwh.set_value(e.soc_initial_frac * e.capacity_kwh * f)
+                if values is not None and s > 0:
+                    set_profile(pb.load.load_base_kw, values[(p.name, "load_kw")][s - 1])
+                    if p.pv is not None:
+                        set_profile(pb.pv.available_kw, values[(p.name, "pv_kw")][s - 1])
+                    if p.wind is not None:
+                        set_profile(pb.wind.available_kw, values[(p.name, "wind_kw")][s - 1])
+            for ln in sc.lines:
+                g = case.p2p_capacity_factor if case.p2p else 0.0
+                b.lines.cap_forward_kw[ln.name].set_value(ln.cap_forward_kw * g)
+                b.lines.cap_reverse_kw[ln.name].set_value(ln.cap_reverse_kw * g)
+        del m
+        self._applied = case
+        self._applied_eps = eps
+        return self.hm.update()
+
+    def solve(self, case: CloudCase | None = None) -> CaseResult:
+        """Solve ``case`` (default: proposed) on the persistent model and extract the results."""
+        case = case or CloudCase()
+        key = case.key(self.epsilon)
+        if key in self._solved:
+            prev = self._solved[key]
+            log.info("case %s is the same problem as %s: reusing its solve", case.name, prev.case.name)
+            return replace(prev, case=case, reused_from=prev.case.name,
+                           timeseries=prev.timeseries.assign(case=case.name),
+                           deviations=prev.deviations.assign(case=case.name))
+        build_s = self.hm.build_s
+        handover_s = self.hm.handover_s
+        if self._applied != case:
+            handover_s += self.apply(case)
+        self.hm.set_case(case.name)
+        stats, path = self._solve_certified()
+        t0 = time.perf_counter()
+        result = self._extract(case, stats, path)
+        result.extract_s = time.perf_counter() - t0 + sum(st.extract_s for st in stats)
+        result.build_s = build_s
+        result.handover_s = handover_s
+        self._solved[key] = result
+        return result
+
+    def _violations(self) -> list[tuple[_Group, np.ndarray]]:
+        """Pairs used both ways at once in the current solution, as ``(group, mask)``.
+
+        Cost-free circulation on lossless lines is first cancelled in the solution vector
+        (:func:`agents.devices.cancel_circulation`), which leaves the objective unchanged.
+        Indices whose binary is already integer are enforced by the solver and skipped.
+        """
+        x = self.hm.x
+        integer = self.hm._integer
+        out = []
+        for g in self._groups:
+            if g.lossless is not None and g.lossless.any():
+                sel = g.lossless
+                x[g.pos[sel]], x[g.neg[sel]] = cancel_circulation(x[g.pos[sel]], x[g.neg[sel]])
+            v = (np.minimum(x[g.pos], x[g.neg]) > COMPLEMENTARITY_TOL) & ~integer[g.binary]
+            if v.any():
+                out.append((g, v))
+        return out
+
+    @staticmethod
+    def _count(viol: list[tuple[_Group, np.ndarray]]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for g, v in viol:
+            counts[g.name] = counts.get(g.name, 0) + int(v.sum())
+        return counts
+
+    def _solve_certified(self) -> tuple[list[SolveStats], str]:
+        """Solve with the tight-formulation-first strategy; return the solves and the path taken.
+
+        1. LP relaxation: binaries and their mode rows dropped, power limits kept as bounds.  Its
+           value LB bounds the MILP from below.
+        2. If complementarity holds on the LP optimum it is MILP-feasible, hence optimal
+           ("lp-certified").
+        3. Else close the weaker side of each offending pair (its power bound set to 0, the same
+           as fixing the binary) and re-solve the LP warm with dual simplex, until complementarity
+           holds.  That solution is MILP-feasible (value UB); if (UB - LB) / |UB| <= mip_rel_gap
+           it is optimal within the MILP gap ("lp+fix").
+        4. Else re-open those sides, activate the mode rows of just those devices and periods,
+           make their binaries integer and solve the MILP; repeat while new pairs are violated
+           ("lp+milp").  The rows are deactivated again afterwards for the next case.
+        """
+        hm = self.hm
+        if self.formulation == "milp":
+            st = hm.solve(path="milp")
+            self._violations()  # cancels cost-free circulation in the reported solution
+            return [st], f"milp({hm.n_integer_active} binaries)"
+        stats = [hm.solve(path="lp")]
+        lower = stats[0].objective
+        viol = self._violations()
+        if not viol:
+            return stats, "lp-certified"
+        closed: list[np.ndarray] = []
+        total: dict[str, int] = {}
+        touched: list[tuple[_Group, np.ndarray]] = []
+        for rounds in range(1, 51):
+            for k, n in self._count(viol).items():
+                total[k] = total.get(k, 0) + n
+            log.info("%s: complementarity violated (%s); closing the weaker side and re-solving",
+                     hm.ctx.label(), ", ".join(f"{k}: {n}" for k, n in self._count(viol).items()))
+            x = hm.x
+            for g, v in viol:
+                weaker = np.where(x[g.pos] >= x[g.neg], g.neg, g.pos)[v]
+                closed.append(weaker)
+                touched.append((g, v))
+            hm.fix_columns(closed[-1] if len(closed) == 1 else np.concatenate(closed), 0.0 * np.concatenate(closed))
+            stats.append(hm.solve(path="lp-fix", lp_method="simplex"))
+            viol = self._violations()
+            if not viol:
+                break
+        else:
+            raise RuntimeError(f"{hm.ctx.label()}: closing sides did not settle after 50 rounds")
+        closed_cols = np.unique(np.concatenate(closed))
+        upper = stats[-1].objective
+        gap = (upper - lower) / max(1.0, abs(upper))
+        what = ", ".join(f"{k} {n}" for k, n in total.items())
+        hm.unfix_columns(closed_cols)
+        if gap <= self.options.mip_rel_gap:
+            return stats, f"lp+fix({what}; gap {gap:.1e})"
+        # exact fallback on the offending devices and periods
+        active: list[tuple[_Group, np.ndarray]] = []
+        for g, v in touched:
+            g.set_rows_active(v, True)
+            active.append((g, v))
+        try:
+            for _ in range(50):
+                hm.update()
+                cols = np.concatenate([g.binary[v] for g, v in active])
+                hm.set_integer(cols)
+                stats.append(hm.solve(path="milp-fallback"))
+                viol = self._violations()
+                if not viol:
+                    break
+                for g, v in viol:
+                    g.set_rows_active(v, True)
+                    active.append((g, v))
+            n_int = hm.n_integer_active
+            path = f"lp+milp({n_int} binaries: {what}; gap {stats[-1].mip_gap:.1e})"
+        finally:
+            for g, v in active:
+                g.set_rows_active(v, False)
+            hm.update()
+        return stats, path
+
+    # ---------------------------------------------------------------------- extraction
+    def _extract(self, case: CloudCase, stats: list[SolveStats], path: str) -> CaseResult:
+        hm = self.hm
+        x = hm.x
+        m = self.model
+        sc = self.scenario
+        S = self.n_scenarios
+        eps = self._applied_eps
+        frames = []
+        arrays: dict[tuple[str, int, str, str], np.ndarray] = {}
+        for ex in self._extracts:
+            if ex.cols is not None:
+                vals = x[ex.cols]
+            else:
+                vals = np.fromiter((pyo.value(ex.param[k]) for k in ex.param.keys()), dtype=float)
+            arrays[(ex.stage, ex.scenario, ex.park, ex.variable)] = vals
+        # derived: load after DR, and certified binaries
+        for (stage, s, park, var), vals in list(arrays.items()):
+            if var == "load_base_kw":
+                arrays[(stage, s, park, "load_kw")] = (
+                    vals + arrays[(stage, s, park, "dr_in_kw")] - arrays[(stage, s, park, "dr_out_kw")]
+                )
+        units = {ex.variable: ex.unit for ex in self._extracts}
+        units["load_kw"] = "kW"
+        for (stage, s, park, var), vals in arrays.items():
+            n = vals.size
+            frames.append(pd.DataFrame({
+                "case": case.name, "stage": stage, "scenario": s, "period": np.arange(1, n + 1),
+                "park": park, "variable": var, "value": vals, "unit": units[var],
+            }))
+        ts = pd.concat(frames, ignore_index=True)
+        for c in ("case", "stage", "park", "variable", "unit"):
+            ts[c] = ts[c].astype("category")
+
+        cost = np.array([hm.value(m.rt[s].cost) for s in m.S])
+        op = np.array([hm.value(m.rt[s].cost_operation) for s in m.S])
+        dev = np.array([hm.value(m.rt[s].cost_deviation) for s in m.S])
+        beta = pyo.value(m.beta)
+        cv = cvar(cost, beta)
+        objective = cv + pyo.value(m.da_cost_weight) * hm.value(m.da_cost)
+
+        # deviations table
+        keys = self.binding_keys
+        drows = []
+        for s in m.S:
+            b = m.rt[s]
+            pos = hm.values(b.dev_pos_kwh, [(x_, r, h) for (x_, r) in keys for h in m.H])
+            neg = hm.values(b.dev_neg_kwh, [(x_, r, h) for (x_, r) in keys for h in m.H])
+            comp = np.repeat([k[0] for k in keys], 24)
+            obj = np.repeat([k[1] for k in keys], 24)
+            drows.append(pd.DataFrame({"case": case.name, "scenario": s, "hour": np.tile(np.arange(1, 25), len(keys)),
+                                       "component": comp, "object": obj, "deviation_kwh": pos - neg,
+                                       "abs_deviation_kwh": pos + neg}))
+        devs = pd.concat(drows, ignore_index=True)
+
+        # KPIs (SPEC §4.10): uniform weights over RT scenarios
+        dt = RT_HORIZON.dt_h
+
+        def rt_sum(var: str, parks: list[str] | None = None) -> float:
+            tot = 0.0
+            for s in range(1, S + 1):
+                for p in parks or sc.park_names:
+                    a = arrays.get(("rt", s, p, var))
+                    if a is not None:
+                        tot += float(a.sum()) * dt
+            return tot / S
+
+        def rt_line_sum() -> float:
+            tot = 0.0
+            for s in range(1, S + 1):
+                for ln in sc.lines:
+                    tot += float(arrays[("rt", s, ln.name, "p2p_forward_kw")].sum()
+                                 + arrays[("rt", s, ln.name, "p2p_reverse_kw")].sum()) * dt
+            return tot / S
+
+        used = rt_sum("pv_kw") + rt_sum("wind_kw")
+        avail = rt_sum("pv_available_kw") + rt_sum("wind_available_kw")
+        solve_s = sum(st.solve_s for st in stats)
+        kpis = {
+            "objective": objective,
+            "expected_cost": float(cost.mean()),
+            "cvar": cv,
+            "max_scenario_cost": float(cost.max()),
+            "scenario_cost_std": float(cost.std()),
+            "mean_deviation_cost": float(dev.mean()),
+            "grid_purchase_kwh": rt_sum("grid_buy_kw"),
+            "grid_sale_kwh": rt_sum("grid_sell_kw"),
+            "p2p_kwh": rt_line_sum(),
+            "ess_throughput_kwh": rt_sum("ess_charge_kw") + rt_sum("ess_discharge_kw"),
+            "dr_shifted_kwh": rt_sum("dr_out_kw"),
+            "renewable_utilisation": used / avail if avail > 0 else float("nan"),
+        }
+        return CaseResult(
+            case=case, epsilon=eps, stats=stats, path=path, objective=objective,
+            solver_objective=stats[-1].objective, scenario_cost=cost, scenario_operation_cost=op,
+            scenario_deviation_cost=dev, kpis=kpis, timeseries=ts, deviations=devs,
+            build_s=0.0, solve_s=solve_s, extract_s=0.0, handover_s=0.0,
+        )
+
+    def worst_case_weights(self, result: CaseResult) -> np.ndarray:
+        return cvar_weights(result.scenario_cost, self.beta)
