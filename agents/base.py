@@ -42,8 +42,12 @@ class EnergyAgent(mesa.Agent):  # type: ignore[misc]
         self.name = name
 
     @abstractmethod
-    def build_block(self, block: pyo.Block, horizon: Horizon, data: Any) -> BlockHandle:
-        """Add this agent's variables, constraints and cost to ``block`` (builders only build)."""
+    def build_block(self, block: pyo.Block, horizon: Horizon, data: Any, exclusive: bool = True) -> BlockHandle:
+        """Add this agent's variables, constraints and cost to ``block`` (builders only build).
+
+        ``exclusive=False`` leaves out the rows that tie complementarity binaries to their
+        powers (the LP relaxation); the solver strategy adds them where it needs them.
+        """
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

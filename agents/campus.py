@@ -61,8 +61,13 @@ class CampusData:
     wind_available_kw: np.ndarray | None = None
 
 
-def build_campus(block: pyo.Block, params: CampusParams, horizon: Horizon, data: CampusData) -> BlockHandle:
+def build_campus(
+    block: pyo.Block, params: CampusParams, horizon: Horizon, data: CampusData, exclusive: bool = True
+) -> BlockHandle:
     """Build one park: its devices, the port ``p2p_net_in_kw`` and the balance C-3/C-4.
+
+    ``exclusive=False`` builds the storage and grid without their exclusivity rows (the LP
+    relaxation); :meth:`agents.devices.Complementarity.enforce` adds them where needed.
 
     Sub-blocks: ``pv``/``wind``/``chp`` (whichever the park has), ``ess``, ``load``, ``grid``.
     ``block.cost`` is the park's operating cost (the park's share of C-10).
@@ -84,13 +89,13 @@ def build_campus(block: pyo.Block, params: CampusParams, horizon: Horizon, data:
         block.chp = pyo.Block()
         outputs.update(build_chp(block.chp, params.chp, horizon, bus).outputs)
     block.ess = pyo.Block()
-    h = build_battery(block.ess, params.ess, horizon, bus)
+    h = build_battery(block.ess, params.ess, horizon, bus, exclusive)
     outputs.update(h.outputs)
     comp += h.complementarity
     block.load = pyo.Block()
     outputs.update(build_shiftable_load(block.load, params.dr, horizon, bus, data.load_kw).outputs)
     block.grid = pyo.Block()
-    h = build_grid(block.grid, params.grid, horizon, bus, data.buy_price, data.sell_price)
+    h = build_grid(block.grid, params.grid, horizon, bus, data.buy_price, data.sell_price, exclusive)
     outputs.update(h.outputs)
     comp += h.complementarity
     block.p2p_net_in_kw = pyo.Var(
@@ -108,7 +113,7 @@ class CampusAgent(EnergyAgent):
         super().__init__(model, params.name)
         self.params = params
 
-    def build_block(self, block: pyo.Block, horizon: Horizon, data: Any) -> BlockHandle:
+    def build_block(self, block: pyo.Block, horizon: Horizon, data: Any, exclusive: bool = True) -> BlockHandle:
         if not isinstance(data, CampusData):
             raise TypeError(f"campus {self.name}: data must be CampusData, got {type(data).__name__}")
-        return build_campus(block, self.params, horizon, data)
+        return build_campus(block, self.params, horizon, data, exclusive)

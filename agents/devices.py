@@ -22,12 +22,13 @@ Names: sets UPPER, variables/params ``lower_snake`` with a unit suffix, constrai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
 
 # ---------------------------------------------------------------------------- infrastructure
 
@@ -76,16 +77,60 @@ class Complementarity:
 
     The binary ``binary[k]`` enforces it through the rows ``pos_con[k]`` (pos <= cap * b) and
     ``neg_con[k]`` (neg <= cap * (1 - b)).  The power limits are also column bounds of ``pos`` and
-    ``neg``, so a solver strategy may deactivate the two rows and relax the binary (DESIGN
-    principle 7) without losing the limits.
+    ``neg``, so the pair is a valid LP relaxation without the rows.  The rows exist only for the
+    indices in ``index_set``: all of them when the device was built with ``exclusive=True``, none
+    with ``exclusive=False``; :meth:`enforce` adds them for chosen indices later (DESIGN
+    principle 7: binaries only where the relaxation uses both sides).
     """
 
     name: str
+    block: Any
     pos: Any
     neg: Any
     binary: Any
     pos_con: Any
     neg_con: Any
+    index_set: Any
+    pos_rule: Any
+    neg_rule: Any
+
+    def enforce(self, keys: Iterable[Any]) -> int:
+        """Create (or re-activate) the exclusivity rows for ``keys``; return how many were new."""
+        new = 0
+        for k in keys:
+            if k not in self.index_set:
+                self.index_set.add(k)
+            args = k if isinstance(k, tuple) else (k,)
+            for con, rule in ((self.pos_con, self.pos_rule), (self.neg_con, self.neg_rule)):
+                if k in con:
+                    con[k].activate()
+                else:
+                    con[k] = rule(self.block, *args)
+                    new += 1
+        return new
+
+    def release(self, keys: Iterable[Any]) -> None:
+        """Deactivate the exclusivity rows for ``keys`` (the relaxation again)."""
+        for k in keys:
+            for con in (self.pos_con, self.neg_con):
+                if k in con:
+                    con[k].deactivate()
+
+
+def _complementarity(
+    b: pyo.Block, name: str, pos: Any, neg: Any, binary: Any, index: Any, exclusive: bool,
+    pos_name: str, neg_name: str, pos_rule: Any, neg_rule: Any, doc: str,
+) -> Complementarity:
+    keys = list(index) if exclusive else []
+    dimen = 2 if keys and isinstance(keys[0], tuple) else (index.dimen if hasattr(index, "dimen") else 1)
+    setname = f"EXCLUSIVE_{name.upper()}"
+    b.add_component(setname, pyo.Set(initialize=keys, within=index, ordered=True, dimen=dimen,
+                                      doc=f"indices where the {name} binary is enforced"))
+    idx = b.component(setname)
+    b.add_component(pos_name, pyo.Constraint(idx, rule=pos_rule, doc=f"{doc} (with binary)"))
+    b.add_component(neg_name, pyo.Constraint(idx, rule=neg_rule, doc=f"{doc} (with binary)"))
+    return Complementarity(name, b, pos, neg, binary, b.component(pos_name), b.component(neg_name), idx,
+                           pos_rule, neg_rule)
 
 
 @dataclass
@@ -101,7 +146,12 @@ class DeviceHandle:
     complementarity: list[Complementarity] = field(default_factory=list)
 
 
-def _profile(values: Sequence[float], horizon: Horizon, what: str) -> dict[int, float]:
+def linear_expr(pairs: Sequence[tuple[float, Any]], constant: float = 0.0) -> Any:
+    """``constant + sum c * v`` as one Pyomo ``LinearExpression`` (no operator-overloading chain)."""
+    return LinearExpression(constant=constant, linear_coefs=[c for c, _ in pairs], linear_vars=[v for _, v in pairs])
+
+
+def _profile(values: Sequence[float] | np.ndarray, horizon: Horizon, what: str) -> dict[int, float]:
     arr = np.asarray(values, dtype=float)
     if arr.shape != (horizon.n,):
         raise ValueError(f"{what}: expected {horizon.n} values, got shape {arr.shape}")
@@ -147,7 +197,9 @@ class BatteryParams:
     cost_per_kwh: float = 0.0
 
 
-def build_battery(block: pyo.Block, params: BatteryParams, horizon: Horizon, bus: Bus) -> DeviceHandle:
+def build_battery(
+    block: pyo.Block, params: BatteryParams, horizon: Horizon, bus: Bus, exclusive: bool = True
+) -> DeviceHandle:
     r"""Battery with charge/discharge exclusivity (SPEC §3.1).
 
     .. math::
@@ -183,13 +235,12 @@ def build_battery(block: pyo.Block, params: BatteryParams, horizon: Horizon, bus
         return m.soc_kwh[t] == keep * prev + (eta_c * m.p_charge_kw[t] - m.p_discharge_kw[t] / eta_d) * dt
 
     b.def_soc = pyo.Constraint(b.T, rule=soc_rule, doc="energy balance (ESS-1)")
-    b.res_charge_mode = pyo.Constraint(
-        b.T, rule=lambda m, t: m.p_charge_kw[t] <= m.p_charge_max_kw * m.mode[t], doc="charge limit (ESS-3)"
-    )
-    b.res_discharge_mode = pyo.Constraint(
-        b.T,
-        rule=lambda m, t: m.p_discharge_kw[t] <= m.p_discharge_max_kw * (1 - m.mode[t]),
-        doc="discharge limit (ESS-3)",
+    comp = _complementarity(
+        b, "ess", b.p_charge_kw, b.p_discharge_kw, b.mode, b.T, exclusive,
+        "res_charge_mode", "res_discharge_mode",
+        lambda m, t: m.p_charge_kw[t] <= m.p_charge_max_kw * m.mode[t],
+        lambda m, t: m.p_discharge_kw[t] <= m.p_discharge_max_kw * (1 - m.mode[t]),
+        "charge/discharge limit (ESS-3)",
     )
     b.res_end_soc = pyo.Constraint(expr=b.soc_kwh[T[-1]] == b.e_initial_kwh, doc="end energy = start (ESS-4)")
     for t in T:
@@ -204,8 +255,7 @@ def build_battery(block: pyo.Block, params: BatteryParams, horizon: Horizon, bus
             "soc_kwh": (b.soc_kwh, "kWh"),
         },
         binaries={"ess_mode": b.mode},
-        complementarity=[Complementarity("ess", b.p_charge_kw, b.p_discharge_kw, b.mode,
-                                         b.res_charge_mode, b.res_discharge_mode)],
+        complementarity=[comp],
     )
 
 
@@ -269,7 +319,7 @@ class RenewableParams:
 
 
 def build_renewable(
-    block: pyo.Block, params: RenewableParams, horizon: Horizon, bus: Bus, available_kw: Sequence[float]
+    block: pyo.Block, params: RenewableParams, horizon: Horizon, bus: Bus, available_kw: Sequence[float] | np.ndarray
 ) -> DeviceHandle:
     r"""PV or wind with curtailment (SPEC §3.3).
 
@@ -318,8 +368,9 @@ def build_grid(
     params: GridParams,
     horizon: Horizon,
     bus: Bus,
-    buy_price: Sequence[float],
-    sell_price: Sequence[float],
+    buy_price: Sequence[float] | np.ndarray,
+    sell_price: Sequence[float] | np.ndarray,
+    exclusive: bool = True,
 ) -> DeviceHandle:
     r"""Grid exchange (SPEC §3.4).
 
@@ -342,9 +393,11 @@ def build_grid(
     b.p_buy_kw = pyo.Var(b.T, bounds=(0, b.p_max_kw), doc="import [kW]")
     b.p_sell_kw = pyo.Var(b.T, bounds=(0, b.p_max_kw), doc="export [kW]")
     b.mode = pyo.Var(b.T, within=pyo.Binary, doc="1 = buying (GRID-1)")
-    b.res_buy = pyo.Constraint(b.T, rule=lambda m, t: m.p_buy_kw[t] <= m.p_max_kw * m.mode[t], doc="import limit (GRID-1)")
-    b.res_sell = pyo.Constraint(
-        b.T, rule=lambda m, t: m.p_sell_kw[t] <= m.p_max_kw * (1 - m.mode[t]), doc="export limit (GRID-1)"
+    comp = _complementarity(
+        b, "grid", b.p_buy_kw, b.p_sell_kw, b.mode, b.T, exclusive, "res_buy", "res_sell",
+        lambda m, t: m.p_buy_kw[t] <= m.p_max_kw * m.mode[t],
+        lambda m, t: m.p_sell_kw[t] <= m.p_max_kw * (1 - m.mode[t]),
+        "import/export limit (GRID-1)",
     )
     for t in T:
         bus.inject(t, b.p_buy_kw[t] - b.p_sell_kw[t])
@@ -353,7 +406,7 @@ def build_grid(
         block=b,
         outputs={"grid_buy_kw": (b.p_buy_kw, "kW"), "grid_sell_kw": (b.p_sell_kw, "kW")},
         binaries={"grid_mode": b.mode},
-        complementarity=[Complementarity("grid", b.p_buy_kw, b.p_sell_kw, b.mode, b.res_buy, b.res_sell)],
+        complementarity=[comp],
     )
 
 
@@ -372,7 +425,9 @@ class LineParams:
     efficiency: float = 1.0
 
 
-def build_p2p_lines(block: pyo.Block, lines: Sequence[LineParams], horizon: Horizon) -> DeviceHandle:
+def build_p2p_lines(
+    block: pyo.Block, lines: Sequence[LineParams], horizon: Horizon, exclusive: bool = True
+) -> DeviceHandle:
     r"""P2P lines with a direction binary (SPEC §3.5).  Built by the coordinator, not by a park.
 
     .. math::
@@ -394,20 +449,18 @@ def build_p2p_lines(block: pyo.Block, lines: Sequence[LineParams], horizon: Hori
     b.p_forward_kw = pyo.Var(b.LINES, b.T, bounds=lambda m, p, t: (0, m.cap_forward_kw[p]), doc="flow a->b [kW]")
     b.p_reverse_kw = pyo.Var(b.LINES, b.T, bounds=lambda m, p, t: (0, m.cap_reverse_kw[p]), doc="flow b->a [kW]")
     b.direction = pyo.Var(b.LINES, b.T, within=pyo.Binary, doc="1 = forward (P2P-1)")
-    b.res_forward = pyo.Constraint(
-        b.LINES, b.T, rule=lambda m, p, t: m.p_forward_kw[p, t] <= m.cap_forward_kw[p] * m.direction[p, t],
-        doc="forward limit (P2P-1)",
-    )
-    b.res_reverse = pyo.Constraint(
-        b.LINES, b.T, rule=lambda m, p, t: m.p_reverse_kw[p, t] <= m.cap_reverse_kw[p] * (1 - m.direction[p, t]),
-        doc="reverse limit (P2P-1)",
+    comp = _complementarity(
+        b, "p2p", b.p_forward_kw, b.p_reverse_kw, b.direction, b.LINES * b.T, exclusive,
+        "res_forward", "res_reverse",
+        lambda m, p, t: m.p_forward_kw[p, t] <= m.cap_forward_kw[p] * m.direction[p, t],
+        lambda m, p, t: m.p_reverse_kw[p, t] <= m.cap_reverse_kw[p] * (1 - m.direction[p, t]),
+        "forward/reverse limit (P2P-1)",
     )
     return DeviceHandle(
         block=b,
         outputs={"p2p_forward_kw": (b.p_forward_kw, "kW"), "p2p_reverse_kw": (b.p_reverse_kw, "kW")},
         binaries={"p2p_direction": b.direction},
-        complementarity=[Complementarity("p2p", b.p_forward_kw, b.p_reverse_kw, b.direction,
-                                         b.res_forward, b.res_reverse)],
+        complementarity=[comp],
     )
 
 
@@ -449,7 +502,7 @@ class ShiftableLoadParams:
 
 
 def build_shiftable_load(
-    block: pyo.Block, params: ShiftableLoadParams, horizon: Horizon, bus: Bus, baseline_kw: Sequence[float]
+    block: pyo.Block, params: ShiftableLoadParams, horizon: Horizon, bus: Bus, baseline_kw: Sequence[float] | np.ndarray
 ) -> DeviceHandle:
     r"""Baseline load with shift-in/shift-out DR (SPEC §3.6a).
 
@@ -491,7 +544,11 @@ def build_shiftable_load(
         bus.cost.append(params.cost_per_kwh * dt * pyo.quicksum(b.p_in_kw[t] + b.p_out_kw[t] for t in T))
     return DeviceHandle(
         block=b,
-        outputs={"load_base_kw": (b.load_base_kw, "kW"), "dr_in_kw": (b.p_in_kw, "kW"), "dr_out_kw": (b.p_out_kw, "kW")},
+        outputs={
+            "load_base_kw": (b.load_base_kw, "kW"),
+            "dr_in_kw": (b.p_in_kw, "kW"),
+            "dr_out_kw": (b.p_out_kw, "kW"),
+        },
     )
 
 
@@ -504,9 +561,11 @@ def set_profile(param: Any, values: Sequence[float] | np.ndarray) -> None:
     keys = list(param.keys())
     if arr.shape != (len(keys),):
         raise ValueError(f"{param.name}: expected {len(keys)} values, got shape {arr.shape}")
-    param.store_values(dict(zip(keys, arr.tolist())))
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{param.name}: contains non-finite values")
+    param.store_values(dict(zip(keys, arr.tolist(), strict=True)))
 
 
 def param_values(param: Any) -> np.ndarray:
     """Values of an indexed mutable Param as an array (in index order)."""
-    return np.fromiter((pyo.value(param[k]) for k in param.keys()), dtype=float)
+    return np.fromiter((pyo.value(param[k]) for k in param), dtype=float)

@@ -37,8 +37,8 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse as sp
-from pyomo.core.base.var import VarData
 from pyomo.common.errors import InfeasibleConstraintException
+from pyomo.core.base.var import VarData
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 log = logging.getLogger(__name__)
@@ -278,6 +278,7 @@ class HighsModel:
         t0 = time.perf_counter()
         self._cm = _compile(model)
         self._col_of: dict[int, int] = {id(v): j for j, v in enumerate(self._cm.columns)}
+        self.relax_integrality = relax_integrality
         self._integer = self._cm.is_int.copy() if not relax_integrality else np.zeros_like(self._cm.is_int)
         self._pass_model()
         self.handover_s = time.perf_counter() - t0
@@ -382,9 +383,16 @@ class HighsModel:
         )
         if not same_structure:
             log.debug("%s: structure changed, passing a new model", self.ctx.label())
+            # integrality follows the variables: kept where a column survives, declared otherwise
+            was_int = {id(v) for v, i in zip(old.columns, self._integer, strict=True) if i}
+            old_ids = {id(v) for v in old.columns}
             self._cm = new
             self._col_of = {id(v): j for j, v in enumerate(new.columns)}
-            self._integer = np.zeros(len(new.columns), dtype=bool)
+            self._integer = np.array(
+                [id(v) in was_int or (id(v) not in old_ids and not self.relax_integrality and new.is_int[j])
+                 for j, v in enumerate(new.columns)],
+                dtype=bool,
+            )
             self._pass_model()
         else:
             h = self._highs
@@ -499,8 +507,8 @@ class HighsModel:
             handover_s=self.handover_s,
             solve_s=solve_s,
             extract_s=extract_s,
-            simplex_iterations=int(info.simplex_iteration_count),
-            ipm_iterations=int(info.ipm_iteration_count),
+            simplex_iterations=max(0, int(info.simplex_iteration_count)),
+            ipm_iterations=max(0, int(info.ipm_iteration_count)),
             mip_nodes=int(info.mip_node_count) if is_mip else 0,
             lp_method=method,
             path=path,

@@ -75,7 +75,7 @@ class _Reader:
             raise self.err(key, f"must be a table, got {type(val).__name__}")
         return _Reader(self.file, val, self._field(key))
 
-    def str(self, key: str, default: Any = _MISSING, choices: tuple[str, ...] | None = None) -> str:
+    def text(self, key: str, default: Any = _MISSING, choices: tuple[str, ...] | None = None) -> str:
         if key not in self.table:
             if default is _MISSING:
                 raise self.err(key, "is missing")
@@ -165,9 +165,9 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{file}: not valid TOML ({exc})") from exc
     r = _Reader(file, raw)
-    kind = r.str("kind", choices=("three_campus",))
+    kind = r.text("kind", choices=("three_campus",))
     del kind
-    name = r.str("name")
+    name = r.text("name")
     seed = int(r.num("seed", lo=0, integer=True))
 
     u = r.sub("uncertainty")
@@ -207,8 +207,8 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         if not isinstance(pr, dict):
             raise ScenarioError(f"{file}: field 'parks[{i}]' must be a table")
         p = _Reader(file, pr, f"parks[{i}]")
-        pname = p.str("name")
-        pkind = p.str("kind", choices=("pv", "wind", "chp"))
+        pname = p.text("name")
+        pkind = p.text("kind", choices=("pv", "wind", "chp"))
         e = p.sub("ess")
         assert e is not None
         ess = BatteryParams(
@@ -268,26 +268,31 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         raise ScenarioError(f"{file}: field 'parks[].name' must be unique, got {names}")
 
     lines: list[LineParams] = []
-    for i, lr in enumerate(raw.get("lines", []) or []):
+    lines_raw = raw.get("lines", [])
+    if not isinstance(lines_raw, list):
+        raise ScenarioError(f"{file}: field 'lines' must be an array of [[lines]] tables")
+    for i, lr in enumerate(lines_raw):
+        if not isinstance(lr, dict):
+            raise ScenarioError(f"{file}: field 'lines[{i}]' must be a table")
         ln = _Reader(file, lr, f"lines[{i}]")
-        a = ln.str("a", choices=tuple(names))
-        b = ln.str("b", choices=tuple(names))
+        a = ln.text("a", choices=tuple(names))
+        b = ln.text("b", choices=tuple(names))
         if a == b:
             raise ln.err("b", f"= {b!r}: a line must join two different parks")
         lines.append(LineParams(
-            name=ln.str("name", default=f"{a}-{b}"), a=a, b=b,
+            name=ln.text("name", default=f"{a}-{b}"), a=a, b=b,
             cap_forward_kw=ln.num("cap_forward_kw", lo=0, unit="kW"),
             cap_reverse_kw=ln.num("cap_reverse_kw", lo=0, unit="kW"),
             efficiency=ln.num("efficiency", default=1.0, lo=0, lo_open=True, hi=1),
         ))
 
-    tariff_file = base / prof.str("tariff")
+    tariff_file = base / prof.text("tariff")
     tariff = _read_profiles(tariff_file, 24, ["buy_price", "sell_price"])
     if (tariff["sell_price"] > tariff["buy_price"]).any():
         h = int(np.flatnonzero((tariff["sell_price"] > tariff["buy_price"]).to_numpy())[0]) + 1
         raise ScenarioError(f"{tariff_file}: column 'sell_price' hour {h} exceeds 'buy_price': "
                             "a sale price above the purchase price makes arbitrage unbounded by the grid limit only")
-    fc_file = base / prof.str("forecast")
+    fc_file = base / prof.text("forecast")
     fc = _read_profiles(fc_file, 24, forecast_cols)
     forecast: dict[str, dict[str, np.ndarray]] = {n: {} for n in names}
     for col in forecast_cols:
@@ -298,7 +303,7 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
     ]
     return ThreeCampusScenario(
         name=name,
-        description=r.str("description", default=""),
+        description=r.text("description", default=""),
         seed=seed,
         parks=tuple(parks),
         lines=tuple(lines),
@@ -308,6 +313,6 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         buy_price=tariff["buy_price"].to_numpy(dtype=float),
         sell_price=tariff["sell_price"].to_numpy(dtype=float),
         forecast=forecast,
-        currency=r.str("currency", default="CNY"),
+        currency=r.text("currency", default="CNY"),
         source=file,
     )

@@ -38,6 +38,7 @@ from agents.devices import (
     Complementarity,
     build_p2p_lines,
     cancel_circulation,
+    linear_expr,
     p2p_net_inflow,
     set_profile,
 )
@@ -157,10 +158,11 @@ class _Group:
         return str(self.comp.name)
 
     def set_rows_active(self, mask: np.ndarray, active: bool) -> None:
-        for k in np.flatnonzero(mask):
-            key = self.keys[k]
-            for con in (self.comp.pos_con[key], self.comp.neg_con[key]):
-                con.activate() if active else con.deactivate()
+        keys = [self.keys[k] for k in np.flatnonzero(mask)]
+        if active:
+            self.comp.enforce(keys)
+        else:
+            self.comp.release(keys)
 
 
 @dataclass
@@ -175,6 +177,30 @@ class _Extract:
     cols: np.ndarray | None = None  # for Vars
     param: Any = None  # for Params (read from the model)
     combine: Callable[[dict[str, np.ndarray]], np.ndarray] | None = field(default=None)
+
+
+def _categorical(labels: list[str], sizes: np.ndarray) -> pd.Categorical:
+    cats = list(dict.fromkeys(labels))
+    pos = {c: i for i, c in enumerate(cats)}
+    codes = np.repeat(np.fromiter((pos[x] for x in labels), dtype=np.int32, count=len(labels)), sizes)
+    return pd.Categorical.from_codes(codes, categories=cats)
+
+
+def _long_frame(case: str, arrays: dict[tuple[str, int, str, str], np.ndarray], units: dict[str, str]) -> pd.DataFrame:
+    """The tidy time-series table ``case, stage, scenario, period, park, variable, value, unit``."""
+    keys = list(arrays)
+    sizes = np.fromiter((arrays[k].size for k in keys), dtype=np.int64, count=len(keys))
+    n = int(sizes.sum())
+    return pd.DataFrame({
+        "case": pd.Categorical.from_codes(np.zeros(n, dtype=np.int32), categories=[case]),
+        "stage": _categorical([k[0] for k in keys], sizes),
+        "scenario": np.repeat(np.fromiter((k[1] for k in keys), dtype=np.int64, count=len(keys)), sizes),
+        "period": np.concatenate([np.arange(1, sz + 1) for sz in sizes]),
+        "park": _categorical([k[2] for k in keys], sizes),
+        "variable": _categorical([k[3] for k in keys], sizes),
+        "value": np.concatenate([arrays[k] for k in keys]),
+        "unit": _categorical([units[k[3]] for k in keys], sizes),
+    })
 
 
 class CloudModel:
@@ -221,12 +247,6 @@ class CloudModel:
         t0 = time.perf_counter()
         self.model = self._build()
         self._comps = self._complementarity_list()
-        if formulation == "auto":
-            # LP relaxation: the mode rows are inactive; power limits stay as column bounds
-            for _, comp in self._comps:
-                for con in (comp.pos_con, comp.neg_con):
-                    for cd in con.values():
-                        cd.deactivate()
         self.build_s = time.perf_counter() - t0
         self.hm = HighsModel(self.model, name=f"cloud[{scenario.name}]", options=self.options,
                              relax_integrality=True, build_s=self.build_s)
@@ -248,7 +268,7 @@ class CloudModel:
                 pv_available_kw=fc.get("pv_kw"), wind_available_kw=fc.get("wind_kw"),
             )
         assert s is not None
-        hold = lambda a: np.repeat(a, STEPS_PER_HOUR)  # noqa: E731
+        hold = lambda a: np.repeat(a, STEPS_PER_HOUR)
         return CampusData(
             load_kw=values[(park, "load_kw")][s],
             buy_price=hold(sc.buy_price),
@@ -263,21 +283,22 @@ class CloudModel:
         lines = list(sc.lines)
         S = list(range(1, self.n_scenarios + 1))
         H = DA_HORIZON.periods
-        K = RT_HORIZON.periods
         m = pyo.ConcreteModel(name=f"cloud_{sc.name}")
         m.PARKS = pyo.Set(initialize=parks, ordered=True, doc="parks")
         m.S = pyo.Set(initialize=S, ordered=True, doc="RT scenarios")
         m.H = pyo.Set(initialize=H, ordered=True, doc="DA hours")
         self.handles: dict[tuple[str, int, str], Any] = {}
+        self.line_handles: dict[tuple[str, int], Any] = {}
+        exclusive = self.formulation == "milp"
 
         def stage(block: pyo.Block, horizon: Any, values: Any, s: int | None, label: tuple[str, int]) -> None:
             block.park = pyo.Block(m.PARKS)
             for i in parks:
                 self.handles[(label[0], label[1], i)] = self.agents[i].build_block(
-                    block.park[i], horizon, self._park_data(i, values, s)
+                    block.park[i], horizon, self._park_data(i, values, s), exclusive
                 )
             block.lines = pyo.Block()
-            build_p2p_lines(block.lines, lines, horizon)
+            self.line_handles[label] = build_p2p_lines(block.lines, lines, horizon, exclusive)
             block.def_p2p_link = pyo.Constraint(
                 m.PARKS, horizon.periods,
                 rule=lambda b, i, t: b.park[i].p2p_net_in_kw[t] == p2p_net_inflow(b.lines, lines, i, t),
@@ -301,24 +322,25 @@ class CloudModel:
         keys += [("p2p", ln.name) for ln in lines]
         self.binding_keys = keys
 
-        def quantity(b: pyo.Block, x: str, r: str, t: int) -> Any:
+        def terms(b: pyo.Block, x: str, r: str, t: int) -> list[tuple[float, Any]]:
+            """The quantity x of object r in period t as (coefficient, variable) pairs (table in C-8)."""
             if x == "p2p":
-                return b.lines.p_forward_kw[r, t] - b.lines.p_reverse_kw[r, t]
+                return [(1.0, b.lines.p_forward_kw[r, t]), (-1.0, b.lines.p_reverse_kw[r, t])]
             p = b.park[r]
             if x == "net":
-                return p.grid.p_buy_kw[t] - p.grid.p_sell_kw[t] + p.p2p_net_in_kw[t]
+                return [(1.0, p.grid.p_buy_kw[t]), (-1.0, p.grid.p_sell_kw[t]), (1.0, p.p2p_net_in_kw[t])]
             if x == "ch":
-                return p.ess.p_charge_kw[t]
+                return [(1.0, p.ess.p_charge_kw[t])]
             if x == "dis":
-                return p.ess.p_discharge_kw[t]
+                return [(1.0, p.ess.p_discharge_kw[t])]
             if x == "dr":
-                return p.load.p_in_kw[t] - p.load.p_out_kw[t]
+                return [(1.0, p.load.p_in_kw[t]), (-1.0, p.load.p_out_kw[t])]
             if x == "buy":
-                return p.grid.p_buy_kw[t]
+                return [(1.0, p.grid.p_buy_kw[t])]
             if x == "sell":
-                return p.grid.p_sell_kw[t]
+                return [(1.0, p.grid.p_sell_kw[t])]
             if x == "chp":
-                return p.chp.p_kw[t]
+                return [(1.0, p.chp.p_kw[t])]
             raise KeyError(x)
 
         m.BIND = pyo.Set(initialize=keys, dimen=2, ordered=True, doc="binding components (x, object)")
@@ -330,8 +352,11 @@ class CloudModel:
             b.dev_neg_kwh = pyo.Var(m.BIND, m.H, within=pyo.NonNegativeReals, doc="RT below DA [kWh] (C-7/C-8)")
 
             def dev_rule(bb: pyo.Block, x: str, r: str, h: int) -> Any:
-                rt = pyo.quicksum(dt_k * quantity(bb, x, r, k) for k in range((h - 1) * 4 + 1, h * 4 + 1))
-                return rt - dt_h * quantity(m.da, x, r, h) == bb.dev_pos_kwh[x, r, h] - bb.dev_neg_kwh[x, r, h]
+                # sum_k dt_k x_rt[k] - dt_h x_da[h] - dev+ + dev- = 0, written as one linear expression
+                pairs = [(dt_k * c, v) for k in range((h - 1) * 4 + 1, h * 4 + 1) for c, v in terms(bb, x, r, k)]
+                pairs += [(-dt_h * c, v) for c, v in terms(m.da, x, r, h)]
+                pairs += [(-1.0, bb.dev_pos_kwh[x, r, h]), (1.0, bb.dev_neg_kwh[x, r, h])]
+                return linear_expr(pairs) == 0
 
             b.def_deviation = pyo.Constraint(m.BIND, m.H, rule=dev_rule, doc="DA-RT deviation (C-7, C-8)")
             b.cost_operation = pyo.Var(doc="RT operating cost C^RT_s (C-10)")
@@ -380,12 +405,8 @@ class CloudModel:
 
     def _complementarity_list(self) -> list[tuple[pyo.Block, Complementarity]]:
         out: list[tuple[pyo.Block, Complementarity]] = []
-        for (_, _, _), h in self.handles.items():
+        for h in list(self.handles.values()) + list(self.line_handles.values()):
             out += [(h.block, c) for c in h.complementarity]
-        for _, _, b in self._blocks():
-            ln = b.lines
-            out.append((ln, Complementarity("p2p", ln.p_forward_kw, ln.p_reverse_kw, ln.direction,
-                                            ln.res_forward, ln.res_reverse)))
         return out
 
     def _complementarity_groups(self) -> list[_Group]:
@@ -400,7 +421,7 @@ class CloudModel:
         return groups
 
     def handles_for(self, block: pyo.Block, park: str) -> Any:
-        for (st, s, i), h in self.handles.items():
+        for (_, _, i), h in self.handles.items():
             if i == park and h.block is block.park[park]:
                 return h
         raise KeyError(park)
@@ -535,7 +556,7 @@ class CloudModel:
         closed: list[np.ndarray] = []
         total: dict[str, int] = {}
         touched: list[tuple[_Group, np.ndarray]] = []
-        for rounds in range(1, 51):
+        for _ in range(50):
             for k, n in self._count(viol).items():
                 total[k] = total.get(k, 0) + n
             log.info("%s: complementarity violated (%s); closing the weaker side and re-solving",
@@ -592,13 +613,12 @@ class CloudModel:
         sc = self.scenario
         S = self.n_scenarios
         eps = self._applied_eps
-        frames = []
         arrays: dict[tuple[str, int, str, str], np.ndarray] = {}
         for ex in self._extracts:
             if ex.cols is not None:
                 vals = x[ex.cols]
             else:
-                vals = np.fromiter((pyo.value(ex.param[k]) for k in ex.param.keys()), dtype=float)
+                vals = np.fromiter((pyo.value(ex.param[k]) for k in ex.param), dtype=float)
             arrays[(ex.stage, ex.scenario, ex.park, ex.variable)] = vals
         # derived: load after DR, and certified binaries
         for (stage, s, park, var), vals in list(arrays.items()):
@@ -608,15 +628,7 @@ class CloudModel:
                 )
         units = {ex.variable: ex.unit for ex in self._extracts}
         units["load_kw"] = "kW"
-        for (stage, s, park, var), vals in arrays.items():
-            n = vals.size
-            frames.append(pd.DataFrame({
-                "case": case.name, "stage": stage, "scenario": s, "period": np.arange(1, n + 1),
-                "park": park, "variable": var, "value": vals, "unit": units[var],
-            }))
-        ts = pd.concat(frames, ignore_index=True)
-        for c in ("case", "stage", "park", "variable", "unit"):
-            ts[c] = ts[c].astype("category")
+        ts = _long_frame(case.name, arrays, units)
 
         cost = np.array([hm.value(m.rt[s].cost) for s in m.S])
         op = np.array([hm.value(m.rt[s].cost_operation) for s in m.S])

@@ -95,17 +95,17 @@ def _ordered(names: Iterable[str], preferred: Sequence[str]) -> list[str]:
 def _select(ts: pd.DataFrame, case: str, stage: str | None = None, scenario: int | None = None,
             variables: Iterable[str] | None = None) -> pd.DataFrame:
     """Rows of ``ts`` for one case (and optionally stage/scenario/variables), string-typed keys."""
-    mask = ts["case"].astype(str) == case
+    mask = (ts["case"] == case).to_numpy(bool)  # works for object and category dtypes alike
     if not mask.any():
         raise ValueError(f"no time series for case {case!r}; cases are {sorted(ts['case'].astype(str).unique())}")
     if stage is not None:
         if stage not in _DT_H:
             raise ValueError(f"stage must be 'da' or 'rt', got {stage!r}")
-        mask &= ts["stage"].astype(str) == stage
+        mask &= (ts["stage"] == stage).to_numpy(bool)
     if scenario is not None:
-        mask &= ts["scenario"] == scenario
+        mask &= (ts["scenario"] == scenario).to_numpy(bool)
     if variables is not None:
-        mask &= ts["variable"].astype(str).isin(list(variables))
+        mask &= ts["variable"].isin(list(variables)).to_numpy(bool)
     sub = ts.loc[mask, ["stage", "scenario", "period", "park", "variable", "value"]]
     if sub.empty:
         raise ValueError(f"no time series for case {case!r}, stage {stage!r}, scenario {scenario!r}")
@@ -217,6 +217,8 @@ def _draw_balance(ax: Axes, sub: pd.DataFrame, park: str, stage: str, scenario: 
             bottom = bottom + sign * y
             drawn.add(key)
     ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.use_sticky_edges = False  # bar bottoms are sticky: without this the stacks touch the frame
+    ax.margins(y=0.05)
     _hour_axis(ax)
     return drawn
 
@@ -306,7 +308,8 @@ def net_external_energy_bars(ts: pd.DataFrame, case: str, scenario: int | None =
         rt_mean = rt.mean(axis=0)
         ax.bar(hours - width / 2, da, width=width, color=_DA_COLOUR, label="DA")
         if rt.shape[0] > 1:
-            yerr = np.vstack([rt_mean - rt.min(axis=0), rt.max(axis=0) - rt_mean])
+            # clip: with equal scenario values, mean − min can be −1e-13, which errorbar rejects
+            yerr = np.clip(np.vstack([rt_mean - rt.min(axis=0), rt.max(axis=0) - rt_mean]), 0.0, None)
             ax.bar(hours + width / 2, rt_mean, width=width, color=_RT_COLOUR, label=rt_label, yerr=yerr,
                    error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "black"})
         else:

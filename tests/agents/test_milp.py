@@ -339,13 +339,6 @@ def test_update_with_new_constraint_re_passes_model() -> None:
     assert hm.solve().objective == pytest.approx(22.96, abs=TOL)
 
 
-STRUCTURAL_INTEGRALITY_BUG = (
-    "BUG agents/milp.py HighsModel.update(): a structural change (new row or column) resets every column to "
-    "continuous, so a model built with relax_integrality=False silently becomes its LP relaxation"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=STRUCTURAL_INTEGRALITY_BUG)
 @pytest.mark.parametrize("change", ["row", "column"])
 def test_structural_update_keeps_integrality(change: str) -> None:
     # MILP optimum 3, LP relaxation -11 (see test_lp_relaxation_below_milp_and_toggling); an unrelated

@@ -242,6 +242,16 @@ def test_net_external_energy_bars_one_scenario(ts: pd.DataFrame) -> None:
     assert not [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
 
 
+def test_net_external_energy_bars_identical_scenarios(ts: pd.DataFrame) -> None:
+    # three identical RT scenarios: mean − min may round to −1e-13; the whisker must not fail
+    base = ts[(ts["case"] == "proposed") & ((ts["stage"] == "da") | (ts["scenario"] == 1))]
+    rt1 = base[base["stage"] == "rt"]
+    same = pd.concat([base, rt1.assign(scenario=2), rt1.assign(scenario=3)], ignore_index=True)
+    fig = plots.net_external_energy_bars(same, "proposed")
+    np.testing.assert_allclose(_heights(_bars(fig.axes[0], "RT scenario mean (min–max)")),
+                               _net_hourly(ts, "rt", 1, "PV"))
+
+
 def test_dr_shift(ts: pd.DataFrame) -> None:
     fig = plots.dr_shift(ts, "proposed")
     assert isinstance(fig, Figure)

@@ -1,0 +1,213 @@
+"""The paper-000 study: four cases, the epsilon sensitivity and the stress tests (SPEC §4.9).
+
+All solves share one persistent :class:`~sim.cloud.CloudModel` (one build, parameter updates in
+between) and one RT scenario set (common random numbers).  With ``workers=2`` the case list is
+split over two processes, each with its own persistent model; results do not depend on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from agents.milp import SolverOptions
+from scenarios.schema import ThreeCampusScenario
+from sim.cloud import PAPER_CASES, CaseResult, CloudCase, CloudModel, Formulation
+from sim.reporting import write_csv, write_json, write_parquet
+from sim.uncertainty import cvar_weights
+
+log = logging.getLogger(__name__)
+
+CASE_COLUMNS = [
+    "case", "objective", "expected_cost", "cvar", "max_scenario_cost", "scenario_cost_std",
+    "mean_deviation_cost", "grid_purchase_kwh", "grid_sale_kwh", "p2p_kwh", "ess_throughput_kwh",
+    "dr_shifted_kwh", "renewable_utilisation", "build_seconds", "solve_seconds", "formulation",
+]
+EPSILONS = (0.05, 0.10, 0.15, 0.20)
+STRESS_FACTORS = (0.75, 0.50, 0.25)
+
+
+@dataclass(frozen=True)
+class StudyCase:
+    """A case of the study with the table it belongs to."""
+
+    table: str  # "cases" | "sensitivity" | "stress"
+    case: CloudCase
+    epsilon: float | None = None
+    test: str | None = None
+    factor: float | None = None
+
+
+def study_cases(epsilons: Sequence[float] = EPSILONS, factors: Sequence[float] = STRESS_FACTORS) -> list[StudyCase]:
+    out = [StudyCase("cases", c) for c in PAPER_CASES]
+    out += [StudyCase("sensitivity", CloudCase(f"epsilon_{e:.2f}", epsilon=e), epsilon=e) for e in epsilons]
+    out += [StudyCase("stress", CloudCase(f"p2p_capacity_{f:.2f}", p2p_capacity_factor=f), test="p2p_capacity",
+                      factor=f) for f in factors]
+    out += [StudyCase("stress", CloudCase(f"ess_capacity_{f:.2f}", ess_capacity_factor=f), test="ess_capacity",
+                      factor=f) for f in factors]
+    return out
+
+
+@dataclass
+class StudyResult:
+    cases: pd.DataFrame
+    sensitivity: pd.DataFrame
+    stress: pd.DataFrame
+    scenario_costs: pd.DataFrame
+    solves: pd.DataFrame
+    timeseries: pd.DataFrame
+    deviations: pd.DataFrame
+    meta: dict[str, Any]
+
+
+def _row(sc: StudyCase, r: CaseResult) -> dict[str, Any]:
+    row: dict[str, Any] = {"case": sc.case.name, **r.kpis}
+    row["build_seconds"] = r.build_s + r.handover_s
+    row["solve_seconds"] = r.solve_s
+    row["formulation"] = r.path if r.reused_from is None else f"{r.path} (same problem as {r.reused_from})"
+    return row
+
+
+def _run_chunk(args: tuple[ThreeCampusScenario, dict[str, Any], list[StudyCase], bool]) -> list[tuple[StudyCase,
+                                                                                                     CaseResult]]:
+    scenario, kw, chunk, progress = args
+    model = CloudModel(scenario, **kw)
+    out = []
+    bar = tqdm(chunk, desc="campus study", unit="solve", disable=not progress)
+    for sc in bar:
+        bar.set_postfix_str(sc.case.name)
+        t0 = time.perf_counter()
+        r = model.solve(sc.case)
+        log.info("%-22s %-40s objective %.2f  solve %.1f s  (wall %.1f s)", sc.case.name, r.path, r.objective,
+                 r.solve_s, time.perf_counter() - t0)
+        # keep the worker's results small when they cross a process boundary
+        out.append((sc, r))
+    return out
+
+
+def run_campus_study(
+    scenario: ThreeCampusScenario,
+    out_dir: str | Path,
+    *,
+    n_scenarios: int | None = None,
+    epsilon: float | None = None,
+    beta: float | None = None,
+    seed: int | None = None,
+    formulation: Formulation = "auto",
+    options: SolverOptions | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    figures: bool = True,
+    cases: list[StudyCase] | None = None,
+) -> StudyResult:
+    """Run the study and write every output file into ``out_dir`` (see README)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cases = cases if cases is not None else study_cases()
+    kw: dict[str, Any] = dict(n_scenarios=n_scenarios, epsilon=epsilon, beta=beta, seed=seed,
+                              formulation=formulation, options=options)
+    t0 = time.perf_counter()
+    if workers <= 1:
+        results = _run_chunk((scenario, kw, cases, progress))
+    else:
+        chunks = [cases[i::workers] for i in range(workers)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(_run_chunk, [(scenario, kw, ch, False) for ch in chunks]))
+        order = {id(sc): i for i, sc in enumerate(cases)}
+        by_name = {sc.case.name: (sc, r) for part in parts for sc, r in part}
+        results = [by_name[sc.case.name] for sc in sorted(cases, key=lambda c: order[id(c)])]
+    wall = time.perf_counter() - t0
+
+    unc = scenario.uncertainty
+    beta_v = beta if beta is not None else unc.beta
+    tables: dict[str, list[dict[str, Any]]] = {"cases": [], "sensitivity": [], "stress": []}
+    scen_rows, solve_rows, ts_parts, dev_parts = [], [], [], []
+    for sc, r in results:
+        row = _row(sc, r)
+        if sc.table == "sensitivity":
+            row = {"epsilon": sc.epsilon, **row}
+        elif sc.table == "stress":
+            row = {"test": sc.test, "factor": sc.factor, **row}
+        tables[sc.table].append(row)
+        w = cvar_weights(r.scenario_cost, beta_v)
+        for s in range(r.scenario_cost.size):
+            scen_rows.append({"case": sc.case.name, "scenario": s + 1, "cost": r.scenario_cost[s],
+                              "operation_cost": r.scenario_operation_cost[s],
+                              "deviation_cost": r.scenario_deviation_cost[s], "worst_case_weight": w[s]})
+        for st in r.stats if r.reused_from is None else []:
+            solve_rows.append({"case": sc.case.name, **{k: v for k, v in st.as_dict().items() if k != "name"}})
+        ts_parts.append(r.timeseries.astype({"case": str, "stage": str, "park": str, "variable": str, "unit": str}))
+        dev_parts.append(r.deviations)
+
+    cases_df = pd.DataFrame(tables["cases"], columns=CASE_COLUMNS)
+    sens_df = pd.DataFrame(tables["sensitivity"], columns=["epsilon", *CASE_COLUMNS])
+    stress_df = pd.DataFrame(tables["stress"], columns=["test", "factor", *CASE_COLUMNS])
+    scen_df = pd.DataFrame(scen_rows)
+    solves_df = pd.DataFrame(solve_rows)
+    ts = pd.concat(ts_parts, ignore_index=True)
+    for c in ("case", "stage", "park", "variable", "unit"):
+        ts[c] = ts[c].astype("category")
+    devs = pd.concat(dev_parts, ignore_index=True)
+
+    write_csv(cases_df, out / "cases.csv")
+    write_csv(sens_df, out / "sensitivity_epsilon.csv")
+    write_csv(stress_df, out / "stress.csv")
+    write_csv(scen_df, out / "scenario_costs.csv")
+    write_csv(solves_df, out / "solves.csv")
+    write_parquet(ts, out / "timeseries.parquet")
+    write_parquet(devs, out / "deviations.parquet")
+    first = results[0][1]
+    meta = {
+        "scenario": scenario.name,
+        "scenario_file": str(scenario.source.name) if scenario.source else None,
+        "n_scenarios": n_scenarios or unc.n_scenarios,
+        "epsilon": epsilon if epsilon is not None else unc.epsilon,
+        "beta": beta_v,
+        "seed": seed if seed is not None else scenario.seed,
+        "formulation": formulation,
+        "lp_method": (options or SolverOptions()).lp_method,
+        "wall_seconds": wall,
+        "workers": workers,
+        "model_rows": first.stats[0].n_rows,
+        "model_cols": first.stats[0].n_cols,
+        "model_nonzeros": first.stats[0].n_nonzeros,
+        "model_binaries": first.stats[0].n_binaries_declared,
+        "currency": scenario.currency,
+        "expected_cost_weight": scenario.objective.expected_cost_weight,
+        "p2p_flow_cost_per_kwh": scenario.objective.p2p_flow_cost_per_kwh,
+    }
+    write_json(meta, out / "study.json")
+    result = StudyResult(cases_df, sens_df, stress_df, scen_df, solves_df, ts, devs, meta)
+    if figures:
+        from sim.campus_report import write_figures, write_report
+
+        figs = write_figures(result, out / "figures")
+        write_report(result, out, figs)
+    return result
+
+
+def check_balance(ts: pd.DataFrame) -> float:
+    """Largest |supply - demand| over every case, stage, scenario, period and park (kW)."""
+    wide = ts[ts["variable"].isin([
+        "pv_kw", "wind_kw", "chp_kw", "ess_discharge_kw", "grid_buy_kw", "p2p_net_in_kw",
+        "ess_charge_kw", "grid_sell_kw", "load_kw",
+    ])].pivot_table(index=["case", "stage", "scenario", "period", "park"], columns="variable", values="value",
+                    observed=True, aggfunc="first").fillna(0.0)
+    supply = sum(wide.get(c, 0.0) for c in ("pv_kw", "wind_kw", "chp_kw", "ess_discharge_kw", "grid_buy_kw",
+                                            "p2p_net_in_kw"))
+    demand = sum(wide.get(c, 0.0) for c in ("ess_charge_kw", "grid_sell_kw", "load_kw"))
+    return float(np.abs(np.asarray(supply) - np.asarray(demand)).max())
+
+
+def with_scenarios(scenario: ThreeCampusScenario, n: int) -> ThreeCampusScenario:
+    """A copy of the scenario with another number of RT scenarios."""
+    return replace(scenario, uncertainty=replace(scenario.uncertainty, n_scenarios=n))
