@@ -184,6 +184,7 @@ def run_campus_study(
         "currency": scenario.currency,
         "expected_cost_weight": scenario.objective.expected_cost_weight,
         "p2p_flow_cost_per_kwh": scenario.objective.p2p_flow_cost_per_kwh,
+        "line_capacity_kw": {ln.name: ln.cap_forward_kw for ln in scenario.lines},
     }
     write_json(meta, out / "study.json")
     result = StudyResult(cases_df, sens_df, stress_df, scen_df, solves_df, ts, devs, meta)
@@ -193,6 +194,36 @@ def run_campus_study(
         figs = write_figures(result, out / "figures")
         write_report(result, out, figs)
     return result
+
+
+def load_study(out_dir: str | Path) -> StudyResult:
+    """Read a finished study's files back (to redraw figures or the report without solving)."""
+    import json
+
+    d = Path(out_dir)
+    missing = [f for f in ("cases.csv", "sensitivity_epsilon.csv", "stress.csv", "scenario_costs.csv", "solves.csv",
+                           "timeseries.parquet", "deviations.parquet", "study.json") if not (d / f).exists()]
+    if missing:
+        raise FileNotFoundError(f"{d}: not a finished campus study (missing {', '.join(missing)})")
+    return StudyResult(
+        cases=pd.read_csv(d / "cases.csv"),
+        sensitivity=pd.read_csv(d / "sensitivity_epsilon.csv"),
+        stress=pd.read_csv(d / "stress.csv"),
+        scenario_costs=pd.read_csv(d / "scenario_costs.csv"),
+        solves=pd.read_csv(d / "solves.csv"),
+        timeseries=pd.read_parquet(d / "timeseries.parquet"),
+        deviations=pd.read_parquet(d / "deviations.parquet"),
+        meta=json.loads((d / "study.json").read_text(encoding="utf-8")),
+    )
+
+
+def report_study(out_dir: str | Path) -> Path:
+    """Redraw the figures and rewrite ``report.md`` of a finished study."""
+    from sim.campus_report import write_figures, write_report
+
+    res = load_study(out_dir)
+    figs = write_figures(res, Path(out_dir) / "figures")
+    return write_report(res, Path(out_dir), figs)
 
 
 def check_balance(ts: pd.DataFrame) -> float:

@@ -152,6 +152,12 @@ class _Group:
     neg: np.ndarray
     binary: np.ndarray
     lossless: np.ndarray | None = None  # entries whose circulation is cost-free (lines, eta = 1)
+    enforced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # rows active
+
+    def __post_init__(self) -> None:
+        if self.enforced.size != len(self.keys):
+            self.enforced = np.array([k in self.comp.pos_con and self.comp.pos_con[k].active for k in self.keys],
+                                     dtype=bool)
 
     @property
     def name(self) -> str:
@@ -163,6 +169,7 @@ class _Group:
             self.comp.enforce(keys)
         else:
             self.comp.release(keys)
+        self.enforced[mask] = active
 
 
 @dataclass
@@ -183,7 +190,7 @@ def _categorical(labels: list[str], sizes: np.ndarray) -> pd.Categorical:
     cats = list(dict.fromkeys(labels))
     pos = {c: i for i, c in enumerate(cats)}
     codes = np.repeat(np.fromiter((pos[x] for x in labels), dtype=np.int32, count=len(labels)), sizes)
-    return pd.Categorical.from_codes(codes, categories=cats)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(cats))  # type: ignore[arg-type]
 
 
 def _long_frame(case: str, arrays: dict[tuple[str, int, str, str], np.ndarray], units: dict[str, str]) -> pd.DataFrame:
@@ -192,7 +199,7 @@ def _long_frame(case: str, arrays: dict[tuple[str, int, str, str], np.ndarray], 
     sizes = np.fromiter((arrays[k].size for k in keys), dtype=np.int64, count=len(keys))
     n = int(sizes.sum())
     return pd.DataFrame({
-        "case": pd.Categorical.from_codes(np.zeros(n, dtype=np.int32), categories=[case]),
+        "case": _categorical([case], np.array([n])),
         "stage": _categorical([k[0] for k in keys], sizes),
         "scenario": np.repeat(np.fromiter((k[1] for k in keys), dtype=np.int64, count=len(keys)), sizes),
         "period": np.concatenate([np.arange(1, sz + 1) for sz in sizes]),
@@ -507,16 +514,16 @@ class CloudModel:
 
         Cost-free circulation on lossless lines is first cancelled in the solution vector
         (:func:`agents.devices.cancel_circulation`), which leaves the objective unchanged.
-        Indices whose binary is already integer are enforced by the solver and skipped.
+        Indices whose exclusivity rows are active (with an integer binary) are enforced by the
+        solver and skipped.
         """
         x = self.hm.x
-        integer = self.hm._integer
         out = []
         for g in self._groups:
             if g.lossless is not None and g.lossless.any():
                 sel = g.lossless
                 x[g.pos[sel]], x[g.neg[sel]] = cancel_circulation(x[g.pos[sel]], x[g.neg[sel]])
-            v = (np.minimum(x[g.pos], x[g.neg]) > COMPLEMENTARITY_TOL) & ~integer[g.binary]
+            v = (np.minimum(x[g.pos], x[g.neg]) > COMPLEMENTARITY_TOL) & ~g.enforced
             if v.any():
                 out.append((g, v))
         return out
@@ -548,6 +555,7 @@ class CloudModel:
             st = hm.solve(path="milp")
             self._violations()  # cancels cost-free circulation in the reported solution
             return [st], f"milp({hm.n_integer_active} binaries)"
+        hm.relax_all()  # every case starts from the pure LP relaxation
         stats = [hm.solve(path="lp")]
         lower = stats[0].objective
         viol = self._violations()
@@ -602,6 +610,7 @@ class CloudModel:
         finally:
             for g, v in active:
                 g.set_rows_active(v, False)
+            hm.relax_all()  # rows released: their binaries must not stay integer (else _violations skips them)
             hm.update()
         return stats, path
 

@@ -27,7 +27,10 @@ def unit_ar1_disturbances(
 
 
 def bounded_errors(
-    unit: np.ndarray, epsilon: float, sigma_fraction: float = 0.5, adverse_signs: Sequence[float] | np.ndarray | None = None
+    unit: np.ndarray,
+    epsilon: float,
+    sigma_fraction: float = 0.5,
+    adverse_signs: Sequence[float] | np.ndarray | None = None,
 ) -> np.ndarray:
     """Relative errors ``e`` with ``|e| <= epsilon`` (SPEC C-2, §6.3).
 
