@@ -8,6 +8,7 @@ split over two processes, each with its own persistent model; results do not dep
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -120,7 +121,8 @@ def run_campus_study(
         results = _run_chunk((scenario, kw, cases, progress))
     else:
         chunks = [cases[i::workers] for i in range(workers)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: HiGHS keeps a thread pool, and forking a threaded process can deadlock
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = list(pool.map(_run_chunk, [(scenario, kw, ch, False) for ch in chunks]))
         order = {id(sc): i for i, sc in enumerate(cases)}
         by_name = {sc.case.name: (sc, r) for part in parts for sc, r in part}
@@ -185,6 +187,7 @@ def run_campus_study(
         "expected_cost_weight": scenario.objective.expected_cost_weight,
         "p2p_flow_cost_per_kwh": scenario.objective.p2p_flow_cost_per_kwh,
         "line_capacity_kw": {ln.name: ln.cap_forward_kw for ln in scenario.lines},
+        "penalties": scenario.penalties.as_dict(),
     }
     write_json(meta, out / "study.json")
     result = StudyResult(cases_df, sens_df, stress_df, scen_df, solves_df, ts, devs, meta)
