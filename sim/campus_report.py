@@ -143,10 +143,10 @@ def verdicts(res: StudyResult, capacities: dict[str, float]) -> list[Verdict]:
         a, b = _val(c, "proposed", "mean_deviation_cost"), _val(c, "no_ess", "mean_deviation_cost")
         why = ""
         if not b > a:
-            pa = _deviation_breakdown(res, "proposed")
-            pb = _deviation_breakdown(res, "no_ess")
-            parts = ", ".join(f"{k} {pa.get(k, 0.0):.1f} -> {pb.get(k, 0.0):.1f}" for k in sorted(set(pa) | set(pb))
-                              if max(pa.get(k, 0.0), pb.get(k, 0.0)) > 0.05)
+            da_ = _deviation_breakdown(res, "proposed")
+            db_ = _deviation_breakdown(res, "no_ess")
+            parts = ", ".join(f"{k} {da_.get(k, 0.0):.1f} -> {db_.get(k, 0.0):.1f}"
+                              for k in sorted(set(da_) | set(db_)) if max(da_.get(k, 0.0), db_.get(k, 0.0)) > 0.05)
             why = (f"Mean deviation cost by component ({cur}/scenario), proposed -> no_ess: {parts}. The storage's "
                    "own charge and discharge are bound to their DA plan too (C-8), so a battery that reacts to a "
                    "scenario pays the ch/dis penalties; without it those terms vanish while the net and grid "
