@@ -492,9 +492,11 @@ class CloudModel:
         if key in self._solved:
             prev = self._solved[key]
             log.info("case %s is the same problem as %s: reusing its solve", case.name, prev.case.name)
-            return replace(prev, case=case, reused_from=prev.case.name,
-                           timeseries=prev.timeseries.assign(case=case.name),
-                           deviations=prev.deviations.assign(case=case.name))
+            ts = prev.timeseries.copy()
+            ts["case"] = pd.Categorical([case.name] * len(ts))
+            return replace(prev, case=case, reused_from=prev.case.name, timeseries=ts,
+                           deviations=prev.deviations.assign(case=case.name),
+                           build_s=0.0, handover_s=0.0, solve_s=0.0, extract_s=0.0)
         build_s = self.hm.build_s
         handover_s = self.hm.handover_s
         if self._applied != case:
@@ -564,6 +566,7 @@ class CloudModel:
         closed: list[np.ndarray] = []
         total: dict[str, int] = {}
         touched: list[tuple[_Group, np.ndarray]] = []
+        fix_ok = False
         for _ in range(50):
             for k, n in self._count(viol).items():
                 total[k] = total.get(k, 0) + n
@@ -571,23 +574,23 @@ class CloudModel:
                      hm.ctx.label(), ", ".join(f"{k}: {n}" for k, n in self._count(viol).items()))
             x = hm.x
             for g, v in viol:
-                weaker = np.where(x[g.pos] >= x[g.neg], g.neg, g.pos)[v]
-                closed.append(weaker)
+                closed.append(np.where(x[g.pos] >= x[g.neg], g.neg, g.pos)[v])
                 touched.append((g, v))
-            hm.fix_columns(closed[-1] if len(closed) == 1 else np.concatenate(closed), 0.0 * np.concatenate(closed))
-            stats.append(hm.solve(path="lp-fix", lp_method="simplex"))
+            cols = np.concatenate(closed)
+            hm.fix_columns(cols, np.zeros(cols.size))
+            stats.append(hm.solve(path="lp-fix", lp_method="simplex", raise_on_failure=False))
+            if stats[-1].status != "optimal":  # closing these sides is infeasible: go to the exact MILP
+                break
             viol = self._violations()
             if not viol:
+                fix_ok = True
                 break
-        else:
-            raise RuntimeError(f"{hm.ctx.label()}: closing sides did not settle after 50 rounds")
-        closed_cols = np.unique(np.concatenate(closed))
-        upper = stats[-1].objective
-        gap = (upper - lower) / max(1.0, abs(upper))
+        hm.unfix_columns(np.unique(np.concatenate(closed)))
         what = ", ".join(f"{k} {n}" for k, n in total.items())
-        hm.unfix_columns(closed_cols)
-        if gap <= self.options.mip_rel_gap:
-            return stats, f"lp+fix({what}; gap {gap:.1e})"
+        if fix_ok:
+            gap = (stats[-1].objective - lower) / max(1.0, abs(stats[-1].objective))
+            if gap <= self.options.mip_rel_gap:
+                return stats, f"lp+fix({what}; gap {gap:.1e})"
         # exact fallback on the offending devices and periods
         active: list[tuple[_Group, np.ndarray]] = []
         for g, v in touched:
@@ -605,6 +608,8 @@ class CloudModel:
                 for g, v in viol:
                     g.set_rows_active(v, True)
                     active.append((g, v))
+            else:
+                raise RuntimeError(f"{hm.ctx.label()}: the MILP fallback did not settle after 50 rounds")
             n_int = hm.n_integer_active
             path = f"lp+milp({n_int} binaries: {what}; gap {stats[-1].mip_gap:.1e})"
         finally:
