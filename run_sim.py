@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -72,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lp-method", choices=("ipm", "simplex", "choose"), default="ipm",
                    help="HiGHS LP algorithm (default ipm, with crossover)")
     c.add_argument("--time-limit", type=float, default=600.0, help="seconds per solve (default 600)")
-    c.add_argument("--workers", type=_positive_int, default=1,
-                   help="processes sharing the case list (each builds its own model; default 1)")
+    c.add_argument("--workers", type=_positive_int, default=min(2, os.cpu_count() or 1),
+                   help="processes sharing the case list, each with its own persistent model "
+                   "(default: min(2, cores)); results do not depend on it")
     c.add_argument("--no-figures", action="store_true", help="skip figures and report.md")
     c.add_argument("--report-only", action="store_true",
                    help="do not solve: redraw figures and report.md from the files already in --out")

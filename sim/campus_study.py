@@ -1,7 +1,7 @@
 """The paper-000 study: four cases, the epsilon sensitivity and the stress tests (SPEC §4.9).
 
 All solves share one persistent :class:`~sim.cloud.CloudModel` (one build, parameter updates in
-between) and one RT scenario set (common random numbers).  With ``workers=2`` the case list is
+between) and one RT scenario set (common random numbers).  With ``workers=2`` the cases are
 split over two processes, each with its own persistent model; results do not depend on it.
 """
 
@@ -11,7 +11,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -78,21 +78,23 @@ def _row(sc: StudyCase, r: CaseResult) -> dict[str, Any]:
     return row
 
 
-def _run_chunk(args: tuple[ThreeCampusScenario, dict[str, Any], list[StudyCase], bool]) -> list[tuple[StudyCase,
-                                                                                                     CaseResult]]:
-    scenario, kw, chunk, progress = args
-    model = CloudModel(scenario, **kw)
-    out = []
-    bar = tqdm(chunk, desc="campus study", unit="solve", disable=not progress)
-    for sc in bar:
-        bar.set_postfix_str(sc.case.name)
-        t0 = time.perf_counter()
-        r = model.solve(sc.case)
-        log.info("%-22s %-40s objective %.2f  solve %.1f s  (wall %.1f s)", sc.case.name, r.path, r.objective,
-                 r.solve_s, time.perf_counter() - t0)
-        # keep the worker's results small when they cross a process boundary
-        out.append((sc, r))
-    return out
+_WORKER_MODEL: CloudModel | None = None
+
+
+def _init_worker(scenario: ThreeCampusScenario, kw: dict[str, Any]) -> None:
+    """Process initialiser: build this worker's persistent model once."""
+    global _WORKER_MODEL
+    logging.getLogger("pyomo").setLevel(logging.ERROR)
+    _WORKER_MODEL = CloudModel(scenario, **kw)
+
+
+def _solve_in_worker(sc: StudyCase) -> tuple[StudyCase, CaseResult]:
+    assert _WORKER_MODEL is not None, "worker not initialised"
+    return sc, _WORKER_MODEL.solve(sc.case)
+
+
+def _log_case(sc: StudyCase, r: CaseResult) -> None:
+    log.info("%-22s %-40s objective %.2f  solve %.1f s", sc.case.name, r.path, r.objective, r.solve_s)
 
 
 def run_campus_study(
@@ -117,16 +119,40 @@ def run_campus_study(
     kw: dict[str, Any] = dict(n_scenarios=n_scenarios, epsilon=epsilon, beta=beta, seed=seed,
                               formulation=formulation, options=options)
     t0 = time.perf_counter()
+    bar = tqdm(total=len(cases), desc="campus study", unit="solve", disable=not progress)
+    results: list[tuple[StudyCase, CaseResult]] = []
     if workers <= 1:
-        results = _run_chunk((scenario, kw, cases, progress))
+        model = CloudModel(scenario, **kw)
+        for sc in cases:
+            bar.set_postfix_str(sc.case.name)
+            results.append((sc, model.solve(sc.case)))
+            _log_case(*results[-1])
+            bar.update()
     else:
-        chunks = [cases[i::workers] for i in range(workers)]
-        # spawn, not fork: HiGHS keeps a thread pool, and forking a threaded process can deadlock
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = list(pool.map(_run_chunk, [(scenario, kw, ch, False) for ch in chunks]))
-        order = {id(sc): i for i, sc in enumerate(cases)}
-        by_name = {sc.case.name: (sc, r) for part in parts for sc, r in part}
-        results = [by_name[sc.case.name] for sc in sorted(cases, key=lambda c: order[id(c)])]
+        # One persistent model per worker process, built once by the initialiser; cases are handed
+        # out one by one.  spawn, not fork: HiGHS keeps a thread pool, and forking a threaded
+        # process can deadlock.
+        done: dict[str, tuple[StudyCase, CaseResult]] = {}
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(scenario, kw)) as pool:
+            futures = [pool.submit(_solve_in_worker, sc) for sc in cases]
+            for fut in as_completed(futures):
+                sc, r = fut.result()
+                done[sc.case.name] = (sc, r)
+                _log_case(sc, r)
+                bar.set_postfix_str(sc.case.name)
+                bar.update()
+        results = [done[sc.case.name] for sc in cases]
+        # a case equal to another (epsilon 0.10 = proposed) may have been solved in another process
+        seen: dict[tuple[Any, ...], str] = {}
+        eps0 = epsilon if epsilon is not None else scenario.uncertainty.epsilon
+        for i, (sc, r) in enumerate(results):
+            key = sc.case.key(eps0)
+            if key in seen and r.reused_from is None:
+                results[i] = (sc, replace(r, reused_from=seen[key], build_s=0.0, handover_s=0.0, solve_s=0.0,
+                                          extract_s=0.0))
+            seen.setdefault(key, sc.case.name)
+    bar.close()
     wall = time.perf_counter() - t0
 
     unc = scenario.uncertainty
