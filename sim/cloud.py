@@ -635,13 +635,19 @@ class CloudModel:
                 vals = np.fromiter((pyo.value(ex.param[k]) for k in ex.param), dtype=float)
             arrays[(ex.stage, ex.scenario, ex.park, ex.variable)] = vals
         # derived: load after DR, and certified binaries
+        # The binaries: in the LP path their columns carry no meaning, so report the integer
+        # assignment that certifies the solution (1 = the charging / buying / forward side is used);
+        # where a binary was solved as an integer this is its value.
+        binary_of = {"ess_charge_kw": "ess_charging", "grid_buy_kw": "grid_buying", "p2p_forward_kw": "p2p_forward"}
         for (stage, s, park, var), vals in list(arrays.items()):
             if var == "load_base_kw":
                 arrays[(stage, s, park, "load_kw")] = (
                     vals + arrays[(stage, s, park, "dr_in_kw")] - arrays[(stage, s, park, "dr_out_kw")]
                 )
+            elif var in binary_of:
+                arrays[(stage, s, park, binary_of[var])] = (vals > COMPLEMENTARITY_TOL).astype(float)
         units = {ex.variable: ex.unit for ex in self._extracts}
-        units["load_kw"] = "kW"
+        units.update({"load_kw": "kW", "ess_charging": "-", "grid_buying": "-", "p2p_forward": "-"})
         ts = _long_frame(case.name, arrays, units)
 
         cost = np.array([hm.value(m.rt[s].cost) for s in m.S])
