@@ -30,7 +30,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import highspy
@@ -605,18 +605,3 @@ def _status_name(ms: Any) -> str:
         M.kModelEmpty: "optimal",
     }
     return table.get(ms, str(ms).split(".")[-1])
-
-
-@dataclass
-class TimedBuild:
-    """Context helper: ``with TimedBuild() as tb: build(...)`` then ``tb.seconds``."""
-
-    seconds: float = 0.0
-    _t0: float = field(default=0.0, repr=False)
-
-    def __enter__(self) -> TimedBuild:
-        self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self._t0

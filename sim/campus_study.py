@@ -266,8 +266,3 @@ def check_balance(ts: pd.DataFrame) -> float:
                                             "p2p_net_in_kw"))
     demand = sum(wide.get(c, 0.0) for c in ("ess_charge_kw", "grid_sell_kw", "load_kw"))
     return float(np.abs(np.asarray(supply) - np.asarray(demand)).max())
-
-
-def with_scenarios(scenario: ThreeCampusScenario, n: int) -> ThreeCampusScenario:
-    """A copy of the scenario with another number of RT scenarios."""
-    return replace(scenario, uncertainty=replace(scenario.uncertainty, n_scenarios=n))

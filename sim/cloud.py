@@ -44,7 +44,7 @@ from agents.devices import (
 )
 from agents.milp import HighsModel, SolverOptions, SolveStats
 from scenarios.schema import ThreeCampusScenario
-from sim.uncertainty import bounded_errors, cvar, cvar_weights, unit_ar1_disturbances
+from sim.uncertainty import bounded_errors, cvar, unit_ar1_disturbances
 
 log = logging.getLogger(__name__)
 
@@ -427,12 +427,6 @@ class CloudModel:
                                  hm.columns_of(comp.binary, keys), lossless))
         return groups
 
-    def handles_for(self, block: pyo.Block, park: str) -> Any:
-        for (_, _, i), h in self.handles.items():
-            if i == park and h.block is block.park[park]:
-                return h
-        raise KeyError(park)
-
     def _extraction_plan(self) -> list[_Extract]:
         hm = self.hm
         plan: list[_Extract] = []
@@ -714,6 +708,3 @@ class CloudModel:
             scenario_deviation_cost=dev, kpis=kpis, timeseries=ts, deviations=devs,
             build_s=0.0, solve_s=solve_s, extract_s=0.0, handover_s=0.0,
         )
-
-    def worst_case_weights(self, result: CaseResult) -> np.ndarray:
-        return cvar_weights(result.scenario_cost, self.beta)
