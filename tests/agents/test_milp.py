@@ -21,7 +21,7 @@ from agents.devices import (
     build_grid,
     close_bus,
 )
-from agents.milp import HighsModel, SolveError, SolverOptions, SolveStats, TimedBuild, constraint_family
+from agents.milp import HighsModel, SolveError, SolverOptions, SolveStats, constraint_family
 
 TOL = 1e-6
 H4 = Horizon(4, 0.5)
@@ -251,12 +251,6 @@ def test_solver_options_validation() -> None:
         SolverOptions(mip_rel_gap=1.0)
     with pytest.raises(ValueError, match="lp_method"):
         SolverOptions(lp_method="barrier")  # type: ignore[arg-type]
-
-
-def test_timed_build_measures() -> None:
-    with TimedBuild() as tb:
-        battery_model()
-    assert tb.seconds > 0
 
 
 # ------------------------------------------------------------------------------------ columns
