@@ -117,10 +117,12 @@ class Complementarity:
                     con[k].deactivate()
 
 
-def _complementarity(
+def complementarity_pair(
     b: pyo.Block, name: str, pos: Any, neg: Any, binary: Any, index: Any, exclusive: bool,
     pos_name: str, neg_name: str, pos_rule: Any, neg_rule: Any, doc: str,
 ) -> Complementarity:
+    """Declare an exclusivity pair on ``b``: the index set ``EXCLUSIVE_<NAME>`` and the two row
+    families ``pos_name``/``neg_name`` (built for every index if ``exclusive``, else for none)."""
     keys = list(index) if exclusive else []
     dimen = 2 if keys and isinstance(keys[0], tuple) else (index.dimen if hasattr(index, "dimen") else 1)
     setname = f"EXCLUSIVE_{name.upper()}"
@@ -151,7 +153,8 @@ def linear_expr(pairs: Sequence[tuple[float, Any]], constant: float = 0.0) -> An
     return LinearExpression(constant=constant, linear_coefs=[c for c, _ in pairs], linear_vars=[v for _, v in pairs])
 
 
-def _profile(values: Sequence[float] | np.ndarray, horizon: Horizon, what: str) -> dict[int, float]:
+def profile_param(values: Sequence[float] | np.ndarray, horizon: Horizon, what: str) -> dict[int, float]:
+    """Validate a profile of ``horizon.n`` finite values and return it as a Param initialiser."""
     arr = np.asarray(values, dtype=float)
     if arr.shape != (horizon.n,):
         raise ValueError(f"{what}: expected {horizon.n} values, got shape {arr.shape}")
@@ -235,7 +238,7 @@ def build_battery(
         return m.soc_kwh[t] == keep * prev + (eta_c * m.p_charge_kw[t] - m.p_discharge_kw[t] / eta_d) * dt
 
     b.def_soc = pyo.Constraint(b.T, rule=soc_rule, doc="energy balance (ESS-1)")
-    comp = _complementarity(
+    comp = complementarity_pair(
         b, "ess", b.p_charge_kw, b.p_discharge_kw, b.mode, b.T, exclusive,
         "res_charge_mode", "res_discharge_mode",
         lambda m, t: m.p_charge_kw[t] <= m.p_charge_max_kw * m.mode[t],
@@ -337,7 +340,7 @@ def build_renewable(
     b = block
     b.T = pyo.Set(initialize=T, ordered=True, doc="periods")
     b.available_kw = pyo.Param(
-        b.T, initialize=_profile(available_kw, horizon, f"{params.kind} available_kw"), mutable=True,
+        b.T, initialize=profile_param(available_kw, horizon, f"{params.kind} available_kw"), mutable=True,
         doc="available output [kW]",
     )
     b.p_kw = pyo.Var(b.T, bounds=lambda m, t: (0, m.available_kw[t]), doc="dispatched output [kW] (RES-1)")
@@ -386,14 +389,14 @@ def build_grid(
     b = block
     b.T = pyo.Set(initialize=T, ordered=True, doc="periods")
     b.p_max_kw = pyo.Param(initialize=params.p_max_kw, mutable=True, doc="connection limit [kW]")
-    b.buy_price = pyo.Param(b.T, initialize=_profile(buy_price, horizon, "grid buy_price"), mutable=True,
+    b.buy_price = pyo.Param(b.T, initialize=profile_param(buy_price, horizon, "grid buy_price"), mutable=True,
                             doc="purchase price [currency/kWh]")
-    b.sell_price = pyo.Param(b.T, initialize=_profile(sell_price, horizon, "grid sell_price"), mutable=True,
+    b.sell_price = pyo.Param(b.T, initialize=profile_param(sell_price, horizon, "grid sell_price"), mutable=True,
                              doc="sale price [currency/kWh]")
     b.p_buy_kw = pyo.Var(b.T, bounds=(0, b.p_max_kw), doc="import [kW]")
     b.p_sell_kw = pyo.Var(b.T, bounds=(0, b.p_max_kw), doc="export [kW]")
     b.mode = pyo.Var(b.T, within=pyo.Binary, doc="1 = buying (GRID-1)")
-    comp = _complementarity(
+    comp = complementarity_pair(
         b, "grid", b.p_buy_kw, b.p_sell_kw, b.mode, b.T, exclusive, "res_buy", "res_sell",
         lambda m, t: m.p_buy_kw[t] <= m.p_max_kw * m.mode[t],
         lambda m, t: m.p_sell_kw[t] <= m.p_max_kw * (1 - m.mode[t]),
@@ -449,7 +452,7 @@ def build_p2p_lines(
     b.p_forward_kw = pyo.Var(b.LINES, b.T, bounds=lambda m, p, t: (0, m.cap_forward_kw[p]), doc="flow a->b [kW]")
     b.p_reverse_kw = pyo.Var(b.LINES, b.T, bounds=lambda m, p, t: (0, m.cap_reverse_kw[p]), doc="flow b->a [kW]")
     b.direction = pyo.Var(b.LINES, b.T, within=pyo.Binary, doc="1 = forward (P2P-1)")
-    comp = _complementarity(
+    comp = complementarity_pair(
         b, "p2p", b.p_forward_kw, b.p_reverse_kw, b.direction, b.LINES * b.T, exclusive,
         "res_forward", "res_reverse",
         lambda m, p, t: m.p_forward_kw[p, t] <= m.cap_forward_kw[p] * m.direction[p, t],
@@ -521,7 +524,7 @@ def build_shiftable_load(
     b = block
     b.T = pyo.Set(initialize=T, ordered=True, doc="periods")
     b.gamma = pyo.Param(initialize=params.gamma, mutable=True, doc="maximum transfer ratio [-]")
-    b.load_base_kw = pyo.Param(b.T, initialize=_profile(baseline_kw, horizon, "load baseline_kw"), mutable=True,
+    b.load_base_kw = pyo.Param(b.T, initialize=profile_param(baseline_kw, horizon, "load baseline_kw"), mutable=True,
                                doc="baseline load [kW]")
     b.p_in_kw = pyo.Var(b.T, within=pyo.NonNegativeReals, doc="load shifted in [kW]")
     b.p_out_kw = pyo.Var(b.T, within=pyo.NonNegativeReals, doc="load shifted out [kW]")
