@@ -6,13 +6,19 @@ adds what a whole scenario needs on top of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from agents.campus import CampusParams
-from agents.devices import LineParams
+from agents.cluster import ClusterParams
+from agents.devices import Horizon, LineParams
+from agents.ev import FleetSpec
+from agents.transformer_area import TransformerAreaParams
+from sim.network import IEEE33_TRUNK, Feeder
 
 
 class ScenarioError(ValueError):
@@ -92,3 +98,267 @@ class ThreeCampusScenario:
             if p.name == name:
                 return p
         raise KeyError(f"scenario {self.name}: no park named {name!r}; parks are {self.park_names}")
+
+
+# ============================================================================ IEEE-33 scenario (paper 004, SPEC §5)
+
+VoltageLimitMode = Literal["soft", "hard"]
+VOLTAGE_LIMIT_MODES: tuple[str, ...] = ("soft", "hard")
+RenewableKind = Literal["pv", "wind"]
+
+
+def _frozen_array(values: np.ndarray) -> np.ndarray:
+    arr = np.array(values, dtype=float)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Distribution-network settings of the IEEE-33 scenario (SPEC §5.1, §5.2).
+
+    ``voltage_limits`` says how ``[v_min_pu, v_max_pu]`` enters the MILPs: ``"hard"`` as LDF-4 rows
+    (004 A8), ``"soft"`` with a non-negative violation ``s_{j,t}`` (p.u. of voltage magnitude, per
+    bus and period) priced at ``voltage_penalty_per_pu_h`` × ``s_{j,t}`` × Δt in the DSO objective
+    `[proposed]`.  ``load_scale`` multiplies every bus's base load of the feeder (not the DR
+    aggregates, which have their own ``peak_kw``).  ``reverse_flow = False`` is SPEC §5.2's
+    ``P^sell ≡ 0``; with it, sale is paid ``feed_in_price``.
+    """
+
+    feeder: str = field(default="ieee33", metadata={"unit": "", "doc": "feeder data set"})
+    v_min_pu: float = field(default=0.93, metadata={"unit": "p.u.", "doc": "lower voltage limit (A8)"})
+    v_max_pu: float = field(default=1.07, metadata={"unit": "p.u.", "doc": "upper voltage limit (A8)"})
+    v0_pu: float = field(default=1.0, metadata={"unit": "p.u.", "doc": "substation voltage set-point V_0"})
+    voltage_limits: VoltageLimitMode = field(default="soft", metadata={"unit": "", "doc": "'soft' or 'hard'"})
+    voltage_penalty_per_pu_h: float = field(default=1000.0, metadata={"unit": "USD/(p.u.*h)"})
+    load_scale: float = field(default=1.0, metadata={"unit": "1", "doc": "factor on all base bus loads"})
+    s_max_trunk_mva: float = field(default=6.0, metadata={"unit": "MVA", "doc": "octagon limit, branches 1-2..5-6"})
+    s_max_other_mva: float = field(default=4.0, metadata={"unit": "MVA", "doc": "octagon limit, other branches"})
+    reverse_flow: bool = field(default=False, metadata={"unit": "", "doc": "allow export to the upstream grid"})
+    feed_in_price: float = field(default=0.0, metadata={"unit": "USD/kWh"})
+
+    @property
+    def hard_voltage_limits(self) -> bool:
+        return self.voltage_limits == "hard"
+
+    def s_max_mva(self, feeder: Feeder) -> np.ndarray:
+        """Apparent-power limit per branch of ``feeder`` (branch order), MVA (SPEC §5.2 octagon)."""
+        return np.array([self.s_max_trunk_mva if br.key in IEEE33_TRUNK else self.s_max_other_mva
+                         for br in feeder.branches])
+
+
+@dataclass(frozen=True, eq=False)
+class RenewableSite:
+    """A PV or wind plant (SPEC §5.1): bus, capacity and its hourly forecast (``capacity × shape``, kW)."""
+
+    kind: RenewableKind = field(metadata={"unit": "", "doc": "'pv' or 'wind'"})
+    bus: int = field(metadata={"unit": "bus", "doc": "paper numbering 1..33"})
+    capacity_kw: float = field(metadata={"unit": "kW"})
+    profile: str = field(metadata={"unit": "", "doc": "column of the forecast CSV (normalised shape)"})
+    forecast_kw: np.ndarray = field(metadata={"unit": "kW", "doc": "24 hourly available outputs"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "forecast_kw", _frozen_array(self.forecast_kw))
+
+    @property
+    def name(self) -> str:
+        return f"{'pv' if self.kind == 'pv' else 'wt'}{self.bus}"
+
+
+@dataclass(frozen=True, eq=False)
+class DRAggregate:
+    """A DR aggregate (SPEC §5.1): ``peak_kw`` × the load shape, split fixed / shiftable / curtailable."""
+
+    bus: int = field(metadata={"unit": "bus"})
+    peak_kw: float = field(metadata={"unit": "kW"})
+    split: tuple[float, float, float] = field(metadata={"unit": "1", "doc": "fixed, shiftable, curtailable"})
+    load_kw: np.ndarray = field(metadata={"unit": "kW", "doc": "24 hourly values before any response"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "load_kw", _frozen_array(self.load_kw))
+
+
+@dataclass(frozen=True)
+class EVStation:
+    """An EV station (SPEC §5.1) and the size of its fleet (SPEC §3.7)."""
+
+    bus: int = field(metadata={"unit": "bus"})
+    n_evs: int = field(metadata={"unit": "vehicles"})
+
+    @property
+    def name(self) -> str:
+        return f"EV{self.bus}"
+
+
+@dataclass(frozen=True)
+class BisectionSpec:
+    """Rolling-price bisection, SPEC §5.6 variant A `[default]` (the arguments of ``bisection_prices``)."""
+
+    p0: float = field(default=0.11, metadata={"unit": "USD/kWh", "doc": "initial price (004)"})
+    p_min: float = field(default=0.03, metadata={"unit": "USD/kWh"})
+    p_max: float = field(default=0.25, metadata={"unit": "USD/kWh"})
+    xi: float = field(default=0.01, metadata={"unit": "1", "doc": "eq. 34 convergence coefficient"})
+    max_iter: int = field(default=50, metadata={"unit": "iterations", "doc": "D_max"})
+    tol_z_kw: float = field(default=1.0, metadata={"unit": "kW", "doc": "excess demand counted as zero"})
+
+    def kwargs(self) -> dict[str, float | int]:
+        """Keyword arguments for :func:`market.pricing.bisection_prices`."""
+        return {"p0": self.p0, "p_min": self.p_min, "p_max": self.p_max, "xi": self.xi,
+                "max_iter": self.max_iter, "tol_z": self.tol_z_kw}
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    """Market settings: contribution weights (SPEC §5.5), CL-2 efficiency and the bisection (§5.6)."""
+
+    kappa: float = field(default=0.5, metadata={"unit": "1", "doc": "W-4 compensation coefficient, [0, 1)"})
+    exchange_efficiency: float = field(default=1.0, metadata={"unit": "1", "doc": "eta^x of CL-2"})
+    bisection: BisectionSpec = field(default_factory=BisectionSpec)
+
+
+@dataclass(frozen=True)
+class DayAheadTariffSpec:
+    """The DSO's day-ahead TOU design (SPEC §5.3): partition, prices, bounds and cost coefficients.
+
+    ``partition`` labels each hour ``valley``/``flat``/``peak``; ``upstream_prices`` is ``p_t`` per
+    label.  TOU-1 bounds are ``price_min_factor``/``price_max_factor`` × ``reference_price`` (π^0);
+    ``revenue_neutral`` switches TOU-2 on.  The λ's are USD/kWh; ``lambda_om``, ``lambda_tran``,
+    ``lambda_cut`` and ``c_ev`` are also what the clusters, transformer areas and EVs of the scenario
+    were built with (one value per symbol).
+    """
+
+    partition: tuple[str, ...] = field(metadata={"unit": "", "doc": "period type of each hour"})
+    upstream_prices: Mapping[str, float] = field(metadata={"unit": "USD/kWh"})
+    reference_price: float = field(default=0.11, metadata={"unit": "USD/kWh", "doc": "pi^0"})
+    price_min_factor: float = field(default=0.5, metadata={"unit": "1", "doc": "pi^min / pi^0"})
+    price_max_factor: float = field(default=2.0, metadata={"unit": "1", "doc": "pi^max / pi^0"})
+    revenue_neutral: bool = field(default=True, metadata={"unit": "", "doc": "TOU-2 on"})
+    lambda_pv: float = field(default=0.10, metadata={"unit": "USD/kWh"})
+    lambda_wt: float = field(default=0.10, metadata={"unit": "USD/kWh"})
+    lambda_om: float = field(default=0.01, metadata={"unit": "USD/kWh"})
+    lambda_tran: float = field(default=0.02, metadata={"unit": "USD/kWh"})
+    lambda_cut: float = field(default=0.05, metadata={"unit": "USD/kWh"})
+    lambda_tp: float = field(default=0.0, metadata={"unit": "USD/kW", "doc": "peak charge on max |P^sub|"})
+    c_ev: float = field(default=0.01, metadata={"unit": "USD/kWh"})
+
+    @property
+    def price_min(self) -> float:
+        return self.price_min_factor * self.reference_price
+
+    @property
+    def price_max(self) -> float:
+        return self.price_max_factor * self.reference_price
+
+    @property
+    def upstream_price_hourly(self) -> np.ndarray:
+        """``p_t`` for every hour of ``partition`` (USD/kWh)."""
+        return np.array([self.upstream_prices[label] for label in self.partition], dtype=float)
+
+
+@dataclass(frozen=True, eq=False)
+class IEEE33Scenario:
+    """The IEEE-33 scenario of paper 004 (SPEC §5): feeder, clusters, TAs, EV stations, market, tariff.
+
+    Hourly arrays have ``len(tariff.partition)`` (24) entries; per-bus arrays follow ``feeder.buses``.
+    ``transformer_areas`` has one TA per load bus (bus order), including the DR buses and the EV
+    station buses; ``clusters`` partition the feeder's buses.  Fleets are sampled by
+    :func:`scenarios.ieee33_loader.fleet`.
+    """
+
+    name: str
+    description: str
+    seed: int
+    network: NetworkSpec
+    feeder: Feeder
+    clusters: tuple[ClusterParams, ...]
+    transformer_areas: tuple[TransformerAreaParams, ...]
+    dr_aggregates: tuple[DRAggregate, ...]
+    renewables: tuple[RenewableSite, ...]
+    ev_stations: tuple[EVStation, ...]
+    fleet_spec: FleetSpec
+    market: MarketSpec
+    tariff: DayAheadTariffSpec
+    load_shape: np.ndarray  # 24 hourly values, normalised (peak 1)
+    intraday_horizon: Horizon
+    currency: str = "USD"
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "load_shape", _frozen_array(self.load_shape))
+
+    # ---------------------------------------------------------------- look-ups
+    @property
+    def cluster_names(self) -> list[str]:
+        return [c.name for c in self.clusters]
+
+    def cluster(self, name: str) -> ClusterParams:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(f"scenario {self.name}: no cluster named {name!r}; clusters are {self.cluster_names}")
+
+    def cluster_of(self, bus: int) -> ClusterParams:
+        for c in self.clusters:
+            if bus in c.buses:
+                return c
+        raise KeyError(f"scenario {self.name}: bus {bus} is in no cluster")
+
+    def transformer_area(self, bus: int) -> TransformerAreaParams:
+        for ta in self.transformer_areas:
+            if ta.bus == bus:
+                return ta
+        raise KeyError(f"scenario {self.name}: no transformer area at bus {bus}")
+
+    def sites(self, kind: RenewableKind) -> tuple[RenewableSite, ...]:
+        return tuple(s for s in self.renewables if s.kind == kind)
+
+    def capacity_kw(self, kind: RenewableKind) -> float:
+        """Installed PV or wind capacity (kW)."""
+        return float(sum(s.capacity_kw for s in self.sites(kind)))
+
+    # ---------------------------------------------------------------- derived profiles
+    @property
+    def da_horizon(self) -> Horizon:
+        return Horizon(len(self.tariff.partition), 24.0 / len(self.tariff.partition))
+
+    @property
+    def base_load_kw(self) -> np.ndarray:
+        """Per-bus base load of the feeder times ``network.load_scale`` (kW; the peak snapshot, no DR)."""
+        return self.network.load_scale * self.feeder.p_load_kw
+
+    def cluster_base_load_kw(self, name: str) -> float:
+        """Sum of :attr:`base_load_kw` over a cluster's buses (kW; SPEC §5.1 table: 2120 / 675 / 920)."""
+        pos = self.feeder.bus_position
+        return float(sum(self.base_load_kw[pos[b]] for b in self.cluster(name).buses))
+
+    def _per_bus(self, values: dict[int, np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(self.load_shape), self.feeder.n_buses))
+        pos = self.feeder.bus_position
+        for bus, v in values.items():
+            out[:, pos[bus]] += v
+        return out
+
+    @property
+    def bus_load_kw(self) -> np.ndarray:
+        """Active load per hour and bus before any response (TA base loads; no EVs, no storage), kW."""
+        return self._per_bus({ta.bus: ta.base_load_kw for ta in self.transformer_areas})
+
+    @property
+    def bus_q_kvar(self) -> np.ndarray:
+        """Reactive load per hour and bus at the TAs' Q/P ratios (kvar)."""
+        return self._per_bus({ta.bus: ta.q_per_p * ta.base_load_kw for ta in self.transformer_areas})
+
+    @property
+    def bus_available_gen_kw(self) -> np.ndarray:
+        """Forecast PV + wind per hour and bus (kW, unity power factor)."""
+        out: dict[int, np.ndarray] = {}
+        for s in self.renewables:
+            out[s.bus] = out.get(s.bus, np.zeros(len(self.load_shape))) + s.forecast_kw
+        return self._per_bus(out)
+
+    # ---------------------------------------------------------------- variants
+    def with_evs_per_station(self, n_evs: int) -> IEEE33Scenario:
+        """The same scenario with ``n_evs`` vehicles at every station (``--evs-per-station``)."""
+        if isinstance(n_evs, bool) or not isinstance(n_evs, int) or n_evs < 0:
+            raise ValueError(f"scenario {self.name}: evs per station must be an integer >= 0, got {n_evs!r}")
+        return replace(self, ev_stations=tuple(EVStation(st.bus, n_evs) for st in self.ev_stations))
