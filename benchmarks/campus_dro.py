@@ -21,12 +21,8 @@ interpretation generated from the numbers).  Both are written atomically.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
-import importlib.metadata
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -41,7 +37,7 @@ from agents.milp import LpMethod, SolveError, SolverOptions, SolveStats
 from scenarios.loader import load_three_campus
 from scenarios.schema import ThreeCampusScenario
 from sim.cloud import CloudCase, CloudModel
-from sim.reporting import markdown_table, write_json, write_text
+from sim.reporting import environment_info, markdown_table, write_json, write_text
 
 LP_METHODS: tuple[str, ...] = ("ipm", "simplex", "choose")
 QUICK_SCENARIOS = [2]
@@ -145,45 +141,12 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------------------------- machine info
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def machine_info() -> dict[str, Any]:
-    highs_version: str | None
-    try:
-        import highspy
-
-        highs_version = str(highspy.Highs().version())
-    except Exception:  # pragma: no cover - fall back to the installed distribution's version
-        highs_version = _version("highspy")
-    try:
-        affinity: int | None = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        affinity = None
-    try:
-        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover
-        load = None
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "highspy": highs_version,
-        "highspy_package": _version("highspy"),
-        "pyomo": _version("pyomo"),
-        "numpy": _version("numpy"),
-        "pandas": _version("pandas"),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": affinity,
-        "load_average_at_start": load,
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    env = environment_info()
+    pk = env.pop("packages")
+    env["highspy"] = env.pop("highs")
+    return {**env, "highspy_package": pk["highspy"], "pyomo": pk["pyomo"],
+            "numpy": pk["numpy"], "pandas": pk["pandas"]}
 
 
 # ---------------------------------------------------------------------------------- helpers

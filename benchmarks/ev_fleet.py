@@ -26,10 +26,6 @@ Outputs ``DIR/ev_fleet.json`` and ``DIR/ev_fleet.md`` (written atomically).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib.metadata
-import os
-import platform
 import statistics
 import sys
 import time
@@ -45,7 +41,7 @@ from agents.devices import RT_HORIZON, set_profile
 from agents.ev import EVFleet, EVParams, build_ev, sample_fleet
 from agents.milp import HighsModel, SolverOptions
 from market.pricing import bisection_prices
-from sim.reporting import markdown_table, write_json, write_text
+from sim.reporting import environment_info, markdown_table, write_json, write_text
 
 STATIONS = ("13", "19", "31")
 TOU = np.repeat([0.07] * 7 + [0.11] * 3 + [0.16] * 4 + [0.11] * 4 + [0.16] * 4 + [0.11] * 2, 4)
@@ -80,29 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def machine_info() -> dict[str, Any]:
-    try:
-        affinity: int | None = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        affinity = None
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "highspy": _version("highspy"),
-        "pyomo": _version("pyomo"),
-        "numpy": _version("numpy"),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": affinity,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    env = environment_info()
+    pk = env.pop("packages")
+    env["highspy"] = env.pop("highs")
+    return {**env, "pyomo": pk["pyomo"], "numpy": pk["numpy"]}
 
 
 def make_fleet(k: int, seed: int) -> list[EVParams]:

@@ -3,8 +3,11 @@ never leaves a half-written output behind."""
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.metadata
 import json
 import os
+import platform
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,3 +69,45 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
                 cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+PACKAGES = ("coopgrid", "highspy", "pyomo", "mesa", "numpy", "pandas", "scipy", "pandapower", "matplotlib", "pyarrow")
+
+
+def package_version(dist: str) -> str | None:
+    """Installed version of a distribution, or None."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def environment_info(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
+    """Where a result was computed: platform, Python, CPU, load and package versions (provenance)."""
+    try:
+        import highspy
+
+        highs: str | None = str(highspy.Highs().version())
+    except Exception:  # pragma: no cover - fall back to the installed distribution's version
+        highs = package_version("highspy")
+    try:
+        affinity: int | None = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        affinity = None
+    try:
+        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        load = None
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "highs": highs,
+        "packages": {name: package_version(name) for name in packages},
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": affinity,
+        "load_average_at_start": load,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }

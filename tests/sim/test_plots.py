@@ -344,3 +344,4 @@ def test_save_figure(tmp_path: Path, ts: pd.DataFrame, dev: pd.DataFrame) -> Non
     # overwriting works and still leaves no temp file
     plots.save_figure(fig, str(target))
     assert os.listdir(target.parent) == ["net.png"]
+
