@@ -458,6 +458,13 @@ class NetworkHandle:
     feeder: Feeder
     horizon: Horizon
     outputs: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    violation_cost: Any = 0.0
+    """Soft voltage limits: the block's ``violation_cost`` Expression [USD], for the coordinator to add to
+    its objective; hard limits: the number 0 (so it can be added unconditionally)."""
+
+    @property
+    def soft_limits(self) -> bool:
+        return hasattr(self.block, "v_under_pu")
 
 
 def build_lindistflow(
@@ -476,6 +483,8 @@ def build_lindistflow(
     q_extra_kvar: ExtraFn | None = None,
     reverse_flow: bool = True,
     branch_limits: bool = True,
+    soft_limits: bool = False,
+    violation_cost_per_pu_h: float = 0.0,
 ) -> NetworkHandle:
     r"""LinDistFlow network constraints over all buses and periods (SPEC §5.2).  Builds only.
 
@@ -507,6 +516,27 @@ def build_lindistflow(
         \cos(\tfrac{2\pi m}{8})P_{ij,t} + \sin(\tfrac{2\pi m}{8})Q_{ij,t} \le S^{max}_{ij},\ m=0..7
                                                             \text{(octagon, res\_s\_max)}
 
+    With ``soft_limits=True`` the voltage limits get non-negative slacks ``s^-_{j,t}``, ``s^+_{j,t}``
+    (``v_under_pu``, ``v_over_pu``, in p.u. of voltage *magnitude*) and a price (scenario
+    ``[network] voltage_limits = "soft"``, ``schema.NetworkSpec``):
+
+    .. math::
+
+        v_{j,t} + 2 V_{min} s^-_{j,t} \ge V_{min}^2,\qquad v_{j,t} - 2 V_{max} s^+_{j,t} \le V_{max}^2
+                                                            \text{(res\_v\_min, res\_v\_max)}
+        C^{volt} = c^{volt}\,\Delta t \textstyle\sum_{j \ne root,\,t} (s^-_{j,t} + s^+_{j,t})
+                                                            \text{(violation\_cost, USD)}
+
+    The rows are the first-order expansion of ``v >= (V_min - s)^2 = V_min^2 - 2 V_min s + s^2`` (and
+    ``v <= (V_max + s)^2``), linear because the block works with ``v = V^2``.  For a voltage
+    ``V = V_min - d`` the slack is ``d - d^2/(2 V_min)``: it understates an undervoltage by
+    ``d^2/(2 V_min)`` (1e-4 p.u. at d = 0.014, 9e-4 at d = 0.04); an overvoltage ``V = V_max + d``
+    is overstated by ``d^2/(2 V_max)``.  ``c^{volt}`` = ``violation_cost_per_pu_h`` [USD/(p.u.·h)]
+    is the mutable Param ``violation_cost_per_pu_h``.  The builder owns no objective: the coordinator
+    adds ``violation_cost`` (also :attr:`NetworkHandle.violation_cost`) to its own.  With
+    ``soft_limits=False`` (hard limits, 004 A8) there are no slack columns, no cost Param and no
+    Expression, and ``violation_cost_per_pu_h`` is ignored.
+
     Modelling choices:
 
     * LDF-3 is written in kW·Ω (both sides times ``1000 V_base²/2``) and the voltage limits are rows,
@@ -523,7 +553,9 @@ def build_lindistflow(
     ``p_load_kw``, ``q_load_kvar``, ``p_gen_kw`` (bus, t), ``r_ohm``, ``x_ohm``, ``s_max_kva`` (line),
     ``v_min_pu``, ``v_max_pu``, ``v0_pu``; expressions ``p_net_kw``, ``q_net_kvar``; variables
     ``p_flow_kw``, ``q_flow_kvar`` (line, t), ``v_sq_pu2`` (bus, t), ``p_sub_kw``, ``q_sub_kvar`` (t).
-    No objective.  Results: :func:`network_solution`.
+    Soft limits add set ``NONROOT``'s slacks ``v_under_pu``, ``v_over_pu`` (bus, t), the mutable
+    param ``violation_cost_per_pu_h`` and the expression ``violation_cost``.  No objective.
+    Results: :func:`network_solution`.
     """
     T = horizon.periods
     n = horizon.n
@@ -537,6 +569,8 @@ def build_lindistflow(
             raise ValueError(f"{what}: must be a finite value > 0, got {val}")
     if not v_min_pu < v_max_pu:
         raise ValueError(f"v_min_pu ({v_min_pu}) must be below v_max_pu ({v_max_pu})")
+    if not (math.isfinite(violation_cost_per_pu_h) and violation_cost_per_pu_h >= 0):
+        raise ValueError(f"violation_cost_per_pu_h: must be a finite value >= 0, got {violation_cost_per_pu_h}")
     root = feeder.root
     pos = feeder.bus_position
     lines = [br.key for br in feeder.branches]
@@ -608,10 +642,30 @@ def build_lindistflow(
                                         doc="voltage drop along i->j, in kW*ohm (LDF-3)")
     b.NONROOT = pyo.Set(initialize=[j for j in feeder.buses if j != root], ordered=True,
                         doc="buses with voltage limits")
-    b.res_v_min = pyo.Constraint(b.NONROOT, b.T, rule=lambda m, j, t: m.v_sq_pu2[j, t] >= m.v_min_pu**2,
-                                 doc="lower voltage limit (LDF-4, A8)")
-    b.res_v_max = pyo.Constraint(b.NONROOT, b.T, rule=lambda m, j, t: m.v_sq_pu2[j, t] <= m.v_max_pu**2,
-                                 doc="upper voltage limit (LDF-4, A8)")
+    if soft_limits:
+        b.v_under_pu = pyo.Var(b.NONROOT, b.T, bounds=(0.0, None),
+                               doc="undervoltage below v_min [p.u. of |V|], first order in v_sq_pu2")
+        b.v_over_pu = pyo.Var(b.NONROOT, b.T, bounds=(0.0, None),
+                              doc="overvoltage above v_max [p.u. of |V|], first order in v_sq_pu2")
+        b.violation_cost_per_pu_h = pyo.Param(initialize=violation_cost_per_pu_h, mutable=True,
+                                              doc="price of a voltage violation [USD/(p.u.*h)]")
+        b.res_v_min = pyo.Constraint(
+            b.NONROOT, b.T,
+            rule=lambda m, j, t: m.v_sq_pu2[j, t] + 2 * m.v_min_pu * m.v_under_pu[j, t] >= m.v_min_pu**2,
+            doc="soft lower voltage limit (LDF-4, A8): (v_min - s)^2 to first order")
+        b.res_v_max = pyo.Constraint(
+            b.NONROOT, b.T,
+            rule=lambda m, j, t: m.v_sq_pu2[j, t] - 2 * m.v_max_pu * m.v_over_pu[j, t] <= m.v_max_pu**2,
+            doc="soft upper voltage limit (LDF-4, A8): (v_max + s)^2 to first order")
+        b.violation_cost = pyo.Expression(
+            expr=b.violation_cost_per_pu_h * horizon.dt_h * pyo.quicksum(
+                b.v_under_pu[j, t] + b.v_over_pu[j, t] for j in b.NONROOT for t in b.T),
+            doc="cost of the voltage violations [USD]; the coordinator adds it to its objective")
+    else:
+        b.res_v_min = pyo.Constraint(b.NONROOT, b.T, rule=lambda m, j, t: m.v_sq_pu2[j, t] >= m.v_min_pu**2,
+                                     doc="lower voltage limit (LDF-4, A8)")
+        b.res_v_max = pyo.Constraint(b.NONROOT, b.T, rule=lambda m, j, t: m.v_sq_pu2[j, t] <= m.v_max_pu**2,
+                                     doc="upper voltage limit (LDF-4, A8)")
     b.def_p_sub = pyo.Constraint(
         b.T, rule=lambda m, t: m.p_sub_kw[t] == m.p_net_kw[root, t] + pyo.quicksum(
             m.p_flow_kw[root, k, t] for k in feeder.children[root]),
@@ -634,16 +688,18 @@ def build_lindistflow(
 
         b.res_s_max = pyo.Constraint(b.LINES, b.OCTAGON, b.T, rule=octagon_rule,
                                      doc="apparent-power limit, octagon (SPEC §5.2, replaces A9)")
-    return NetworkHandle(
-        block=b, feeder=feeder, horizon=horizon,
-        outputs={
-            "v_sq_pu2": (b.v_sq_pu2, "p.u.^2"),
-            "p_flow_kw": (b.p_flow_kw, "kW"),
-            "q_flow_kvar": (b.q_flow_kvar, "kvar"),
-            "p_sub_kw": (b.p_sub_kw, "kW"),
-            "q_sub_kvar": (b.q_sub_kvar, "kvar"),
-        },
-    )
+    outputs: dict[str, tuple[Any, str]] = {
+        "v_sq_pu2": (b.v_sq_pu2, "p.u.^2"),
+        "p_flow_kw": (b.p_flow_kw, "kW"),
+        "q_flow_kvar": (b.q_flow_kvar, "kvar"),
+        "p_sub_kw": (b.p_sub_kw, "kW"),
+        "q_sub_kvar": (b.q_sub_kvar, "kvar"),
+    }
+    if soft_limits:
+        outputs["v_under_pu"] = (b.v_under_pu, "p.u.")
+        outputs["v_over_pu"] = (b.v_over_pu, "p.u.")
+    return NetworkHandle(block=b, feeder=feeder, horizon=horizon, outputs=outputs,
+                         violation_cost=b.violation_cost if soft_limits else 0.0)
 
 
 def _clean(c: float) -> float:
@@ -672,6 +728,50 @@ def set_network_data(
 
 
 @dataclass(frozen=True)
+class VoltageViolation:
+    """Solved soft-limit slacks of a network block (see :func:`build_lindistflow`).
+
+    ``under_pu``/``over_pu`` are ``(n_periods, n_buses)`` in p.u. of voltage magnitude (first order;
+    0 at the root, which has no limit).  ``max_*_pu`` are the largest per period and ``max_*_bus`` the
+    bus where it occurs (-1 in a period without a violation above 1e-9 p.u.).  ``cost`` is
+    ``violation_cost_per_pu_h * dt_h * (sum of all slacks)`` [USD], the block's ``violation_cost``.
+    """
+
+    under_pu: np.ndarray
+    over_pu: np.ndarray
+    max_under_pu: np.ndarray
+    max_under_bus: np.ndarray
+    max_over_pu: np.ndarray
+    max_over_bus: np.ndarray
+    cost: float
+
+
+_VIOLATION_TOL_PU = 1e-9
+
+
+def _voltage_violation(model: Any, handle: NetworkHandle) -> VoltageViolation:
+    feeder, horizon, b = handle.feeder, handle.horizon, handle.block
+    n, nb = horizon.n, feeder.n_buses
+    buses = np.array(feeder.buses)
+
+    def read(var: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        arr = np.zeros((n, nb))
+        for k, j in enumerate(feeder.buses):
+            if j != feeder.root:
+                arr[:, k] = model.values(var, [(j, t) for t in horizon.periods])
+        arr = np.maximum(arr, 0.0)  # solver noise below the bound
+        idx = np.argmax(arr, axis=1)
+        peak = arr[np.arange(n), idx]
+        return arr, peak, np.where(peak > _VIOLATION_TOL_PU, buses[idx], -1)
+
+    under, max_under, under_bus = read(b.v_under_pu)
+    over, max_over, over_bus = read(b.v_over_pu)
+    cost = float(pyo.value(b.violation_cost_per_pu_h)) * horizon.dt_h * float(under.sum() + over.sum())
+    return VoltageViolation(under_pu=under, over_pu=over, max_under_pu=max_under, max_under_bus=under_bus,
+                            max_over_pu=max_over, max_over_bus=over_bus, cost=cost)
+
+
+@dataclass(frozen=True)
 class NetworkSolution:
     """Solved network quantities, ``(n_periods, n_buses)`` / ``(n_periods, n_branches)`` / ``(n_periods,)``.
 
@@ -686,6 +786,8 @@ class NetworkSolution:
     q_sub_kvar: np.ndarray
     p_net_kw: np.ndarray
     q_net_kvar: np.ndarray
+    voltage_violation: VoltageViolation | None = None
+    """Soft limits: the solved slacks; hard limits: ``None`` (no slack is modelled)."""
 
 
 def network_solution(model: Any, handle: NetworkHandle) -> NetworkSolution:
@@ -711,6 +813,7 @@ def network_solution(model: Any, handle: NetworkHandle) -> NetworkSolution:
     return NetworkSolution(
         v_pu=np.sqrt(np.maximum(v_sq, 0.0)), p_flow_kw=pf, q_flow_kvar=qf, p_sub_kw=p_sub, q_sub_kvar=q_sub,
         p_net_kw=p_net, q_net_kvar=q_net,
+        voltage_violation=_voltage_violation(model, handle) if handle.soft_limits else None,
     )
 
 

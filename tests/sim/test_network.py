@@ -307,6 +307,127 @@ def test_voltage_limits_bind_with_curtailable_load(feeder: Feeder) -> None:
     np.testing.assert_allclose(sol.p_net_kw[0], left_p, atol=TOL)
 
 
+def test_soft_limits_price_the_violation_without_changing_the_physics(feeder: Feeder) -> None:
+    """Soft limits and no flexibility: the voltages are LinDistFlow's unconstrained ones, and each slack
+    is the first-order violation (v_min^2 - v) / (2 v_min) resp. (v - v_max^2) / (2 v_max).
+
+    Periods (dt = 0.5 h): base load (V_min 0.91593 at bus 18, 0.0141 p.u. under 0.93), 0.6x load (V_min
+    about 0.95, no violation), no load and 1500 kW fixed generation at bus 18 (v_18 = 1 + 2 * 1500 *
+    10.57 ohm / (1000 * 12.66^2) ~ 1.198 p.u.^2, V ~ 1.095 > 1.07)."""
+    h = Horizon(3, 0.5)
+    scale = np.array([1.0, 0.6, 0.0])
+    pl = scale[:, None] * feeder.p_load_kw
+    ql = scale[:, None] * feeder.q_load_kvar
+    pg = np.zeros((3, 33))
+    pg[2, 17] = 1500.0
+    penalty = 1000.0
+    m, nh = _network_model(feeder, h, p_load_kw=pl, q_load_kvar=ql, p_gen_kw=pg, soft_limits=True,
+                           violation_cost_per_pu_h=penalty)
+    b = m.net
+    assert nh.soft_limits and nh.violation_cost is b.violation_cost
+    assert len(b.v_under_pu) == len(b.v_over_pu) == len(b.res_v_min) == len(b.res_v_max) == 32 * 3
+    for comp in b.component_objects((pyo.Var, pyo.Param, pyo.Constraint, pyo.Expression, pyo.Set)):
+        assert comp.doc, comp.name
+    m.obj = pyo.Objective(expr=nh.violation_cost)
+    hm = HighsModel(m, "soft")
+    stats = hm.solve()  # the same load is infeasible with hard limits (test above)
+    sol = network_solution(hm, nh)
+    ref = lindistflow(feeder, pl, ql, pg)
+    np.testing.assert_allclose(sol.v_pu, ref.v_pu, atol=TOL)  # the penalty cannot move the voltages
+    viol = sol.voltage_violation
+    assert viol is not None
+    under = np.maximum(0.93**2 - ref.v_sq_pu2, 0.0) / (2 * 0.93)
+    over = np.maximum(ref.v_sq_pu2 - 1.07**2, 0.0) / (2 * 1.07)
+    under[:, 0] = over[:, 0] = 0.0  # no limit at the substation
+    np.testing.assert_allclose(viol.under_pu, under, atol=TOL)
+    np.testing.assert_allclose(viol.over_pu, over, atol=TOL)
+    # per period: the worst bus and its violation, equal to v_min - V_min (resp. V_max - v_max) to first order
+    assert viol.max_under_bus.tolist() == [18, -1, -1] and viol.max_over_bus.tolist() == [-1, -1, 18]
+    assert viol.max_under_pu[0] == pytest.approx(0.93 - ref.v_pu[0].min(), abs=2e-3)
+    assert viol.max_under_pu[0] == pytest.approx(0.93 - 0.91593, abs=2e-3)
+    assert viol.max_over_pu[2] == pytest.approx(ref.v_pu[2, 17] - 1.07, abs=2e-3)
+    assert viol.max_over_pu[2] > 0.02
+    np.testing.assert_allclose(viol.max_under_pu[1:], 0.0, atol=TOL)
+    np.testing.assert_allclose(viol.max_over_pu[:2], 0.0, atol=TOL)
+    # the cost: penalty x dt x total violation, the objective HiGHS reports
+    expected = penalty * 0.5 * (under.sum() + over.sum())
+    assert stats.objective == pytest.approx(expected, rel=1e-6)
+    assert viol.cost == pytest.approx(expected, rel=1e-6)
+    # the penalty is a mutable Param: a study changes it without rebuilding
+    b.violation_cost_per_pu_h = 10.0
+    hm.update()
+    stats = hm.solve()
+    assert stats.objective == pytest.approx(expected / 100, rel=1e-6)
+    viol = network_solution(hm, nh).voltage_violation
+    assert viol is not None and viol.cost == pytest.approx(expected / 100, rel=1e-6)
+
+
+@pytest.mark.parametrize("penalty, sheds", [(1e5, True), (1e-3, False)])
+def test_soft_limits_use_flexibility_only_when_the_penalty_is_high(feeder: Feeder, penalty: float,
+                                                                   sheds: bool) -> None:
+    """Curtailable load at 0.01 USD/kWh.  Shedding 1 kW at bus 18 lifts V_18 by ~7e-5 p.u. (path resistance
+    10.57 ohm): worth 7 USD/h at 1e5 USD/(p.u.*h), so the large penalty reproduces the hard-limit optimum
+    (V_min = 0.93, no slack); at 1e-3 USD/(p.u.*h) shedding never pays and the violation stays."""
+    h = Horizon(1, 1.0)
+    ratio = feeder.q_to_p_ratio
+
+    def solve(soft: bool) -> tuple[np.ndarray, Any]:
+        m = pyo.ConcreteModel()
+        m.BUSES = pyo.Set(initialize=feeder.buses)
+        m.shed_kw = pyo.Var(m.BUSES, bounds=lambda _, j: (0, feeder.p_load_kw[j - 1]), doc="shed load [kW]")
+        m.net = pyo.Block()
+        nh = build_lindistflow(m.net, feeder, h, p_extra_kw=lambda j, t: -m.shed_kw[j],
+                               q_extra_kvar=lambda j, t: -ratio[j - 1] * m.shed_kw[j],
+                               soft_limits=soft, violation_cost_per_pu_h=penalty)
+        m.obj = pyo.Objective(expr=0.01 * pyo.quicksum(m.shed_kw[j] for j in feeder.buses) + nh.violation_cost)
+        hm = HighsModel(m, "soft shed")
+        hm.solve()
+        return hm.values(m.shed_kw), network_solution(hm, nh)
+
+    shed, sol = solve(soft=True)
+    viol = sol.voltage_violation
+    assert viol is not None
+    if sheds:
+        hard_shed, hard_sol = solve(soft=False)
+        assert hard_sol.voltage_violation is None
+        assert shed.sum() > 1.0 and shed.sum() == pytest.approx(hard_shed.sum(), rel=1e-6)
+        assert sol.v_pu.min() == pytest.approx(0.93, abs=TOL)
+        assert viol.under_pu.max() <= TOL and viol.cost == pytest.approx(0.0, abs=1e-4)
+        assert viol.max_under_bus.tolist() == [-1]
+    else:
+        np.testing.assert_allclose(shed, 0.0, atol=TOL)
+        np.testing.assert_allclose(sol.v_pu[0], lindistflow_voltages(feeder, feeder.p_load_kw, feeder.q_load_kvar),
+                                   atol=TOL)
+        assert viol.max_under_bus.tolist() == [18]
+        assert viol.max_under_pu[0] == pytest.approx(0.93 - 0.91593, abs=2e-3)
+
+
+def test_soft_limits_within_limits_have_no_slack(feeder: Feeder) -> None:
+    """At 0.6x load every voltage is within 0.93-1.07: soft mode gives hard mode's solution and zero slack."""
+    h = Horizon(2, 1.0)
+    pl, ql = 0.6 * feeder.p_load_kw, 0.6 * feeder.q_load_kvar
+    sols = {}
+    for soft in (False, True):
+        m, nh = _network_model(feeder, h, p_load_kw=pl, q_load_kvar=ql, soft_limits=soft,
+                               violation_cost_per_pu_h=1000.0)
+        m.obj = pyo.Objective(expr=pyo.quicksum(m.net.p_sub_kw[t] for t in h.periods) + nh.violation_cost)
+        hm = HighsModel(m, f"soft={soft}")
+        hm.solve()
+        sols[soft] = network_solution(hm, nh)
+        if not soft:  # hard mode is unchanged: no slack columns, no cost
+            assert not hasattr(m.net, "v_under_pu") and not hasattr(m.net, "violation_cost")
+            assert not nh.soft_limits and nh.violation_cost == 0.0
+            assert hm.n_cols == 33 * 2 + 32 * 2 * 2 + 2 * 2
+        else:
+            assert hm.n_cols == 33 * 2 + 32 * 2 * 2 + 2 * 2 + 2 * 32 * 2
+    assert sols[False].voltage_violation is None
+    viol = sols[True].voltage_violation
+    assert viol is not None
+    np.testing.assert_allclose(sols[True].v_pu, sols[False].v_pu, atol=TOL)
+    assert viol.under_pu.max() <= 1e-12 and viol.over_pu.max() <= 1e-12 and viol.cost <= 1e-9
+    assert viol.max_under_bus.tolist() == viol.max_over_bus.tolist() == [-1, -1]
+
+
 def test_upper_voltage_limit_binds_with_generation(feeder: Feeder) -> None:
     """As much generation at bus 18 as the feeder takes: v_18 rises to 1.07 p.u., not the 4 MVA limit."""
     h = Horizon(1, 1.0)
@@ -407,6 +528,8 @@ def test_bad_input_names_the_argument(feeder: Feeder) -> None:
         _network_model(feeder, h, s_max_mva=np.ones(5))
     with pytest.raises(ValueError, match="v_min_pu"):
         _network_model(feeder, h, v_min_pu=1.1)
+    with pytest.raises(ValueError, match="violation_cost_per_pu_h"):
+        _network_model(feeder, h, soft_limits=True, violation_cost_per_pu_h=-1.0)
     with pytest.raises(ValueError, match="p_load_kw"):
         lindistflow_voltages(feeder, np.zeros(32), np.zeros(32))
     with pytest.raises(ValueError, match="q_load_kvar"):
