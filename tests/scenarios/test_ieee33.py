@@ -4,7 +4,6 @@ that names the file and the field."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scenario_edits import edit, edit_csv_cell, edit_re
 
 from agents.cluster import DEFAULT_CLUSTER_ESS
 from agents.devices import Horizon
@@ -39,29 +39,6 @@ def scen(tmp_path: Path) -> Path:
     d = tmp_path / "case"
     shutil.copytree(BUNDLED, d, ignore=shutil.ignore_patterns("__pycache__"))
     return d
-
-
-def edit(file: Path, old: str, new: str) -> None:
-    text = file.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {file}"
-    file.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-def edit_re(file: Path, pattern: str, new: str) -> None:
-    text = file.read_text(encoding="utf-8")
-    out, n = re.subn(pattern, new, text, count=1, flags=re.MULTILINE)
-    assert n == 1, f"{pattern!r} not in {file}"
-    file.write_text(out, encoding="utf-8")
-
-
-def edit_csv_cell(file: Path, row: int, col: str, value: str) -> None:
-    """Set the cell of data row ``row`` (1-based) in column ``col``."""
-    lines = file.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split(",")
-    cells = lines[row].split(",")
-    cells[header.index(col)] = value
-    lines[row] = ",".join(cells)
-    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------ bundled
