@@ -1,6 +1,7 @@
 """coopgrid command line.
 
     python run_sim.py study campus --out DIR [--scenarios S --epsilon E --beta B --seed N]
+    python run_sim.py study ieee33 --out DIR [--seed N --evs-per-station K]
 
 Until the multi-day simulator exists, ``python run_sim.py`` with no arguments runs the campus
 study into ``results/campus``.
@@ -80,7 +81,38 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--report-only", action="store_true",
                    help="do not solve: redraw figures and report.md from the files already in --out")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    d = ssub.add_parser(
+        "ieee33",
+        help="paper 004: IEEE-33 feeder, DA TOU design, rolling prices, Nash bargaining; 4 schemes",
+        description="Design the DA TOU prices, then run the cooperative (rolling prices + Nash bargaining), "
+        "centralized, noncooperative and oracle schemes on the same day, check every dispatch with LinDistFlow "
+        "and an AC power flow, and write schemes.csv, bargaining.csv, prices.csv, day_ahead.csv, "
+        "timeseries.parquet, study.json, figures/ and report.md.",
+    )
+    d.add_argument("--out", type=Path, default=Path("results/ieee33"), help="output folder (default results/ieee33)")
+    d.add_argument("--scenario", default="ieee33", help="bundled scenario name or folder (default ieee33)")
+    d.add_argument("--seed", type=_non_negative_int, default=None,
+                   help="seed of the day's random draws: renewables, fleets (default: file)")
+    d.add_argument("--evs-per-station", type=_non_negative_int, default=None,
+                   help="vehicles per EV station (default: file, 20)")
+    d.add_argument("--schemes", default=",".join(("cooperative", "centralized", "noncooperative", "oracle")),
+                   help="comma-separated subset of cooperative,centralized,noncooperative,oracle")
+    d.add_argument("--time-limit", type=float, default=600.0, help="seconds per solve (default 600)")
+    d.add_argument("--no-figures", action="store_true", help="skip figures and report.md")
+    d.add_argument("--report-only", action="store_true",
+                   help="do not solve: redraw figures and report.md from the files already in --out")
+    d.add_argument("--quiet", action="store_true", help="no progress messages")
     return p
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from exc
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {v}")
+    return v
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +159,50 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{len(res.cases) + len(res.sensitivity) + len(res.stress)} cases in {wall:.1f} s; "
               f"results in {args.out}/ (report.md, cases.csv, timeseries.parquet, figures/)")
         return 0
+    if args.study == "ieee33":
+        return _ieee33(args)
     return 2
+
+
+def _ieee33(args: argparse.Namespace) -> int:
+    from sim.ieee33_schemes import SCHEMES
+
+    if args.report_only:
+        from sim.ieee33_report import render
+
+        try:
+            figs, path = render(args.out)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {path} and {len(figs)} figures")
+        return 0
+    schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
+    bad = [s for s in schemes if s not in SCHEMES]
+    if bad or not schemes:
+        print(f"error: --schemes: unknown {bad}; choose from {', '.join(SCHEMES)}", file=sys.stderr)
+        return 2
+    from scenarios.ieee33_loader import load_ieee33_scenario
+    from sim.ieee33_study import run_ieee33_study
+
+    try:
+        scenario = load_ieee33_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    res = run_ieee33_study(args.out, scenario=scenario, seed=args.seed, evs_per_station=args.evs_per_station,
+                           schemes=schemes, options=SolverOptions(time_limit_s=args.time_limit),
+                           figures=not args.no_figures, quiet=args.quiet)
+    cols = ["scheme", "total_cost", "grid_cost", "curtailment_penalty", "storage_cost", "ev_cost",
+            "interaction_cost", "curtailment_rate", "vmin_pu", "gap_to_oracle_pct", "solve_seconds"]
+    print(res.schemes[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if not res.bargaining.empty:
+        print()
+        print(res.bargaining.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nstudy in {time.perf_counter() - t0:.1f} s; results in {args.out}/ (report.md, schemes.csv, "
+          "bargaining.csv, prices.csv, timeseries.parquet, figures/)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -227,7 +227,8 @@ def _check_data(params: ClusterParams, horizon: Horizon, data: ClusterData) -> N
 
 
 def build_cluster(
-    block: pyo.Block, params: ClusterParams, horizon: Horizon, data: ClusterData, exclusive: bool = True
+    block: pyo.Block, params: ClusterParams, horizon: Horizon, data: ClusterData, exclusive: bool = True,
+    extra_load: Callable[[int], Any] | None = None,
 ) -> BlockHandle:
     r"""Build one cluster's intraday block (SPEC §5.4): devices, exchange ports, CL-1, CL-3.
 
@@ -241,6 +242,10 @@ def build_cluster(
       only in ``EXCLUSIVE_EXCHANGE`` (all periods if ``exclusive``, none otherwise);
     - ``p_net_in_kw[t]`` — ``P^in − P^out`` (= −P^ex of W-1);
     - ``def_balance[t]`` — CL-1; ``cost`` — CL-3 (USD).
+
+    ``extra_load`` is a load port for coordinators that make the followers' load a decision (the
+    oracle): ``f(t)`` returns a Pyomo expression (kW) consumed in period ``t`` on top of ``load_kw``
+    (then ``load_kw`` holds only the part that does not respond).
 
     ``exclusive=False`` leaves every exclusivity row out (storage, grid, exchange): the LP
     relaxation, to be tightened where needed with :meth:`Complementarity.enforce`.  The handle
@@ -291,6 +296,8 @@ def build_cluster(
                           mutable=True, doc="given TA + EV load [kW] (right-hand side of CL-1)")
     for t in T:
         bus.inject(t, -b.load_kw[t])
+        if extra_load is not None:
+            bus.inject(t, -extra_load(t))
     b.p_exchange_max_kw = pyo.Param(initialize=params.p_exchange_max_kw, mutable=True,
                                     doc="inter-cluster exchange limit per direction [kW]")
     b.p_in_kw = pyo.Var(b.T, bounds=(0, b.p_exchange_max_kw), doc="import from the other clusters [kW] (port)")
@@ -404,6 +411,7 @@ def solve_certified(
     lossless: Sequence[Complementarity] = (),
     tol: float = COMPLEMENTARITY_TOL,
     max_rounds: int = 20,
+    integer_columns: np.ndarray | Sequence[int] = (),
 ) -> tuple[list[SolveStats], str]:
     """Solve with the tight-formulation-first strategy (DESIGN principle 7); return solves and path.
 
@@ -419,10 +427,19 @@ def solve_certified(
        repeat while new indices are violated: ``"lp+milp(n binaries; gap g)"``.  Afterwards the rows
        this function added are released and every binary is relaxed again, so a persistent model
        is back to the LP for its next solve.
+
+    ``integer_columns`` (column numbers of ``hm``) are binaries that must be integer whatever the
+    relaxation does, e.g. the ``[.]^+`` binaries of a curtailable load whose upper rows bind: they
+    are integer in every solve, the first one included (which is then a MILP, path
+    ``"milp-certified(k integer columns)"`` instead of ``"lp-certified"``), and stay integer
+    afterwards.  Empty (the default): the behaviour described above.
     """
     net = {id(c) for c in lossless}
+    keep = np.asarray(integer_columns, dtype=np.int64).ravel()
+    first = "lp" if keep.size == 0 else f"milp({keep.size} integer columns)"
     hm.relax_all()
-    stats = [hm.solve(path="lp")]
+    hm.set_integer(keep)
+    stats = [hm.solve(path=first)]
     integer: dict[int, set[Any]] = {id(c): set() for c in pairs}
 
     def violated() -> list[tuple[Complementarity, list[Any]]]:
@@ -441,7 +458,7 @@ def solve_certified(
 
     viol = violated()
     if not viol:
-        return stats, "lp-certified"
+        return stats, "lp-certified" if keep.size == 0 else f"milp-certified({keep.size} integer columns)"
     added: list[tuple[Complementarity, list[Any]]] = []
     try:
         for _ in range(max_rounds):
@@ -453,7 +470,7 @@ def solve_certified(
             log.info("%s: complementarity violated (%s); solving the MILP on those periods", hm.ctx.label(),
                      ", ".join(f"{c.name}: {len(k)}" for c, k in viol))
             hm.update()
-            hm.set_integer(np.concatenate([hm.columns_of(c.binary, sorted(integer[id(c)])) for c in pairs]))
+            hm.set_integer(np.concatenate([keep] + [hm.columns_of(c.binary, sorted(integer[id(c)])) for c in pairs]))
             stats.append(hm.solve(path="milp-fallback"))
             viol = violated()
             if not viol:
@@ -466,6 +483,7 @@ def solve_certified(
             c.release(keys)
         hm.relax_all()
         hm.update()
+        hm.set_integer(keep)
     return stats, path
 
 

@@ -907,3 +907,107 @@ __all__ = [
     "sample_fleet",
     "tie_break_costs",
 ]
+
+
+# ============================================================================ aggregated fleet (DA stage)
+
+
+def _coarse_window(p: EVParams, fine: Horizon, steps: int, coarse: Horizon) -> tuple[int, int]:
+    """``(arrival, departure)`` of ``p`` on the coarse grid: an hour is plugged if any sub-period of it is.
+
+    work: ``a_c = h(a)``, ``d_c = h(d - 1) + 1``.  home: ``a_c = h(a)``, ``d_c = h(d - 1) + 1``
+    (``1`` when ``d = 1``).  When that leaves no whole coarse period away (``d_c >= a_c``: the
+    absence is shorter than, or straddles, coarse periods), the one coarse period holding the most
+    absent sub-periods (the earliest on ties) becomes the away period, kept within ``1..n-1`` so
+    that ``d_c < a_c <= n`` stays valid; there, and only there, the mapping is not a relaxation.
+    """
+    def hour(k: int) -> int:
+        return (k - 1) // steps + 1
+
+    a, d = p.arrival_period, p.departure_period
+    if p.kind == "work":
+        return hour(a), hour(d - 1) + 1
+    a_c = hour(a)
+    d_c = hour(d - 1) + 1 if d > 1 else 1
+    if d_c < a_c:
+        return a_c, d_c
+    away = np.bincount([hour(k) for k in range(d, a)], minlength=coarse.n + 1)
+    h = int(np.argmax(away))
+    d_c = min(max(h, 1), coarse.n - 1)
+    log.debug("EV %s: absence %d..%d (fine) lies within coarse periods %d..%d; coarse period %d is its away "
+              "period", p.name, d, a - 1, hour(d), hour(a - 1), d_c)
+    return d_c + 1, d_c
+
+
+def _weighted_mean(weights: np.ndarray, values: Sequence[float], lo: float, hi: float) -> float:
+    """``Σ w v / Σ w``, clipped back into ``[lo, hi]`` (the rounding of a mean of values in ``[lo, hi]``)."""
+    return float(min(max(float(np.dot(weights, np.asarray(values, dtype=float))) / float(weights.sum()), lo), hi))
+
+
+def aggregate_fleet(evs: Sequence[EVParams], fine: Horizon, coarse: Horizon) -> list[EVParams]:
+    r"""SPEC §3.7's aggregated variant for the DA stage: one virtual vehicle per group of alike vehicles.
+
+    1. Every vehicle is passed through :func:`make_feasible` on ``fine`` and its plug-in window is
+       mapped to ``coarse`` (``fine.n`` must be a multiple of ``coarse.n`` over the same day): a
+       coarse period counts as plugged if any of its fine sub-periods is — a relaxation (the
+       arrival moves to the start of its coarse period, the departure to the end of its last
+       plugged one).  A ``home`` vehicle whose absence covers no whole coarse period keeps one
+       away period (the one with most absent sub-periods), so ``d < a`` stays valid; only there
+       the mapping is not a relaxation.
+    2. Vehicles with the same ``(station, kind, a_c, d_c, v2g, eta, soc_min, soc_max)`` form a
+       group; each group becomes one :class:`EVParams` with capacity, power limits and ``trip_kwh``
+       summed and ``soc_arrival``/``soc_required`` capacity-weighted means:
+
+       .. math::
+
+           E^{agg} = \sum_m E_m,\ \ \bar P^{agg} = \sum_m \bar P_m,\ \
+           soc^{agg} = \sum_m E_m soc_m / E^{agg},\ \ E^{trip,agg} = \sum_m E^{trip}_m
+
+       Summing EV-3…EV-5 of the members (same window, same η and SOC limits) gives exactly these
+       rows for the aggregate energy ``Σ E_m soc_m``, so the sum of any feasible member schedules
+       is feasible for the aggregate (the converse does not hold: a relaxation).  Minimum powers
+       are dropped (``p_*_min_kw = 0``: the aggregate has no binaries, SPEC §3.7).  ``c_ev`` and
+       ``lambda_ev`` are copied; a group that mixes them raises ``ValueError`` naming the vehicles.
+
+    The number of aggregates is bounded by the distinct coarse windows per station and kind, not by
+    the fleet size.  Names are ``agg<station>_<k>`` (``k`` = group number in order of first member),
+    unique within the result.  Returns ``[]`` for an empty fleet.
+    """
+    if fine.n % coarse.n or abs(fine.n * fine.dt_h - coarse.n * coarse.dt_h) > 1e-9:
+        raise ValueError(f"aggregate_fleet: the fine grid ({fine.n} x {fine.dt_h} h) must split the coarse grid "
+                         f"({coarse.n} x {coarse.dt_h} h) into whole sub-periods over the same day")
+    steps = fine.n // coarse.n
+    groups: dict[tuple[Any, ...], list[EVParams]] = {}
+    for raw in evs:
+        p = make_feasible(raw, fine)
+        a_c, d_c = _coarse_window(p, fine, steps, coarse)
+        key = (p.station, p.kind, a_c, d_c, p.v2g, p.eta, p.soc_min, p.soc_max)
+        groups.setdefault(key, []).append(p)
+    out: list[EVParams] = []
+    for k, ((station, kind, a_c, d_c, v2g, eta, soc_min, soc_max), members) in enumerate(groups.items()):
+        costs = {(m.c_ev, m.lambda_ev) for m in members}
+        if len(costs) > 1:
+            detail = ", ".join(f"{m.name} (c_ev {m.c_ev}, lambda_ev {m.lambda_ev})" for m in members)
+            raise ValueError(f"aggregate_fleet: vehicles of one group (station {station!r}, {kind}, coarse window "
+                             f"{a_c}-{d_c}) have different c_ev/lambda_ev and cannot be aggregated: {detail}")
+        cap = np.array([m.capacity_kwh for m in members])
+        total = float(cap.sum())
+        soc_arr = _weighted_mean(cap, [m.soc_arrival for m in members], soc_min, soc_max)
+        soc_req = _weighted_mean(cap, [m.soc_required for m in members], soc_min, soc_max)
+        c_ev, lambda_ev = next(iter(costs))
+        label = str(station)
+        out.append(EVParams(
+            name=f"agg{label}_{k:03d}" if label else f"agg_{k:03d}",
+            arrival_period=a_c, departure_period=d_c, kind=kind, capacity_kwh=total,
+            p_charge_max_kw=float(sum(m.p_charge_max_kw for m in members)),
+            p_discharge_max_kw=float(sum(m.p_discharge_max_kw for m in members)),
+            eta=eta, soc_min=soc_min, soc_max=soc_max,
+            soc_arrival=soc_arr, soc_required=soc_req,
+            trip_kwh=float(sum(m.trip_kwh for m in members)), v2g=v2g, c_ev=c_ev, lambda_ev=lambda_ev,
+            station=label,
+        ))
+    log.debug("aggregate_fleet: %d vehicles -> %d aggregates on the %d-period grid", len(evs), len(out), coarse.n)
+    return out
+
+
+__all__ += ["aggregate_fleet"]

@@ -453,3 +453,94 @@ def build_elastic_load(
         outputs={"p_load_kw": (b.load_kw, "kW"), "q_load_kvar": (b.q_kvar, "kvar"),
                  "dr_shift_kw": (b.d_shift_kw, "kW"), "dr_cut_kw": (b.cut_kw, "kW")},
     )
+
+
+def build_intraday_elastic_load(
+    block: pyo.Block,
+    agent: TransformerAreaAgent,
+    price_var_fn: PriceFn,
+    price_min: float,
+    price_max: float,
+) -> BlockHandle:
+    r"""The intraday response of one TA with the rolling prices as decision variables (SPEC §5.6).
+
+    Exactly the map of :meth:`TransformerAreaAgent.respond` written as constraints, for a
+    coordinator that chooses the prices itself (the full-information oracle of SPEC §5.7): the
+    base is the DA-adjusted load held on the intraday grid, ``ρ_k = (π_k − π^DA_{h(k)})/π^DA_{h(k)}``,
+    the matrices are the agent's cached intraday ones (``intraday_elasticity_scale`` × the DA
+    elasticities), and
+
+    .. math::
+
+        \Delta P^{tran}_k = P^{tran,0}_k \textstyle\sum_j E^{tran}_{kj}\rho_j            \text{(EL-2)}
+        \Delta P^{cut}_k = P^{cut,0}_k E^{cut}_{kk}\rho_k                                 \text{(EL-3)}
+        P^{cut}_k = [-\Delta P^{cut}_k]^+ \text{ with a binary } z_k \text{ and }
+            M_k = P^{cut,0}_k |E^{cut}_{kk}| \rho^{\max}_k                                \text{(EL-4)}
+
+    where ``ρ^max_k`` is the largest ``|ρ_k|`` over ``price_min ≤ π_k ≤ price_max``.  Unlike the DA
+    builder there is no shift-limit row: :func:`market.pricing.price_response` applies none either,
+    so any price vector in the box gives the same load here and in ``respond``.  Components as in
+    :func:`build_elastic_load` (``load_kw``, ``q_kvar``, ``cut_kw``, ``cut_on``, ``cost``, ...).
+    """
+    g = agent._intraday
+    p = agent.params
+    who = f"build_intraday_elastic_load({p.name})"
+    if not (math.isfinite(price_min) and math.isfinite(price_max) and 0 < price_min <= price_max):
+        raise ValueError(f"{who}: need 0 < price_min <= price_max, got {price_min}, {price_max}")
+    n = g.fixed.size
+    T = list(range(1, n + 1))
+    dt = g.dt_h
+    ref = g.ref_prices
+    e_cut = np.diag(g.e_cut)
+    rho_max = np.maximum((price_max - ref) / ref, (ref - price_min) / ref)
+    big_m = g.curtailable * np.abs(e_cut) * rho_max
+    E = g.e_tran
+    p_tran0 = g.shiftable
+    p_cut0 = g.curtailable
+
+    b = block
+    b.T = pyo.Set(initialize=T, ordered=True, doc="intraday periods")
+    b.CUT_T = pyo.Set(initialize=[t for t in T if big_m[t - 1] > 0], within=b.T, ordered=True,
+                      doc="periods whose curtailable load can respond")
+    b.rho = pyo.Expression(b.T, rule=lambda m, t: (price_var_fn(t) - float(ref[t - 1])) / float(ref[t - 1]),
+                           doc="relative price change against the DA price [-] (EL-1)")
+    b.d_shift_kw = pyo.Expression(
+        b.T,
+        rule=lambda m, t: float(p_tran0[t - 1]) * pyo.quicksum(
+            float(E[t - 1, j - 1]) * m.rho[j] for j in T if E[t - 1, j - 1] != 0
+        ) if p_tran0[t - 1] > 0 else 0.0,
+        doc="shiftable load change [kW] (EL-2)",
+    )
+    b.d_cut_kw = pyo.Expression(b.T, rule=lambda m, t: float(p_cut0[t - 1] * e_cut[t - 1]) * m.rho[t],
+                                doc="curtailable load change [kW] (EL-3)")
+    b.cut_kw = pyo.Var(b.T, bounds=lambda m, t: (0.0, float(p_cut0[t - 1]) if t in m.CUT_T else 0.0),
+                       doc="curtailed load [kW] (EL-4, EL-5)")
+    b.cut_on = pyo.Var(b.CUT_T, within=pyo.Binary, doc="1 = the curtailable load is cut ([.]^+ of EL-4)")
+    b.res_cut_lo = pyo.Constraint(b.CUT_T, rule=lambda m, t: m.cut_kw[t] >= -m.d_cut_kw[t],
+                                  doc="cut >= -dP_cut ([.]^+ of EL-4)")
+    b.res_cut_hi = pyo.Constraint(
+        b.CUT_T, rule=lambda m, t: m.cut_kw[t] <= -m.d_cut_kw[t] + float(big_m[t - 1]) * (1 - m.cut_on[t]),
+        doc="cut <= -dP_cut + M (1 - z) ([.]^+ of EL-4)",
+    )
+    b.res_cut_on = pyo.Constraint(b.CUT_T, rule=lambda m, t: m.cut_kw[t] <= float(big_m[t - 1]) * m.cut_on[t],
+                                  doc="cut <= M z ([.]^+ of EL-4)")
+    b.abs_shift_kw = pyo.Var(b.T, within=pyo.NonNegativeReals, doc="|dP_shift| [kW] (eq. 17)")
+    b.res_abs_pos = pyo.Constraint(b.T, rule=lambda m, t: m.abs_shift_kw[t] >= m.d_shift_kw[t],
+                                   doc="|dP_shift| >= dP_shift")
+    b.res_abs_neg = pyo.Constraint(b.T, rule=lambda m, t: m.abs_shift_kw[t] >= -m.d_shift_kw[t],
+                                   doc="|dP_shift| >= -dP_shift")
+    b.load_kw = pyo.Expression(
+        b.T,
+        rule=lambda m, t: float(g.fixed[t - 1] + p_tran0[t - 1] + p_cut0[t - 1]) + m.d_shift_kw[t] - m.cut_kw[t],
+        doc="load after the response [kW] (EL-4)",
+    )
+    b.q_kvar = pyo.Expression(b.T, rule=lambda m, t: p.q_per_p * m.load_kw[t], doc="reactive load [kvar]")
+    b.cost = pyo.Expression(
+        expr=dt * pyo.quicksum(p.cost_shift_per_kwh * b.abs_shift_kw[t] + p.cost_cut_per_kwh * b.cut_kw[t] for t in T),
+        doc="DR cost [USD] (004 eq. 17)",
+    )
+    return BlockHandle(
+        block=b,
+        outputs={"p_load_kw": (b.load_kw, "kW"), "q_load_kvar": (b.q_kvar, "kvar"),
+                 "dr_shift_kw": (b.d_shift_kw, "kW"), "dr_cut_kw": (b.cut_kw, "kW")},
+    )

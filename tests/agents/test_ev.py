@@ -473,3 +473,128 @@ def test_ev_agent_builds_its_block_and_its_fleet() -> None:
     r = EVAgent.fleet(agents, RT_HORIZON, tie_break=0.0).respond(TOU)
     assert r.names == tuple(a.name for a in agents)
     assert r.cost[0] == pytest.approx(obj, abs=1e-7)
+
+
+# ------------------------------------------------------------------------------------ aggregated fleet (DA)
+
+from agents.ev import aggregate_fleet  # noqa: E402
+
+H24 = Horizon(24, 1.0)
+TOU24 = TOU[::4]  # the same day on the hourly grid
+
+
+def _hour(k: int) -> int:
+    return (k - 1) // 4 + 1
+
+
+def _coarse_key(p: EVParams) -> tuple[Any, ...]:
+    """The coarse window computed independently: work [h(a), h(d-1)+1); home plugged before h(d-1)+1, from h(a)."""
+    d_c = _hour(p.departure_period - 1) + 1 if p.departure_period > 1 else 1
+    return (p.station, p.kind, _hour(p.arrival_period), d_c)
+
+
+def test_aggregate_windows_by_hand() -> None:
+    # work 08:30-17:30 on the 15-min grid: a = 35, d = 71 -> hours 9..18 plugged: a_c = 9, d_c = 19
+    w = work("w", arrival_period=35, departure_period=71, capacity_kwh=60.0, p_charge_max_kw=7.0,
+             p_discharge_max_kw=7.0, soc_arrival=0.3)
+    # home leaves 07:30 (d = 31, last plugged quarter 30 in hour 8), back 18:30 (a = 75, hour 19)
+    h = EVParams("h", arrival_period=75, departure_period=31, kind="home", trip_kwh=10.0, capacity_kwh=60.0)
+    (aw,) = aggregate_fleet([w], RT_HORIZON, H24)
+    (ah,) = aggregate_fleet([h], RT_HORIZON, H24)
+    assert (aw.kind, aw.arrival_period, aw.departure_period) == ("work", 9, 19)
+    assert (ah.kind, ah.arrival_period, ah.departure_period) == ("home", 19, 9)
+
+
+@pytest.mark.parametrize(
+    ("d", "a", "away_hour"),
+    [
+        (30, 32, 8),  # away in quarters 30, 31: both in hour 8
+        (32, 34, 8),  # quarter 32 (hour 8) and 33 (hour 9): a tie, the earlier hour
+        (32, 35, 9),  # quarter 32 (hour 8), 33-34 (hour 9): hour 9 holds more of the absence
+        (2, 4, 1),  # away in hour 1: no morning plug-in on the hourly grid (d_c = 1)
+        (93, 96, 23),  # away in hour 24: kept within 1..n-1, so hour 23 becomes the away hour
+    ],
+)
+def test_aggregate_sub_hour_absence_keeps_a_valid_home_window(d: int, a: int, away_hour: int) -> None:
+    h = EVParams("h", arrival_period=a, departure_period=d, kind="home", trip_kwh=2.0, capacity_kwh=60.0)
+    (agg,) = aggregate_fleet([h], RT_HORIZON, H24)
+    assert (agg.departure_period, agg.arrival_period) == (away_hour, away_hour + 1)
+    assert sorted(agg.plugged_periods(H24)) == [t for t in H24.periods if t != away_hour]
+
+
+def test_aggregate_group_count_bounded_and_sums_preserved() -> None:
+    small = sample_fleet(20, np.random.default_rng(3), RT_HORIZON, "13")
+    big = sample_fleet(400, np.random.default_rng(4), RT_HORIZON, "13") + station_fleets(30)
+    for fleet in (small, big):
+        agg = aggregate_fleet(fleet, RT_HORIZON, H24)
+        # one aggregate per distinct (station, kind, coarse window) (all other key fields are shared here)
+        assert len(agg) == len({_coarse_key(p) for p in fleet})
+        for st in {p.station for p in fleet}:
+            mem = [p for p in fleet if p.station == st]
+            got = [a for a in agg if a.station == st]
+            for attr in ("capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "trip_kwh"):
+                assert sum(getattr(a, attr) for a in got) == pytest.approx(sum(getattr(p, attr) for p in mem))
+            for attr in ("soc_arrival", "soc_required"):  # stored energy is what is preserved
+                assert sum(a.capacity_kwh * getattr(a, attr) for a in got) == pytest.approx(
+                    sum(p.capacity_kwh * getattr(p, attr) for p in mem))
+        for a in agg:
+            a.check_horizon(H24)
+            assert make_feasible(a, H24) is a  # reachable targets stay reachable on the relaxed window
+            assert a.p_charge_min_kw == a.p_discharge_min_kw == 0.0
+        assert len({a.name for a in agg}) == len(agg)
+    # the size of the DA model no longer grows with the fleet: 430 vehicles, a few dozen aggregates
+    assert len(aggregate_fleet(big, RT_HORIZON, H24)) <= 80
+    assert aggregate_fleet([], RT_HORIZON, H24) == []
+
+
+def test_aggregate_rejects_mixed_costs_and_bad_grids() -> None:
+    a = work("a", arrival_period=5, departure_period=9)
+    b = replace(a, name="b", c_ev=0.02)
+    with pytest.raises(ValueError, match=r"different c_ev/lambda_ev.*a \(c_ev 0.0.*b \(c_ev 0.02"):
+        aggregate_fleet([a, b], RT_HORIZON, H24)
+    assert len(aggregate_fleet([a, replace(b, c_ev=0.0)], RT_HORIZON, H24)) == 1
+    with pytest.raises(ValueError, match="whole sub-periods"):
+        aggregate_fleet([a], Horizon(90, 24 / 90), H24)
+
+
+def _fixed_schedule_feasible(agg: EVParams, charge: np.ndarray, discharge: np.ndarray) -> bool:
+    """Is the hourly schedule (charge, discharge) feasible for the aggregate's EV-1..EV-5 (LP, no binaries)?"""
+    m = pyo.ConcreteModel()
+    m.ev = pyo.Block()
+    build_ev(m.ev, agg, H24, np.zeros(24), exclusive=False)
+    for t in H24.periods:
+        m.ev.p_charge_kw[t].fix(float(charge[t - 1]))
+        m.ev.p_discharge_kw[t].fix(float(discharge[t - 1]))
+    m.obj = pyo.Objective(expr=0.0)
+    return HighsModel(m, agg.name, relax_integrality=True).solve(raise_on_failure=False).status == "optimal"
+
+
+def test_aggregate_contains_the_sum_of_individual_schedules() -> None:
+    # sampled vehicles plus odd windows: a work EV inside one hour, one arriving and leaving mid-hour
+    fleet = sample_fleet(12, np.random.default_rng(11), RT_HORIZON, "13")
+    fleet += [replace(work("short", arrival_period=42, departure_period=44, capacity_kwh=60.0, soc_required=0.55,
+                           soc_arrival=0.5, c_ev=0.01), station="13"),
+              replace(work("mid", arrival_period=38, departure_period=66, capacity_kwh=40.0, soc_arrival=0.3,
+                           c_ev=0.01), station="13")]
+    agg = aggregate_fleet(fleet, RT_HORIZON, H24)
+    key_of = {a.name: (a.kind, a.arrival_period, a.departure_period) for a in agg}
+    group = [next(a.name for a in agg if key_of[a.name] == _coarse_key(p)[1:]) for p in fleet]
+    # (1) each vehicle's exact min-cost schedule on the 15-min grid, averaged to hours, summed per group
+    fine = EVFleet(fleet, RT_HORIZON, tie_break=0.0).respond(TOU)
+    hourly_c = fine.charge_kw.reshape(len(fleet), 24, 4).mean(axis=2)
+    hourly_d = fine.discharge_kw.reshape(len(fleet), 24, 4).mean(axis=2)
+    # (2) each vehicle's own min-cost schedule on the hourly grid (its single-vehicle aggregate)
+    singles = [replace(aggregate_fleet([p], RT_HORIZON, H24)[0], name=p.name) for p in fleet]
+    coarse = EVFleet(singles, H24, tie_break=0.0).respond(TOU24)
+    for a in agg:
+        idx = [j for j, g in enumerate(group) if g == a.name]
+        assert _fixed_schedule_feasible(a, hourly_c[idx].sum(axis=0), hourly_d[idx].sum(axis=0)), a.name
+        assert _fixed_schedule_feasible(a, coarse.charge_kw[idx].sum(axis=0), coarse.discharge_kw[idx].sum(axis=0))
+    # the test can fail: a schedule beyond the aggregate's power (or outside its window) is infeasible
+    a = agg[0]
+    w = np.zeros(24)
+    w[a.plugged_periods(H24)[0] - 1] = a.p_charge_max_kw + 1.0
+    assert not _fixed_schedule_feasible(a, w, np.zeros(24))
+    # and the aggregate is cheaper than (or as cheap as) the members: a relaxation of their sum
+    agg_cost = EVFleet(agg, H24, tie_break=0.0).respond(TOU24).cost.sum()
+    assert agg_cost <= coarse.cost.sum() + 1e-7
