@@ -378,19 +378,17 @@ class ClusterSolution:
                 - p["p_out_kw"] + p["grid_buy_kw"] - p["grid_sell_kw"] - p["load_kw"])
 
 
-def extract_cluster(hm: HighsModel, handle: BlockHandle, params: ClusterParams, horizon: Horizon,
-                    path: str = "", stats: Sequence[SolveStats] = ()) -> ClusterSolution:
-    """Read a solved cluster block out of ``hm`` (its own model, or a coalition model holding it)."""
-    prof: dict[str, np.ndarray] = {}
-    for name, (comp, _unit) in handle.outputs.items():
-        prof[name] = param_values(comp) if isinstance(comp, pyo.Param) else hm.values(comp)
-    zero = np.zeros(horizon.n)
+def cluster_costs(prof: dict[str, np.ndarray], params: ClusterParams, buy: np.ndarray, sell: np.ndarray,
+                  dt: float) -> dict[str, float]:
+    """CL-3 of a cluster plan by component (USD): ``grid``, ``pv_use``, ``curtailment``, ``storage``, ``total``.
+
+    Also (re)writes the site totals ``pv_kw``, ``pv_available_kw``, ``wind_kw``, ``wind_available_kw``
+    of ``prof`` from the per-site profiles, so a plan whose site dispatch was changed stays consistent.
+    """
+    zero = np.zeros_like(prof["grid_buy_kw"])
     for prefix, sites in (("pv", params.pv_sites), ("wind", params.wind_sites)):
         prof[f"{prefix}_kw"] = sum((prof[f"{prefix}{s}_kw"] for s in sites), zero.copy())
         prof[f"{prefix}_available_kw"] = sum((prof[f"{prefix}{s}_available_kw"] for s in sites), zero.copy())
-    blk = handle.block
-    buy, sell = param_values(blk.grid.buy_price), param_values(blk.grid.sell_price)
-    dt = horizon.dt_h
     costs = {
         "grid": float(dt * (buy @ prof["grid_buy_kw"] - sell @ prof["grid_sell_kw"])),
         "pv_use": float(dt * params.c_pvu * prof["pv_kw"].sum()),
@@ -399,6 +397,19 @@ def extract_cluster(hm: HighsModel, handle: BlockHandle, params: ClusterParams, 
         "storage": float(dt * params.lambda_om * (prof["ess_charge_kw"] + prof["ess_discharge_kw"]).sum()),
     }
     costs["total"] = sum(costs.values())
+    return costs
+
+
+def extract_cluster(hm: HighsModel, handle: BlockHandle, params: ClusterParams, horizon: Horizon,
+                    path: str = "", stats: Sequence[SolveStats] = ()) -> ClusterSolution:
+    """Read a solved cluster block out of ``hm`` (its own model, or a coalition model holding it)."""
+    prof: dict[str, np.ndarray] = {}
+    for name, (comp, _unit) in handle.outputs.items():
+        prof[name] = param_values(comp) if isinstance(comp, pyo.Param) else hm.values(comp)
+    blk = handle.block
+    buy, sell = param_values(blk.grid.buy_price), param_values(blk.grid.sell_price)
+    costs = cluster_costs(prof, params, buy, sell, horizon.dt_h)
+    dt = horizon.dt_h
     return ClusterSolution(params.name, dt, prof, costs, path, list(stats))
 
 

@@ -392,21 +392,37 @@ def build_elastic_load(
         raise ValueError(f"{who}: horizon has {horizon.n} periods, the TA's base grid {p.n_periods}")
     if not (math.isfinite(rho_max) and rho_max > 0):
         raise ValueError(f"{who}: rho_max must be a finite number > 0, got {rho_max}")
-    T = horizon.periods
-    dt = horizon.dt_h
     e_self = period_values(p.self_elasticity, p.partition, field="self_elasticity")
     e_cut = period_values(p.cut_elasticity, p.partition, field="cut_elasticity")
-    E = _shiftable_matrix(p.shiftable_kw, e_self)
-    p_tran0 = p.shiftable_kw
-    p_cut0 = p.curtailable_kw
+    g = _Grid(p.fixed_kw, p.shiftable_kw, p.curtailable_kw, np.full(p.n_periods, p.reference_price),
+              _shiftable_matrix(p.shiftable_kw, e_self), curtailable_elasticity_matrix(e_cut), horizon.dt_h)
+    return _elastic_block(block, p, g, price_var_fn, np.full(p.n_periods, float(rho_max)), shift_limit=True)
+
+
+def _elastic_block(
+    block: pyo.Block, p: TransformerAreaParams, g: _Grid, price_var_fn: PriceFn, rho_max: np.ndarray,
+    shift_limit: bool,
+) -> BlockHandle:
+    """EL-2…EL-5 on the grid ``g`` (bases, reference prices, matrices) with prices ``price_var_fn(t)``.
+
+    ``rho_max[t]`` bounds ``|ρ_t|`` (big-M of the ``[·]^+``); ``shift_limit`` adds EL-5's
+    ``|ΔP^tran_t| ≤ P^{tran,0}_t`` rows.  See :func:`build_elastic_load` for the components.
+    """
+    n = g.fixed.size
+    T = list(range(1, n + 1))
+    dt = g.dt_h
+    ref = g.ref_prices
+    E = g.e_tran
+    e_cut = np.diag(g.e_cut)
+    p_tran0 = g.shiftable
+    p_cut0 = g.curtailable
     big_m = p_cut0 * np.abs(e_cut) * rho_max
-    pi0 = p.reference_price
 
     b = block
     b.T = pyo.Set(initialize=T, ordered=True, doc="periods")
     b.CUT_T = pyo.Set(initialize=[t for t in T if big_m[t - 1] > 0], within=b.T, ordered=True,
                       doc="periods whose curtailable load can respond")
-    b.rho = pyo.Expression(b.T, rule=lambda m, t: (price_var_fn(t) - pi0) / pi0,
+    b.rho = pyo.Expression(b.T, rule=lambda m, t: (price_var_fn(t) - float(ref[t - 1])) / float(ref[t - 1]),
                            doc="relative price change [-] (EL-1)")
     b.d_shift_kw = pyo.Expression(
         b.T,
@@ -428,11 +444,12 @@ def build_elastic_load(
     )
     b.res_cut_on = pyo.Constraint(b.CUT_T, rule=lambda m, t: m.cut_kw[t] <= float(big_m[t - 1]) * m.cut_on[t],
                                   doc="cut <= M z ([.]^+ of EL-4)")
-    b.res_shift = pyo.Constraint(
-        b.T, rule=lambda m, t: pyo.inequality(-float(p_tran0[t - 1]), m.d_shift_kw[t], float(p_tran0[t - 1]))
-        if p_tran0[t - 1] > 0 else pyo.Constraint.Skip,
-        doc="shift limit (EL-5)",
-    )
+    if shift_limit:
+        b.res_shift = pyo.Constraint(
+            b.T, rule=lambda m, t: pyo.inequality(-float(p_tran0[t - 1]), m.d_shift_kw[t], float(p_tran0[t - 1]))
+            if p_tran0[t - 1] > 0 else pyo.Constraint.Skip,
+            doc="shift limit (EL-5)",
+        )
     b.abs_shift_kw = pyo.Var(b.T, within=pyo.NonNegativeReals, doc="|dP_shift| [kW] (eq. 17)")
     b.res_abs_pos = pyo.Constraint(b.T, rule=lambda m, t: m.abs_shift_kw[t] >= m.d_shift_kw[t],
                                    doc="|dP_shift| >= dP_shift")
@@ -440,7 +457,7 @@ def build_elastic_load(
                                    doc="|dP_shift| >= -dP_shift")
     b.load_kw = pyo.Expression(
         b.T,
-        rule=lambda m, t: float(p.fixed_kw[t - 1] + p_tran0[t - 1] + p_cut0[t - 1]) + m.d_shift_kw[t] - m.cut_kw[t],
+        rule=lambda m, t: float(g.fixed[t - 1] + p_tran0[t - 1] + p_cut0[t - 1]) + m.d_shift_kw[t] - m.cut_kw[t],
         doc="load after the response [kW] (EL-4)",
     )
     b.q_kvar = pyo.Expression(b.T, rule=lambda m, t: p.q_per_p * m.load_kw[t], doc="reactive load [kvar]")
@@ -453,7 +470,6 @@ def build_elastic_load(
         outputs={"p_load_kw": (b.load_kw, "kW"), "q_load_kvar": (b.q_kvar, "kvar"),
                  "dr_shift_kw": (b.d_shift_kw, "kW"), "dr_cut_kw": (b.cut_kw, "kW")},
     )
-
 
 def build_intraday_elastic_load(
     block: pyo.Block,
@@ -487,60 +503,6 @@ def build_intraday_elastic_load(
     who = f"build_intraday_elastic_load({p.name})"
     if not (math.isfinite(price_min) and math.isfinite(price_max) and 0 < price_min <= price_max):
         raise ValueError(f"{who}: need 0 < price_min <= price_max, got {price_min}, {price_max}")
-    n = g.fixed.size
-    T = list(range(1, n + 1))
-    dt = g.dt_h
     ref = g.ref_prices
-    e_cut = np.diag(g.e_cut)
     rho_max = np.maximum((price_max - ref) / ref, (ref - price_min) / ref)
-    big_m = g.curtailable * np.abs(e_cut) * rho_max
-    E = g.e_tran
-    p_tran0 = g.shiftable
-    p_cut0 = g.curtailable
-
-    b = block
-    b.T = pyo.Set(initialize=T, ordered=True, doc="intraday periods")
-    b.CUT_T = pyo.Set(initialize=[t for t in T if big_m[t - 1] > 0], within=b.T, ordered=True,
-                      doc="periods whose curtailable load can respond")
-    b.rho = pyo.Expression(b.T, rule=lambda m, t: (price_var_fn(t) - float(ref[t - 1])) / float(ref[t - 1]),
-                           doc="relative price change against the DA price [-] (EL-1)")
-    b.d_shift_kw = pyo.Expression(
-        b.T,
-        rule=lambda m, t: float(p_tran0[t - 1]) * pyo.quicksum(
-            float(E[t - 1, j - 1]) * m.rho[j] for j in T if E[t - 1, j - 1] != 0
-        ) if p_tran0[t - 1] > 0 else 0.0,
-        doc="shiftable load change [kW] (EL-2)",
-    )
-    b.d_cut_kw = pyo.Expression(b.T, rule=lambda m, t: float(p_cut0[t - 1] * e_cut[t - 1]) * m.rho[t],
-                                doc="curtailable load change [kW] (EL-3)")
-    b.cut_kw = pyo.Var(b.T, bounds=lambda m, t: (0.0, float(p_cut0[t - 1]) if t in m.CUT_T else 0.0),
-                       doc="curtailed load [kW] (EL-4, EL-5)")
-    b.cut_on = pyo.Var(b.CUT_T, within=pyo.Binary, doc="1 = the curtailable load is cut ([.]^+ of EL-4)")
-    b.res_cut_lo = pyo.Constraint(b.CUT_T, rule=lambda m, t: m.cut_kw[t] >= -m.d_cut_kw[t],
-                                  doc="cut >= -dP_cut ([.]^+ of EL-4)")
-    b.res_cut_hi = pyo.Constraint(
-        b.CUT_T, rule=lambda m, t: m.cut_kw[t] <= -m.d_cut_kw[t] + float(big_m[t - 1]) * (1 - m.cut_on[t]),
-        doc="cut <= -dP_cut + M (1 - z) ([.]^+ of EL-4)",
-    )
-    b.res_cut_on = pyo.Constraint(b.CUT_T, rule=lambda m, t: m.cut_kw[t] <= float(big_m[t - 1]) * m.cut_on[t],
-                                  doc="cut <= M z ([.]^+ of EL-4)")
-    b.abs_shift_kw = pyo.Var(b.T, within=pyo.NonNegativeReals, doc="|dP_shift| [kW] (eq. 17)")
-    b.res_abs_pos = pyo.Constraint(b.T, rule=lambda m, t: m.abs_shift_kw[t] >= m.d_shift_kw[t],
-                                   doc="|dP_shift| >= dP_shift")
-    b.res_abs_neg = pyo.Constraint(b.T, rule=lambda m, t: m.abs_shift_kw[t] >= -m.d_shift_kw[t],
-                                   doc="|dP_shift| >= -dP_shift")
-    b.load_kw = pyo.Expression(
-        b.T,
-        rule=lambda m, t: float(g.fixed[t - 1] + p_tran0[t - 1] + p_cut0[t - 1]) + m.d_shift_kw[t] - m.cut_kw[t],
-        doc="load after the response [kW] (EL-4)",
-    )
-    b.q_kvar = pyo.Expression(b.T, rule=lambda m, t: p.q_per_p * m.load_kw[t], doc="reactive load [kvar]")
-    b.cost = pyo.Expression(
-        expr=dt * pyo.quicksum(p.cost_shift_per_kwh * b.abs_shift_kw[t] + p.cost_cut_per_kwh * b.cut_kw[t] for t in T),
-        doc="DR cost [USD] (004 eq. 17)",
-    )
-    return BlockHandle(
-        block=b,
-        outputs={"p_load_kw": (b.load_kw, "kW"), "q_load_kvar": (b.q_kvar, "kvar"),
-                 "dr_shift_kw": (b.d_shift_kw, "kW"), "dr_cut_kw": (b.cut_kw, "kW")},
-    )
+    return _elastic_block(block, p, g, price_var_fn, rho_max, shift_limit=False)

@@ -51,6 +51,7 @@ from agents.cluster import (
     ClusterParams,
     ClusterSolution,
     build_cluster,
+    cluster_costs,
     extract_cluster,
     set_cluster_data,
     solve_certified,
@@ -219,23 +220,6 @@ def _ev_costs(params: Sequence[EVParams], dt: float, prices: np.ndarray, charge:
     return own, bill
 
 
-def _recost(sol: ClusterSolution, params: ClusterParams, buy: np.ndarray, sell: np.ndarray) -> None:
-    """Recompute CL-3 of a cluster plan after its profiles were changed (same formulas as extraction)."""
-    p, dt = sol.profiles, sol.dt_h
-    zero = np.zeros_like(p["load_kw"])
-    p["pv_kw"] = sum((p[f"pv{s}_kw"] for s in params.pv_sites), zero.copy())
-    p["wind_kw"] = sum((p[f"wind{s}_kw"] for s in params.wind_sites), zero.copy())
-    costs = {
-        "grid": float(dt * (buy @ p["grid_buy_kw"] - sell @ p["grid_sell_kw"])),
-        "pv_use": float(dt * params.c_pvu * p["pv_kw"].sum()),
-        "curtailment": float(dt * (params.eta_pv * (p["pv_available_kw"] - p["pv_kw"]).sum()
-                                   + params.eta_wt * (p["wind_available_kw"] - p["wind_kw"]).sum())),
-        "storage": float(dt * params.lambda_om * (p["ess_charge_kw"] + p["ess_discharge_kw"]).sum()),
-    }
-    costs["total"] = sum(costs.values())
-    sol.costs = costs
-
-
 def greedy_exchange(
     plans: Mapping[str, ClusterSolution],
     params: Mapping[str, ClusterParams],
@@ -284,7 +268,7 @@ def greedy_exchange(
         p["p_out_kw"] = p["p_out_kw"] + give
         p["p_in_kw"] = p["p_in_kw"] + take
         p["grid_buy_kw"] = p["grid_buy_kw"] - take
-        _recost(out[n], params[n], buy_prices[n], np.zeros_like(transfer_price))
+        out[n].costs = cluster_costs(p, params[n], buy_prices[n], np.zeros_like(transfer_price), dt)
     transfers = float(dt * (transfer_price * X).sum())
     return out, transfers
 
