@@ -5,9 +5,9 @@ VENV  := .venv
 PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
 	if $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 BIN   := $(VENV)/bin
-OUT   ?= results/campus
+OUT   ?= results
 
-.PHONY: run test lint typecheck pytest test-slow bench clean
+.PHONY: run study-campus study-ieee33 test lint typecheck pytest test-slow bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
@@ -16,8 +16,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# the embedded default simulation: ieee33, 2 days, cooperative, seed 0 (python run_sim.py with no arguments)
 run: $(BIN)/.installed
-	$(BIN)/python run_sim.py study campus --out $(OUT)
+	$(BIN)/python run_sim.py simulate --scenario ieee33 --days 2 --mode cooperative --seed 0 --out $(OUT)
+
+study-campus: $(BIN)/.installed
+	$(BIN)/python run_sim.py study campus --out $(OUT)/campus
+
+study-ieee33: $(BIN)/.installed
+	$(BIN)/python run_sim.py study ieee33 --out $(OUT)/ieee33
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -35,6 +42,7 @@ test-slow: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/campus_dro.py --out benchmarks/results
+	$(BIN)/python benchmarks/ieee33_day.py --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

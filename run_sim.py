@@ -1,10 +1,13 @@
 """coopgrid command line.
 
+    python run_sim.py                      # the embedded default: ieee33, 2 days, cooperative, seed 0
+    python run_sim.py simulate --scenario ieee33 --days N --mode M --seed S --out DIR
+                               [--replay oracle] [--workers K | --scheduler ADDRESS] [--resume]
+    python run_sim.py compare --scenario ieee33 --days N --modes cooperative,centralized,noncooperative,oracle
+                               --seed S --out DIR
+    python run_sim.py sweep --scenario ieee33 --set market.kappa=0,0.5,0.9 [--set ...] --days N --out DIR
     python run_sim.py study campus --out DIR [--scenarios S --epsilon E --beta B --seed N]
     python run_sim.py study ieee33 --out DIR [--seed N --evs-per-station K]
-
-Until the multi-day simulator exists, ``python run_sim.py`` with no arguments runs the campus
-study into ``results/campus``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ def _fraction(lo: float, hi: float, what: str) -> Callable[[str], float]:
     return parse
 
 
+MODES = ("cooperative", "centralized", "noncooperative", "oracle")
+#: ``python run_sim.py`` with no arguments (issue 4: ieee33, 2 days, cooperative, seed 0, into results/).
+DEFAULT_ARGV = ["simulate", "--scenario", "ieee33", "--days", "2", "--mode", "cooperative", "--seed", "0",
+                "--out", "results"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run_sim.py",
@@ -52,6 +61,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every solve")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sim = sub.add_parser(
+        "simulate", help="multi-day Monte Carlo simulation of one coordination mode",
+        description="Simulate N days of the scenario in one mode: each day a weather and load draw from the seed "
+        "(fitted to real TMY3 data), the day-ahead TOU design, the intraday scheme with the realised day, the "
+        "network check; storage energy carries from day to day.  Writes kpis.csv, timings.csv, manifest.json "
+        "and timeseries/day=NNN/*.parquet, a day at a time.",
+    )
+    _sim_common(sim)
+    sim.add_argument("--mode", choices=MODES, default="cooperative", help="coordination mode (default cooperative)")
+    cmp = sub.add_parser(
+        "compare", help="several modes on identical random days: costs with 95 %% intervals, price of "
+        "decentralisation, figures",
+        description="Run each mode over the same days (common random numbers) and write kpis.csv, "
+        "comparison.csv, decentralisation.csv, figures/ and report.md.",
+    )
+    _sim_common(cmp)
+    cmp.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
+    sw = sub.add_parser(
+        "sweep", help="agent-behaviour study: vary scenario fields (dotted paths) and simulate each point",
+        description="Each --set PATH=V1,V2,... varies one scenario field (e.g. market.kappa=0,0.5,0.9); several "
+        "--set give their product.  One KPI row per point and day in kpis.csv; sweep.csv, figures/ and "
+        "report.md summarise them.",
+    )
+    _sim_common(sw)
+    sw.add_argument("--mode", choices=MODES, default="cooperative", help="coordination mode (default cooperative)")
+    sw.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...",
+                    help="scenario field by dotted path and its values, e.g. market.kappa=0,0.5,0.9")
     study = sub.add_parser("study", help="reproduce a paper's study on a bundled scenario")
     ssub = study.add_subparsers(dest="study", metavar="STUDY", required=True)
     c = ssub.add_parser(
@@ -105,6 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _sim_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", default="ieee33", help="bundled scenario name or folder (default ieee33)")
+    p.add_argument("--days", type=_positive_int, default=2, help="number of days (default 2)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results)")
+    p.add_argument("--replay", choices=("oracle",), default="oracle",
+                   help="intraday replay: oracle = one intraday optimisation with the realised day (SPEC 6.6)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=_positive_int, default=None,
+                   help="run the runs as tasks on a local Dask cluster with K worker processes")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="attach to an existing Dask scheduler (tcp://host:port); workers must share --out")
+    p.add_argument("--resume", action="store_true", help="continue after the last complete day in --out")
+    p.add_argument("--start-day", type=int, default=172, help="day of year of the first day (default 172)")
+    p.add_argument("--mc-days", type=_positive_int, default=200,
+                   help="Monte Carlo days reduced to the DA forecast scenarios (default 200)")
+    p.add_argument("--evs-per-station", type=_non_negative_int, default=None, help="vehicles per EV station")
+    p.add_argument("--time-limit", type=float, default=600.0, help="seconds per solve (default 600)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _non_negative_int(text: str) -> int:
     try:
         v = int(text)
@@ -118,11 +175,13 @@ def _non_negative_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
-        argv = ["study", "campus", "--out", "results/campus"]
+        argv = DEFAULT_ARGV
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pyomo").setLevel(logging.ERROR)
+    if args.command in ("simulate", "compare", "sweep"):
+        return _simulate(args, argv)
     if args.command != "study":
         build_parser().print_help()
         return 2
@@ -202,6 +261,77 @@ def _ieee33(args: argparse.Namespace) -> int:
         print(res.bargaining.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nstudy in {time.perf_counter() - t0:.1f} s; results in {args.out}/ (report.md, schemes.csv, "
           "bargaining.csv, prices.csv, timeseries.parquet, figures/)")
+    return 0
+
+
+def _parse_sets(sets: list[str]) -> list[tuple[str, list[str]]]:
+    out = []
+    for item in sets:
+        path, eq, values = item.partition("=")
+        vals = [v.strip() for v in values.split(",") if v.strip()]
+        if not eq or not path.strip() or not vals:
+            raise ValueError(f"--set {item!r}: expected PATH=V1,V2,... (e.g. market.kappa=0,0.5,0.9)")
+        out.append((path.strip(), vals))
+    return out
+
+
+def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
+    import itertools
+
+    from scenarios.schema import ScenarioError
+    from sim.simulate import RunSpec, SimSettings, execute, load_scenario
+
+    settings = SimSettings(scenario=args.scenario, replay=args.replay, start_day_of_year=args.start_day,
+                           n_mc=args.mc_days, evs_per_station=args.evs_per_station, time_limit_s=args.time_limit)
+    try:
+        if args.command == "simulate":
+            runs = [RunSpec(args.mode, args.seed, args.days)]
+        elif args.command == "compare":
+            modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+            bad = [m for m in modes if m not in MODES]
+            if bad or not modes:
+                raise ValueError(f"--modes: unknown {bad}; choose from {', '.join(MODES)}")
+            runs = [RunSpec(m, args.seed, args.days) for m in modes]
+        else:
+            sets = _parse_sets(args.sets)
+            runs = []
+            for combo in itertools.product(*[[(p, v) for v in vals] for p, vals in sets]):
+                load_scenario(args.scenario, combo)  # validate every point before running any
+                point = ",".join(f"{p}={v}" for p, v in combo)
+                runs.append(RunSpec(args.mode, args.seed, args.days, point=point, overrides=tuple(combo)))
+        load_scenario(args.scenario)
+    except (ScenarioError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    total = sum(r.days for r in runs)
+    bar = None
+    say = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="day", desc=args.command, file=sys.stderr)
+
+        def say(msg: str) -> None:
+            assert bar is not None
+            bar.set_postfix_str(msg[-60:])
+            bar.update(1)
+
+    t0 = time.perf_counter()
+    try:
+        kpis = execute(args.out, runs, settings, resume=args.resume, workers=args.workers, scheduler=args.scheduler,
+                       command="run_sim.py " + " ".join(argv), progress=say)
+    finally:
+        if bar is not None:
+            bar.close()
+    from sim.compare import summary_lines, write_compare, write_sweep
+
+    if args.command == "compare":
+        write_compare(args.out)
+    elif args.command == "sweep":
+        write_sweep(args.out)
+    print(summary_lines(kpis))
+    print(f"\n{len(kpis)} run-days in {time.perf_counter() - t0:.1f} s; results in {args.out}/ (kpis.csv, "
+          "timings.csv, manifest.json, timeseries/)")
     return 0
 
 

@@ -13,9 +13,11 @@ Equations (SPEC §5.4), on the intraday grid ``k`` with step ``Δt``:
 * RES-1 per site, ESS-1…4 (storage at the leading bus), GRID-1 (default: no sale, ``P^gs ≡ 0``);
 * exchange: ``0 ≤ P^in ≤ P̄^x y``, ``0 ≤ P^out ≤ P̄^x (1 − y)`` — the limits are column bounds, the
   rows with ``y`` exist only where enforced (the Complementarity pattern, DESIGN principle 7);
-* CL-1: ``Σ P^pv + Σ P^wt + P^dis − P^ch + P^in − P^out + P^gb − P^gs = L^TA + P^EV``;
+* CL-1: ``Σ P^pv + Σ P^wt + P^dis − P^ch + P^in − P^out + P^gb − P^gs = L^TA + P^EV + P^spill``
+  (``P^spill ≥ 0`` a penalised slack, 0 unless the followers push more power into the cluster
+  than it can absorb);
 * CL-3: ``C^phys = Σ_k Δt [p^up P^gb − p^fit P^gs + c^pvu ΣP^pv + η^pv Σ(P^pv,av − P^pv)
-  + η^wt Σ(P^wt,av − P^wt) + λ_om (P^ch + P^dis)]`` — the block's ``cost``.
+  + η^wt Σ(P^wt,av − P^wt) + λ_om (P^ch + P^dis)] + c^spill Σ_k Δt P^spill`` — the block's ``cost``.
 
 The standalone problem is solved persistently (:meth:`ClusterAgent.standalone_cost`): it is built
 once, with the exclusivity rows left out (the LP relaxation); later calls only write the new
@@ -93,6 +95,10 @@ class ClusterParams:
     - ``p_exchange_max_kw``: ``P̄^x`` (2000 kW) of each exchange direction.
     - ``p_grid_max_kw``: upstream connection limit `[default 6000 kW, the trunk branch rating]`.
     - ``allow_sale``: sale to the upstream grid (SPEC §5.2 default: none) at ``feed_in_price``.
+    - ``spill_penalty``: USD/kWh of the spill slack ``P^spill`` that absorbs a surplus the cluster
+      cannot use, curtail or sell (e.g. the followers' V2G discharge at a high price beyond the
+      cluster's load when sale is not allowed); SPEC §6.6 step 4 `[proposed]`: 10 × the highest
+      upstream price (0.16 → 1.6).  Without it such a period is infeasible.
     """
 
     name: str
@@ -111,6 +117,7 @@ class ClusterParams:
     p_grid_max_kw: float = 6000.0
     allow_sale: bool = False
     feed_in_price: float = 0.0
+    spill_penalty: float = 1.6
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -148,7 +155,7 @@ class ClusterParams:
         if missing:
             raise ValueError(f"{who}.upstream_prices has no price for the period labels {missing} of partition")
         object.__setattr__(self, "upstream_prices", prices)
-        for name in ("c_pvu", "eta_pv", "eta_wt", "lambda_om", "p_exchange_max_kw", "feed_in_price"):
+        for name in ("c_pvu", "eta_pv", "eta_wt", "lambda_om", "p_exchange_max_kw", "feed_in_price", "spill_penalty"):
             _check_nonneg(who, name, getattr(self, name))
         _check_nonneg(who, "p_grid_max_kw", self.p_grid_max_kw, positive=True)
         if self.allow_sale and self.feed_in_price >= min(prices.values()):
@@ -186,6 +193,10 @@ def _check_battery(who: str, e: BatteryParams) -> None:
             f"{who}.ess: need 0 <= soc_min_frac <= soc_initial_frac <= soc_max_frac <= 1, got "
             f"{e.soc_min_frac}, {e.soc_initial_frac}, {e.soc_max_frac}"
         )
+    lo, hi = e.end_window_frac
+    if not e.soc_min_frac <= lo <= hi <= e.soc_max_frac:
+        raise ValueError(f"{who}.ess: need soc_min_frac <= soc_end_min_frac <= soc_end_max_frac <= soc_max_frac, "
+                         f"got {e.soc_min_frac}, {lo}, {hi}, {e.soc_max_frac}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,6 +309,13 @@ def build_cluster(
         bus.inject(t, -b.load_kw[t])
         if extra_load is not None:
             bus.inject(t, -extra_load(t))
+    b.spill_penalty = pyo.Param(initialize=params.spill_penalty, mutable=True,
+                                doc="penalty of the spill slack [USD/kWh] (SPEC §6.6 step 4)")
+    b.p_spill_kw = pyo.Var(b.T, within=pyo.NonNegativeReals,
+                           doc="surplus the cluster can neither use, curtail nor sell [kW] (spill slack)")
+    for t in T:
+        bus.inject(t, -b.p_spill_kw[t])
+    bus.cost.append(b.spill_penalty * dt * pyo.quicksum(b.p_spill_kw[t] for t in T))
     b.p_exchange_max_kw = pyo.Param(initialize=params.p_exchange_max_kw, mutable=True,
                                     doc="inter-cluster exchange limit per direction [kW]")
     b.p_in_kw = pyo.Var(b.T, bounds=(0, b.p_exchange_max_kw), doc="import from the other clusters [kW] (port)")
@@ -311,7 +329,8 @@ def build_cluster(
     ))
     b.p_net_in_kw = pyo.Expression(b.T, rule=lambda m, t: m.p_in_kw[t] - m.p_out_kw[t],
                                    doc="net import from the other clusters [kW]")
-    outputs.update({"p_in_kw": (b.p_in_kw, "kW"), "p_out_kw": (b.p_out_kw, "kW"), "load_kw": (b.load_kw, "kW")})
+    outputs.update({"p_in_kw": (b.p_in_kw, "kW"), "p_out_kw": (b.p_out_kw, "kW"), "load_kw": (b.load_kw, "kW"),
+                    "spill_kw": (b.p_spill_kw, "kW")})
     close_bus(b, bus, exchange=b.p_net_in_kw)
     b.def_balance.doc = "cluster balance (CL-1)"
     b.cost.doc = "physical cluster cost [USD] (CL-3)"
@@ -374,8 +393,9 @@ class ClusterSolution:
     def balance_residual_kw(self) -> np.ndarray:
         """CL-1 residual per period (kW): supply − demand, 0 at a feasible plan."""
         p = self.profiles
+        spill = p.get("spill_kw", 0.0)
         return (p["pv_kw"] + p["wind_kw"] + p["ess_discharge_kw"] - p["ess_charge_kw"] + p["p_in_kw"]
-                - p["p_out_kw"] + p["grid_buy_kw"] - p["grid_sell_kw"] - p["load_kw"])
+                - p["p_out_kw"] + p["grid_buy_kw"] - p["grid_sell_kw"] - p["load_kw"] - spill)
 
 
 def cluster_costs(prof: dict[str, np.ndarray], params: ClusterParams, buy: np.ndarray, sell: np.ndarray,
@@ -395,6 +415,7 @@ def cluster_costs(prof: dict[str, np.ndarray], params: ClusterParams, buy: np.nd
         "curtailment": float(dt * (params.eta_pv * (prof["pv_available_kw"] - prof["pv_kw"]).sum()
                                    + params.eta_wt * (prof["wind_available_kw"] - prof["wind_kw"]).sum())),
         "storage": float(dt * params.lambda_om * (prof["ess_charge_kw"] + prof["ess_discharge_kw"]).sum()),
+        "spill": float(dt * params.spill_penalty * prof["spill_kw"].sum()) if "spill_kw" in prof else 0.0,
     }
     costs["total"] = sum(costs.values())
     return costs

@@ -198,6 +198,15 @@ class BatteryParams:
     eta_discharge: float = 0.95
     self_discharge_per_h: float = 0.0
     cost_per_kwh: float = 0.0
+    soc_end_min_frac: float | None = None
+    soc_end_max_frac: float | None = None
+
+    @property
+    def end_window_frac(self) -> tuple[float, float]:
+        """ESS-4's window for the final SOC: ``soc_end_min/max_frac``, each defaulting to ``soc_initial_frac``."""
+        lo = self.soc_initial_frac if self.soc_end_min_frac is None else self.soc_end_min_frac
+        hi = self.soc_initial_frac if self.soc_end_max_frac is None else self.soc_end_max_frac
+        return lo, hi
 
 
 def build_battery(
@@ -212,6 +221,10 @@ def build_battery(
         E^{min} \le E_t \le E^{max}                                            \text{(ESS-2)}
         0 \le P^{ch}_t \le \bar P^{ch} u_t,\quad 0 \le P^{dis}_t \le \bar P^{dis}(1-u_t)   \text{(ESS-3)}
         E_T = E_0                                                              \text{(ESS-4)}
+
+    With ``soc_end_min_frac``/``soc_end_max_frac`` set (multi-day simulation: the day starts at the SOC
+    the previous day left), ESS-4 becomes ``E^{end,min} \le E_T \le E^{end,max}``, written as a window
+    on ``E_T - E_0`` (mutable Params ``e_end_lo_kwh``/``e_end_hi_kwh``).
 
     Injection ``P^dis - P^ch``; cost ``c^ESS * sum (P^ch + P^dis) dt`` (000 eq. 4).
     Setting both power limits to 0 removes the storage without changing the model structure.
@@ -245,7 +258,19 @@ def build_battery(
         lambda m, t: m.p_discharge_kw[t] <= m.p_discharge_max_kw * (1 - m.mode[t]),
         "charge/discharge limit (ESS-3)",
     )
-    b.res_end_soc = pyo.Constraint(expr=b.soc_kwh[T[-1]] == b.e_initial_kwh, doc="end energy = start (ESS-4)")
+    lo, hi = params.end_window_frac
+    if lo > hi:
+        raise ValueError(f"battery: soc_end_min_frac {lo} > soc_end_max_frac {hi}")
+    b.e_end_lo_kwh = pyo.Param(initialize=(lo - params.soc_initial_frac) * cap, mutable=True,
+                               doc="final energy minus initial energy, lower limit [kWh] (ESS-4)")
+    b.e_end_hi_kwh = pyo.Param(initialize=(hi - params.soc_initial_frac) * cap, mutable=True,
+                               doc="final energy minus initial energy, upper limit [kWh] (ESS-4)")
+    if lo == hi == params.soc_initial_frac:
+        b.res_end_soc = pyo.Constraint(expr=b.soc_kwh[T[-1]] == b.e_initial_kwh, doc="end energy = start (ESS-4)")
+    else:
+        b.res_end_soc = pyo.Constraint(
+            expr=pyo.inequality(b.e_end_lo_kwh, b.soc_kwh[T[-1]] - b.e_initial_kwh, b.e_end_hi_kwh),
+            doc="end energy within a window around the start (ESS-4, multi-day)")
     for t in T:
         bus.inject(t, b.p_discharge_kw[t] - b.p_charge_kw[t])
     if params.cost_per_kwh:

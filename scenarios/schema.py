@@ -6,6 +6,7 @@ adds what a whole scenario needs on top of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -201,6 +202,21 @@ class BisectionSpec:
     max_iter: int = field(default=50, metadata={"unit": "iterations", "doc": "D_max"})
     tol_z_kw: float = field(default=1.0, metadata={"unit": "kW", "doc": "excess demand counted as zero"})
 
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.p_min) and self.p_min > 0):
+            raise ValueError(f"market.bisection.p_min must be a price > 0 USD/kWh, got {self.p_min}")
+        if not (math.isfinite(self.p_max) and self.p_max > self.p_min):
+            raise ValueError(f"market.bisection.p_max must be a price above p_min = {self.p_min}, got {self.p_max}")
+        if not self.p_min <= self.p0 <= self.p_max:
+            raise ValueError(f"market.bisection.p0 must lie in [p_min, p_max] = [{self.p_min}, {self.p_max}], "
+                             f"got {self.p0}")
+        if not 0 < self.xi <= 1:
+            raise ValueError(f"market.bisection.xi must be in (0, 1], got {self.xi}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or not 1 <= self.max_iter <= 10_000:
+            raise ValueError(f"market.bisection.max_iter must be a whole number in 1..10000, got {self.max_iter}")
+        if not (math.isfinite(self.tol_z_kw) and self.tol_z_kw >= 0):
+            raise ValueError(f"market.bisection.tol_z_kw must be >= 0 kW, got {self.tol_z_kw}")
+
     def kwargs(self) -> dict[str, float | int]:
         """Keyword arguments for :func:`market.pricing.bisection_prices`."""
         return {"p0": self.p0, "p_min": self.p_min, "p_max": self.p_max, "xi": self.xi,
@@ -214,6 +230,12 @@ class MarketSpec:
     kappa: float = field(default=0.5, metadata={"unit": "1", "doc": "W-4 compensation coefficient, [0, 1)"})
     exchange_efficiency: float = field(default=1.0, metadata={"unit": "1", "doc": "eta^x of CL-2"})
     bisection: BisectionSpec = field(default_factory=BisectionSpec)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.kappa < 1:
+            raise ValueError(f"market.kappa must be in [0, 1), got {self.kappa}")
+        if not 0 < self.exchange_efficiency <= 1:
+            raise ValueError(f"market.exchange_efficiency must be in (0, 1], got {self.exchange_efficiency}")
 
 
 @dataclass(frozen=True)

@@ -944,7 +944,7 @@ def _scheme_section(t: IEEE33Tables, add: Callable[[str], None], figs: dict[str,
     add("Consistency checks:\n")
     for s in schemes:
         r = t.row(s)
-        resid = float(r["total_cost"]) - sum(float(r[c]) for c in COST_COMPONENTS)
+        resid = float(r["total_cost"]) - sum(float(r[c]) for c in COST_COMPONENTS) - float(r.get("spill_penalty", 0.0))
         add(f"- {s}: total − Σ components = {resid:+.4f} {cur}" + (" (ok)" if abs(resid) <= _tol(float(
             r["total_cost"])) else " (**mismatch**)"))
     if t.has("oracle"):

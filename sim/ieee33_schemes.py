@@ -197,7 +197,7 @@ class SchemeResult:
 
     @property
     def cluster_costs(self) -> dict[str, float]:
-        keys = ("grid", "pv_use", "curtailment", "storage")
+        keys = ("grid", "pv_use", "curtailment", "storage", "spill")
         return {k: float(sum(s.costs[k] for s in self.clusters.values())) for k in keys}
 
     @property
@@ -228,7 +228,7 @@ def greedy_exchange(
 ) -> tuple[dict[str, ClusterSolution], float]:
     """Scheme 3's post-step (SPEC §5.7) on standalone plans; returns the new plans and the transfers (USD).
 
-    In every period ``k`` the surplus ``S_k`` (renewable power the clusters curtail) is sent to the
+    In every period ``k`` the surplus ``S_k`` (renewable power the clusters curtail, plus any spill) is sent to the
     clusters that buy from the grid (deficit ``D_k``), ``X_k = min(S_k, D_k)``: senders give in
     proportion to their curtailment (split over their sites in proportion to each site's
     curtailment), receivers take in proportion to their purchase.  The receivers pay the senders
@@ -251,6 +251,8 @@ def greedy_exchange(
         cuts = [(k, np.clip(v, 0.0, None)) for k, v in cuts]
         site_cut[n] = cuts
         surplus[n] = sum((v for _, v in cuts), np.zeros_like(p["load_kw"]))
+        if "spill_kw" in p:  # spilled surplus (penalised) is the first thing worth sending
+            surplus[n] = surplus[n] + np.clip(p["spill_kw"], 0.0, None)
     deficit = {n: np.clip(out[n].profiles["grid_buy_kw"], 0.0, None) for n in names}
     S = sum(surplus.values(), np.zeros_like(transfer_price))
     D = sum(deficit.values(), np.zeros_like(transfer_price))
@@ -265,6 +267,8 @@ def greedy_exchange(
         take = deficit[n] * f_recv
         for key, cut in site_cut[n]:
             p[f"{key}_kw"] = p[f"{key}_kw"] + cut * f_send
+        if "spill_kw" in p:
+            p["spill_kw"] = p["spill_kw"] - np.clip(p["spill_kw"], 0.0, None) * f_send
         p["p_out_kw"] = p["p_out_kw"] + give
         p["p_in_kw"] = p["p_in_kw"] + take
         p["grid_buy_kw"] = p["grid_buy_kw"] - take
@@ -553,10 +557,7 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
             m, pyo.quicksum(m.cl[c].cost for c in self.clusters) + pyo.quicksum(m.ta[b].cost for b in responsive)
             + pyo.quicksum(m.ev[n].cost for n in names), [m.cl[c] for c in self.clusters], hz.dt_h)
         build_s = time.perf_counter() - t0
-        opts = SolverOptions(time_limit_s=self.options.time_limit_s, mip_rel_gap=1e-6, threads=self.options.threads,
-                             lp_method=self.options.lp_method, presolve=self.options.presolve,
-                             random_seed=self.options.random_seed)
-        hm = HighsModel(m, "oracle", opts, relax_integrality=True, build_s=build_s)
+        hm = HighsModel(m, "oracle", self.options, relax_integrality=True, build_s=build_s)
         pairs = [p for h in cl_handles.values() for p in h.complementarity]
         pairs += [p for h in ev_handles.values() for p in h.complementarity]
         lossless = [p for p in pairs if p.name == "exchange"] if eta_x == 1.0 else []
@@ -653,7 +654,11 @@ def solve_lexicographic(
     hm: HighsModel, m: pyo.ConcreteModel, pairs: Sequence[Complementarity], lossless: Sequence[Complementarity],
     integer_columns: np.ndarray | Sequence[int] = (),
 ) -> tuple[list[SolveStats], str, float]:
-    """Stage 1 (cost) then stage 2 (least exchange at that cost), each certified; ``(stats, path, optimum)``."""
+    """Stage 1 (cost) then stage 2 (least exchange at that cost), each certified; ``(stats, path, optimum)``.
+
+    ``integer_columns`` are integer in stage 1; stage 2 fixes them at their stage-1 values, so it is
+    an LP: the least exchange among the cost-optimal plans with those integer decisions.
+    """
     m.w_cost.set_value(1.0)
     m.w_ex.set_value(0.0)
     m.cost_cap.set_value(_NO_CAP)
@@ -664,7 +669,14 @@ def solve_lexicographic(
     m.w_ex.set_value(1.0)
     m.cost_cap.set_value(optimum + LEX_TOL * max(1.0, abs(optimum)))
     hm.update()
-    st2, p2 = solve_certified(hm, pairs, lossless, integer_columns=integer_columns)
+    keep = np.asarray(integer_columns, dtype=np.int64).ravel()
+    if keep.size:  # stage 2 keeps stage 1's integer decisions: an LP (plus any complementarity fallback)
+        hm.fix_columns(keep, np.round(hm.x[keep]))
+    try:
+        st2, p2 = solve_certified(hm, pairs, lossless)
+    finally:
+        if keep.size:
+            hm.unfix_columns(keep)
     return st1 + st2, f"{p1}; least exchange {p2}", optimum
 
 

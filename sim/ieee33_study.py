@@ -44,7 +44,8 @@ SCHEME_COLUMNS: tuple[str, ...] = (
     "curtailment_kwh", "curtailment_rate", "peak_valley_kw", "vmin_pu", "vmax_pu", "vmin_ac_pu",
     "bisection_iterations", "max_excess_demand_kw", "solve_seconds",
     "pv_use_cost", "dr_cost", "ev_bill", "grid_kwh", "exchange_kwh", "renewable_available_kwh",
-    "voltage_violation_pu_h", "max_ldf_ac_error_pu", "ac_losses_kwh", "gap_to_oracle_pct",
+    "voltage_violation_pu_h", "max_ldf_ac_error_pu", "ac_losses_kwh", "gap_to_oracle_pct", "spill_penalty",
+    "spill_kwh",
 )
 PRICE_COLUMNS: tuple[str, ...] = ("kind", "iteration", "period", "hour", "price", "excess_demand_kw", "lo", "hi")
 TIMESERIES_COLUMNS: tuple[str, ...] = ("scheme", "period", "bus", "entity", "variable", "value", "unit")
@@ -52,7 +53,7 @@ CLUSTER_VARIABLES: tuple[tuple[str, str], ...] = (
     ("pv_kw", "kW"), ("pv_available_kw", "kW"), ("wind_kw", "kW"), ("wind_available_kw", "kW"),
     ("curtailment_kw", "kW"), ("ess_charge_kw", "kW"), ("ess_discharge_kw", "kW"), ("soc_kwh", "kWh"),
     ("grid_buy_kw", "kW"), ("p_in_kw", "kW"), ("p_out_kw", "kW"), ("ta_load_kw", "kW"), ("ev_net_kw", "kW"),
-    ("load_kw", "kW"),
+    ("load_kw", "kW"), ("spill_kw", "kW"),
 )
 
 
@@ -177,6 +178,8 @@ def scheme_row(scenario: IEEE33Scenario, res: SchemeResult, net: NetworkCheck) -
         "max_ldf_ac_error_pu": net.max_error_pu,
         "ac_losses_kwh": float(np.nansum(net.ac_losses_kw) * dt),
         "gap_to_oracle_pct": math.nan,
+        "spill_penalty": cc["spill"],
+        "spill_kwh": float(sum(p["spill_kw"].sum() for p in prof) * dt),
     }
 
 

@@ -71,7 +71,8 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
     return "\n".join(lines)
 
 
-PACKAGES = ("coopgrid", "highspy", "pyomo", "mesa", "numpy", "pandas", "scipy", "pandapower", "matplotlib", "pyarrow")
+PACKAGES = ("coopgrid", "highspy", "pyomo", "mesa", "numpy", "pandas", "scipy", "pandapower", "matplotlib", "pyarrow",
+            "pvlib", "windpowerlib", "dask", "distributed")
 
 
 def package_version(dist: str) -> str | None:

@@ -114,12 +114,13 @@ def c2_like() -> tuple[ClusterParams, ClusterData]:
 @pytest.mark.parametrize(("exclusive", "rows"), [(True, 577), (False, 193)])
 def test_build_counts(exclusive: bool, rows: int) -> None:
     # vars: 3 sites x 96 + ess (ch, dis, soc, mode) 4 x 96 + grid (buy, sell, mode) 3 x 96 + ports (in, out, y) 3 x 96
+    #       + spill slack 96
     # rows: ESS-1 96 + ESS-4 1 + CL-1 96 (+ ESS-3 2 x 96 + exchange 2 x 96 when exclusive); no GRID-1 rows without sale
     p, d = c2_like()
     m = pyo.ConcreteModel()
     m.c = pyo.Block()
     h = build_cluster(m.c, p, RT_HORIZON, d, exclusive=exclusive)
-    assert n_data(m, pyo.Var) == 96 * (3 + 4 + 3 + 3) == 1248
+    assert n_data(m, pyo.Var) == 96 * (3 + 4 + 3 + 3 + 1) == 1344
     assert n_binaries(m) == 3 * 96
     assert n_data(m, pyo.Constraint) == rows
     assert len(m.c.def_balance) == 96
@@ -166,7 +167,7 @@ def test_standalone_hand_computed_store_curtail_buy() -> None:
     assert sol.path == "lp-certified"
     assert sol.cost == pytest.approx(30.0, abs=TOL)
     assert sol.costs == pytest.approx({"grid": 7.0, "pv_use": 9.0, "curtailment": 10.0, "storage": 4.0,
-                                       "total": 30.0}, abs=TOL)
+                                       "spill": 0.0, "total": 30.0}, abs=TOL)
     pr = sol.profiles
     np.testing.assert_allclose(pr["pv2_kw"], [300, 0, 0], atol=TOL)
     np.testing.assert_allclose(pr["ess_charge_kw"], [200, 0, 0], atol=TOL)
@@ -547,3 +548,20 @@ def test_horizon_not_a_multiple_of_the_partition() -> None:
     p = ClusterParams(name="C", buses=(1,), leading_bus=1)  # 24-hour partition
     with pytest.raises(ValueError, match="not a multiple of the 24 periods of partition"):
         p.buy_prices(Horizon(10, 1.0))
+
+
+def test_surplus_the_cluster_cannot_absorb_goes_to_the_penalised_spill() -> None:
+    """Followers discharging (V2G) beyond the cluster's load with no sale allowed: the spill slack takes it."""
+    p, d = c2_like()
+    p = replace(p, ess=replace(p.ess, p_charge_max_kw=0.0, p_discharge_max_kw=0.0, self_discharge_per_h=0.0))
+    load = d.load_kw.copy()
+    load[:4] = -300.0  # night (no PV): 300 kW pushed into the cluster
+    agent = ClusterAgent(mesa.Model(rng=0), p)
+    sol = agent.standalone_cost(ClusterData(load, d.pv_available_kw, d.wind_available_kw))
+    spill = sol.profiles["spill_kw"]
+    # the wind is curtailed first (penalty 0.10 < 1.6), the rest is spilled
+    np.testing.assert_allclose(spill[:4], 300.0, atol=1e-6)
+    np.testing.assert_allclose(sol.profiles["wind_kw"][:4], 0.0, atol=1e-6)
+    assert spill[4:].max() < 1e-9
+    assert sol.costs["spill"] == pytest.approx(p.spill_penalty * 0.25 * 1200.0)
+    assert np.abs(sol.balance_residual_kw()).max() < 1e-6

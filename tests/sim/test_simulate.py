@@ -1,0 +1,140 @@
+"""Multi-day simulator (sim/simulate.py, run_sim.py simulate/sweep): reproducibility, resume, state, errors."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import run_sim
+from scenarios.schema import ScenarioError
+from sim.simulate import (
+    CarryState,
+    RunSpec,
+    SimSettings,
+    apply_override,
+    completed_days,
+    execute,
+    load_scenario,
+    simulate_day,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = SimSettings(n_mc=50)
+
+
+@pytest.fixture(scope="module")
+def two_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim-a")
+    execute(out, [RunSpec("cooperative", 7, 2)], FAST)
+    return out
+
+
+def test_outputs_of_a_run(two_days: Path) -> None:
+    k = pd.read_csv(two_days / "kpis.csv")
+    assert list(k["day"]) == [1, 2] and set(k["mode"]) == {"cooperative"}
+    assert not any("second" in c or c.endswith("_s") for c in k.columns)  # no timings in kpis.csv
+    assert (k["total_cost"] > 0).all() and (k["bisection_iterations"] >= 1).all()
+    for c in ("C1", "C2", "C3"):  # the bargaining of each day is individually rational
+        assert (k[f"gain_{c}"] >= -1e-6).all()
+    assert abs(k[["payment_C1", "payment_C2", "payment_C3"]].sum(axis=1)).max() <= 1e-6
+    t = pd.read_csv(two_days / "timings.csv")
+    assert len(t) == 2 and (t["total_s"] > 0).all()
+    ts = pd.read_parquet(two_days / "timeseries" / "day=002" / "cooperative-s7.parquet")
+    assert {"day", "run", "mode", "period", "bus", "entity", "variable", "value", "unit"} <= set(ts.columns)
+    assert set(ts["day"]) == {2} and ts["period"].max() == 96
+    m = (two_days / "manifest.json").read_text(encoding="utf-8")
+    assert "scenario_sha256" in m and "pvlib" in m
+
+
+def test_same_seed_gives_identical_kpis_also_with_two_workers(two_days: Path, tmp_path: Path) -> None:
+    execute(tmp_path / "b", [RunSpec("cooperative", 7, 2)], FAST)
+    assert filecmp.cmp(two_days / "kpis.csv", tmp_path / "b" / "kpis.csv", shallow=False)
+    execute(tmp_path / "c", [RunSpec("cooperative", 7, 2)], FAST, workers=2)
+    assert filecmp.cmp(two_days / "kpis.csv", tmp_path / "c" / "kpis.csv", shallow=False)
+    execute(tmp_path / "d", [RunSpec("cooperative", 8, 1)], FAST)
+    other = pd.read_csv(tmp_path / "d" / "kpis.csv")
+    assert other["total_cost"].iloc[0] != pd.read_csv(two_days / "kpis.csv")["total_cost"].iloc[0]
+
+
+def test_storage_energy_carries_to_the_next_day(two_days: Path) -> None:
+    k = pd.read_csv(two_days / "kpis.csv")
+    for c in ("C1", "C2", "C3"):
+        assert k[f"ess_start_kwh_{c}"].iloc[1] == pytest.approx(k[f"ess_end_kwh_{c}"].iloc[0])
+    # a day that starts fuller than nominal really starts there and still ends at or above nominal
+    sc = load_scenario("ieee33")
+    o = simulate_day(sc, RunSpec("centralized", 7, 1), FAST, 0, CarryState({"C1": 800.0}))
+    assert o.kpis["ess_start_kwh_C1"] == pytest.approx(800.0)
+    assert o.kpis["ess_start_kwh_C2"] == pytest.approx(500.0)
+    assert o.state.ess_kwh["C1"] >= 500.0 - 1e-6
+    ts = o.timeseries
+    c1 = ts[(ts["entity"] == "C1")].pivot_table(index="period", columns="variable", values="value", observed=True)
+    e = sc.cluster("C1").ess
+    soc1 = 800.0 * (1 - e.self_discharge_per_h * 0.25) + 0.25 * (
+        e.eta_charge * c1["ess_charge_kw"].iloc[0] - c1["ess_discharge_kw"].iloc[0] / e.eta_discharge)
+    assert c1["soc_kwh"].iloc[0] == pytest.approx(soc1, abs=1e-6)
+
+
+def test_killed_run_resumes_to_the_same_kpis(tmp_path: Path) -> None:
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    execute(full, [RunSpec("noncooperative", 3, 3)], FAST)
+    cmd = [sys.executable, str(ROOT / "run_sim.py"), "simulate", "--days", "3", "--mode", "noncooperative",
+           "--seed", "3", "--mc-days", "50", "--out", str(cut), "--quiet"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = cut / "kpis" / "day=001" / "noncooperative-s3.csv"
+    t0 = time.time()
+    while not marker.exists() and proc.poll() is None and time.time() - t0 < 300:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = RunSpec("noncooperative", 3, 3)
+    assert 1 <= completed_days(cut, run) < 3, "the kill came too late to test a resume"
+    assert not (cut / "kpis.csv").exists()
+    rc = run_sim.main([*cmd[2:], "--resume"])
+    assert rc == 0
+    assert completed_days(cut, run) == 3
+    assert filecmp.cmp(full / "kpis.csv", cut / "kpis.csv", shallow=False)
+
+
+def test_bad_set_path_or_value_names_the_field() -> None:
+    sc = load_scenario("ieee33")
+    with pytest.raises(ScenarioError, match=r"no field 'kapa'; allowed: .*kappa"):
+        apply_override(sc, "market.kapa", "0.5")
+    with pytest.raises(ScenarioError, match=r"market\.kappa='x': expected a number"):
+        apply_override(sc, "market.kappa", "x")
+    with pytest.raises(ScenarioError, match=r"market.kappa must be in \[0, 1\)"):
+        apply_override(sc, "market.kappa", "1.5")
+    with pytest.raises(ScenarioError, match=r"market.bisection.max_iter.*whole number"):
+        apply_override(sc, "market.bisection.max_iter", "2.5")
+    s2 = apply_override(sc, "market.bisection.xi", "0.02")
+    assert s2.market.bisection.xi == 0.02 and sc.market.bisection.xi == 0.01
+
+
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_sim.main(["sweep", "--set", "market.kapa=0,0.5", "--days", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "kapa" in err and "kappa" in err
+    assert run_sim.main(["sweep", "--set", "market.kappa", "--out", str(tmp_path)]) == 2
+    assert "PATH=V1,V2" in capsys.readouterr().err
+    assert run_sim.main(["compare", "--modes", "cooperative,bogus", "--out", str(tmp_path)]) == 2
+    assert "bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_sim.main(["simulate", "--mode", "bogus"])
+    assert not list(tmp_path.iterdir())  # nothing written on bad input
+
+
+def test_day_is_independent_of_the_number_of_days(two_days: Path, tmp_path: Path) -> None:
+    execute(tmp_path, [RunSpec("cooperative", 7, 1)], FAST)
+    a = pd.read_csv(two_days / "kpis.csv").iloc[0]
+    b = pd.read_csv(tmp_path / "kpis.csv").iloc[0]
+    assert a["total_cost"] == b["total_cost"] and a["renewable_available_kwh"] == b["renewable_available_kwh"]
+    assert np.isfinite(a["vmin_ac_pu"])
