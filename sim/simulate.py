@@ -323,8 +323,9 @@ def run_days(out: str | Path, run: RunSpec, settings: SimSettings, resume: bool 
              progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Simulate ``run`` day by day into ``out``; with ``resume`` continue after the last complete day.
 
-    Returns the timing rows.  Each day writes its time series, then its end state, then its KPI
-    row (the commit marker), each atomically.
+    The days are stepped by :class:`sim.model.SimulationModel` (15-min Mesa steps).  Returns the
+    timing rows.  Each day writes its time series, then its end state, then its KPI row (the commit
+    marker), each atomically.
     """
     out = Path(out)
     sc = load_scenario(settings.scenario, run.overrides)
@@ -335,18 +336,21 @@ def run_days(out: str | Path, run: RunSpec, settings: SimSettings, resume: bool 
     state = CarryState()
     if start:
         state = CarryState.from_json(json.loads(_part(out, "state", start - 1, run, "json").read_text("utf-8")))
-    timings = []
-    for d in range(start, run.days):
-        o = simulate_day(sc, run, settings, d, state, wm)
+    timings: list[dict[str, Any]] = []
+
+    def write(d: int, o: DayOutcome) -> None:
         write_parquet(o.timeseries, _part(out, "timeseries", d, run, "parquet"))
         write_json(o.state.to_json(), _part(out, "state", d, run, "json"))
         write_csv(pd.DataFrame([o.kpis]), _part(out, "kpis", d, run, "csv"))
         timings.append({"run": run.name, "mode": run.mode, "seed": run.seed, "point": run.point, "day": d + 1}
                        | o.seconds)
-        state = o.state
         if progress:
             progress(f"{run.name} day {d + 1}/{run.days}: total cost {o.kpis['total_cost']:.2f} "
                      f"({o.seconds['total_s']:.1f} s)")
+
+    from sim.model import SimulationModel
+
+    SimulationModel(sc, run, settings, first_day=start, state=state, weather=wm, on_day=write).run_to_end()
     return timings
 
 

@@ -138,3 +138,34 @@ def test_day_is_independent_of_the_number_of_days(two_days: Path, tmp_path: Path
     b = pd.read_csv(tmp_path / "kpis.csv").iloc[0]
     assert a["total_cost"] == b["total_cost"] and a["renewable_available_kwh"] == b["renewable_available_kwh"]
     assert np.isfinite(a["vmin_ac_pu"])
+
+
+def test_mesa_model_steps_quarter_hours_and_carries_state() -> None:
+    """SimulationModel plans at a day's first step, executes one quarter-hour per step, and hands the
+    day's state to the next day (checked with a fake day function, no solver)."""
+    from sim.model import STEPS_PER_DAY, SimulationModel
+    from sim.simulate import DayOutcome
+
+    seen: list[tuple[int, float]] = []
+
+    def fake_day(sc: object, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
+                 weather: object) -> DayOutcome:
+        seen.append((d, state.ess_kwh.get("C1", 0.0)))
+        ts = pd.DataFrame({"period": np.repeat(np.arange(1, 97), 2), "value": np.arange(192.0)})
+        return DayOutcome({"day": d + 1, "total_cost": 1.0}, ts, CarryState({"C1": 100.0 * (d + 1)}), {"total_s": 0.0})
+
+    written: dict[int, pd.DataFrame] = {}
+    model = SimulationModel(None, RunSpec("cooperative", 0, 3), FAST, first_day=1, state=CarryState({"C1": 42.0}),
+                            on_day=lambda d, o: written.__setitem__(d, o.timeseries), day_fn=fake_day)
+    for _ in range(STEPS_PER_DAY - 1):
+        model.step()
+    assert model.step_in_day == STEPS_PER_DAY - 1 and len(model.recorder) == 2 * (STEPS_PER_DAY - 1)
+    assert not written  # the day is not complete yet
+    model.step()
+    assert list(written) == [1] and len(written[1]) == 192
+    np.testing.assert_array_equal(np.sort(written[1]["value"].to_numpy()), np.arange(192.0))
+    model.run_to_end()
+    assert model.finished and list(written) == [1, 2]
+    assert seen == [(1, 42.0), (2, 200.0)]  # day 3 (index 2) starts from what day 2 left
+    with pytest.raises(RuntimeError, match="all 3 days"):
+        model.step()

@@ -1,0 +1,111 @@
+"""The simulator as a Mesa model: one step = 15 minutes (issue 4, deliverable 2; SPEC §6.6).
+
+:class:`SimulationModel` runs one :class:`sim.simulate.RunSpec` day by day.  At the first step of a
+day the information of the day is drawn and the day-ahead stage runs, followed by the intraday
+optimisation of the replay mode (``oracle``: one optimisation over the 96 quarter-hours with the
+realised day, as in the papers); every step then *executes* one quarter-hour of that plan and
+records it.  After the 96th step the day is complete: its records, KPIs and end state are handed to
+``on_day`` (the writer of :func:`sim.simulate.run_days`) and the state (storage energy) carries into
+the next day.
+
+Recording: :class:`DayRecorder` is the per-day equivalent of Mesa's ``DataCollector`` — it keeps
+the long-format rows of the steps executed so far (``day, run, mode, period, bus, entity,
+variable, value, unit``) and is emptied when the day has been written, so memory stays bounded
+however many days run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from sim.simulate import CarryState, DayOutcome, RunSpec, SimSettings, simulate_day
+
+STEPS_PER_DAY = 96
+
+
+class DayRecorder:
+    """Rows of the quarter-hours executed so far in the current day (streams per day)."""
+
+    def __init__(self) -> None:
+        self._parts: list[pd.DataFrame] = []
+
+    def record(self, rows: pd.DataFrame) -> None:
+        self._parts.append(rows)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.concat(self._parts, ignore_index=True) if self._parts else pd.DataFrame()
+
+    def clear(self) -> None:
+        self._parts = []
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+
+class SimulationModel(mesa.Model):  # type: ignore[misc]
+    """One run (mode, seed, sweep point) of the multi-day simulation; ``step()`` advances 15 minutes.
+
+    ``scenario`` is the loaded scenario (with the run's overrides applied), ``first_day`` the
+    0-based day to start from (``--resume``) with ``state`` the state the previous day left.
+    ``on_day(d, outcome)`` is called when day ``d`` (0-based) is complete.
+    """
+
+    def __init__(self, scenario: Any, run: RunSpec, settings: SimSettings, *, first_day: int = 0,
+                 state: CarryState | None = None, weather: Any = None,
+                 on_day: Callable[[int, DayOutcome], None] | None = None,
+                 day_fn: Callable[..., DayOutcome] = simulate_day) -> None:
+        super().__init__(rng=run.seed)
+        self.spec = scenario  # not "scenario": mesa.Model owns that name
+        self.run_spec = run
+        self.settings = settings
+        self.weather = weather
+        self.day = first_day
+        self.step_in_day = 0
+        self.state = state or CarryState()
+        self.on_day = on_day
+        self.day_fn = day_fn
+        self.recorder = DayRecorder()
+        self.outcome: DayOutcome | None = None
+        self._periods: np.ndarray | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.day >= self.run_spec.days
+
+    def step(self) -> None:
+        """Execute one quarter-hour; plan the day first if it is the day's first step."""
+        if self.finished:
+            raise RuntimeError(f"run {self.run_spec.name}: all {self.run_spec.days} days are simulated")
+        if self.step_in_day == 0:
+            self.outcome = self.day_fn(self.spec, self.run_spec, self.settings, self.day, self.state, self.weather)
+            self._periods = self.outcome.timeseries["period"].to_numpy()
+        assert self.outcome is not None and self._periods is not None
+        k = self.step_in_day + 1
+        self.recorder.record(self.outcome.timeseries[self._periods == k])
+        self.step_in_day += 1
+        if self.step_in_day == STEPS_PER_DAY:
+            self._close_day()
+
+    def _close_day(self) -> None:
+        assert self.outcome is not None
+        executed = self.recorder.frame()
+        if len(executed) != len(self.outcome.timeseries):
+            raise RuntimeError(f"run {self.run_spec.name} day {self.day + 1}: recorded {len(executed)} rows, "
+                               f"planned {len(self.outcome.timeseries)}")
+        done = DayOutcome(self.outcome.kpis, executed, self.outcome.state, self.outcome.seconds)
+        if self.on_day is not None:
+            self.on_day(self.day, done)
+        self.state = self.outcome.state
+        self.recorder.clear()
+        self.outcome = None
+        self.step_in_day = 0
+        self.day += 1
+
+    def run_to_end(self) -> None:
+        while not self.finished:
+            self.step()
