@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pyomo").setLevel(logging.ERROR)
+    for name in ("distributed", "dask"):  # Dask logs every worker start and stop at INFO
+        logging.getLogger(name).setLevel(logging.INFO if args.verbose else logging.WARNING)
     if args.command in ("simulate", "compare", "sweep"):
         return _simulate(args, argv)
     if args.command != "study":
