@@ -135,9 +135,38 @@ def _safe(text: str) -> str:
 # ------------------------------------------------------------------------------ scenario and state
 
 
-def load_scenario(name_or_path: str, overrides: Sequence[tuple[str, Any]] = ()) -> IEEE33Scenario:
-    """The scenario with ``overrides`` (dotted paths, see :func:`apply_override`) applied."""
-    sc = load_ieee33_scenario(name_or_path)
+def scenario_kind(name_or_path: str) -> str:
+    """The ``kind`` field of a scenario file (``ieee33`` or ``three_campus``), with a clear error."""
+    import tomllib
+
+    from scenarios.loader import scenario_path
+
+    file = scenario_path(name_or_path)
+    if not file.exists():
+        raise ScenarioError(f"{file}: scenario file not found (give a bundled name such as ieee33 or a folder)")
+    try:
+        kind = tomllib.loads(file.read_text(encoding="utf-8")).get("kind")
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{file}: not valid TOML ({exc})") from exc
+    if kind not in _DAY_FUNCTIONS:
+        raise ScenarioError(f"{file}: kind = {kind!r}; the simulator supports {', '.join(sorted(_DAY_FUNCTIONS))}")
+    return str(kind)
+
+
+def supported_scenarios() -> tuple[str, ...]:
+    """Scenario kinds the simulator can run (bundled scenarios of the same name)."""
+    return tuple(_DAY_FUNCTIONS)
+
+
+def load_scenario(name_or_path: str, overrides: Sequence[tuple[str, Any]] = ()) -> Any:
+    """The scenario (of either kind) with ``overrides`` (dotted paths, see :func:`apply_override`) applied."""
+    kind = scenario_kind(name_or_path)
+    if kind == "ieee33":
+        sc: Any = load_ieee33_scenario(name_or_path)
+    else:
+        from scenarios.loader import load_three_campus
+
+        sc = load_three_campus(name_or_path)
     for path, value in overrides:
         sc = apply_override(sc, path, value)
     return sc
@@ -329,9 +358,10 @@ def run_days(out: str | Path, run: RunSpec, settings: SimSettings, resume: bool 
     """
     out = Path(out)
     sc = load_scenario(settings.scenario, run.overrides)
-    if settings.evs_per_station is not None:
+    kind = scenario_kind(settings.scenario)
+    if settings.evs_per_station is not None and kind == "ieee33":
         sc = sc.with_evs_per_station(settings.evs_per_station)
-    wm = weather_model(sc, settings)
+    day_fn, wm = _DAY_FUNCTIONS[kind](sc, settings)
     start = completed_days(out, run) if resume else 0
     state = CarryState()
     if start:
@@ -350,7 +380,8 @@ def run_days(out: str | Path, run: RunSpec, settings: SimSettings, resume: bool 
 
     from sim.model import SimulationModel
 
-    SimulationModel(sc, run, settings, first_day=start, state=state, weather=wm, on_day=write).run_to_end()
+    SimulationModel(sc, run, settings, first_day=start, state=state, weather=wm, on_day=write,
+                    day_fn=day_fn).run_to_end()
     return timings
 
 
@@ -372,10 +403,11 @@ def collect_kpis(out: Path, runs: Sequence[RunSpec]) -> pd.DataFrame:
 
 def scenario_hash(name_or_path: str) -> str:
     """SHA-256 over the scenario folder's files (scenario.toml and profiles), in path order."""
-    sc = load_ieee33_scenario(name_or_path)
-    root = Path(sc.source).parent if sc.source is not None else None
+    from scenarios.loader import scenario_path
+
+    root = scenario_path(name_or_path).parent
     h = hashlib.sha256()
-    if root is not None:
+    if root.exists():
         for p in sorted(root.rglob("*")):
             if p.is_file() and p.suffix in (".toml", ".csv"):
                 h.update(p.relative_to(root).as_posix().encode())
@@ -452,3 +484,13 @@ def execute(
     }
     write_json(manifest, out / "manifest.json")
     return kpis
+
+
+def _ieee33_day(sc: Any, settings: SimSettings) -> tuple[Callable[..., DayOutcome], Any]:
+    return simulate_day, weather_model(sc, settings)
+
+
+#: scenario kind -> f(scenario, settings) -> (day function, weather model); see :func:`simulate_day`.
+_DAY_FUNCTIONS: dict[str, Callable[[Any, SimSettings], tuple[Callable[..., DayOutcome], Any]]] = {
+    "ieee33": _ieee33_day,
+}
