@@ -109,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch = dask_batch(scenarios[0], args.batch_mode, reps, batch_days, SimSettings(scenario=scenarios[0],
                                                                                       n_mc=args.mc_days))
     checks = [] if batch["identical_kpis"] else ["kpis.csv differs between the loop and the Dask runs"]
-    doc = {"benchmark": "simulate", "machine": environment_info(),
+    machine = environment_info()
+    doc: dict[str, Any] = {"benchmark": "simulate", "machine": machine,
            "config": {"scenarios": scenarios, "modes": modes, "days": days, "replications": reps,
                       "batch_days": batch_days, "batch_mode": args.batch_mode, "mc_days": args.mc_days,
                       "quick": bool(args.quick)},
@@ -120,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cols = [c for c in ("scenario", "mode", "days", "wall_s", "days_per_minute", "day_data_s", "day_solve_s",
                         "day_check_s", "mean_total_cost") if c in sp]
     md = ["# Benchmark: multi-day simulation\n",
-          f"Generated {doc['machine'].get('date', '')} on {doc['machine'].get('platform', '')} "
-          f"({doc['machine'].get('cpu_count', '?')} CPUs). Monte Carlo days per simulated day: {args.mc_days}.\n",
+          f"Generated {machine.get('date', '')} on {machine.get('platform', '')} "
+          f"({machine.get('cpu_count', '?')} CPUs). Monte Carlo days per simulated day: {args.mc_days}.\n",
           "## Simulated days per minute (plain loop, seed 0)\n",
           "Per day: data = weather draw, scenario reduction, fleet; solve = DA stage and the mode's intraday "
           "scheme; check = LinDistFlow, AC power flow and KPIs.\n",
