@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run_sim.py",
         description="coopgrid: multi-agent scheduling of integrated energy systems and distribution networks",
+        epilog="Without arguments: " + " ".join(DEFAULT_ARGV) + " (the embedded default simulation).",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every solve")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -283,9 +284,9 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
     from scenarios.schema import ScenarioError
     from sim.simulate import RunSpec, SimSettings, execute, load_scenario
 
-    settings = SimSettings(scenario=args.scenario, replay=args.replay, start_day_of_year=args.start_day,
-                           n_mc=args.mc_days, evs_per_station=args.evs_per_station, time_limit_s=args.time_limit)
     try:
+        settings = SimSettings(scenario=args.scenario, replay=args.replay, start_day_of_year=args.start_day,
+                               n_mc=args.mc_days, evs_per_station=args.evs_per_station, time_limit_s=args.time_limit)
         if args.command == "simulate":
             runs = [RunSpec(args.mode, args.seed, args.days)]
         elif args.command == "compare":
