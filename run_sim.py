@@ -328,11 +328,12 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
             bar.close()
     from sim.compare import summary_lines, write_compare, write_sweep
 
+    currency = str(getattr(load_scenario(args.scenario), "currency", "USD"))
     if args.command == "compare":
-        write_compare(args.out)
+        write_compare(args.out, currency=currency)
     elif args.command == "sweep":
-        write_sweep(args.out)
-    print(summary_lines(kpis))
+        write_sweep(args.out, currency=currency)
+    print(summary_lines(kpis, currency=currency))
     print(f"\n{len(kpis)} run-days in {time.perf_counter() - t0:.1f} s; results in {args.out}/ (kpis.csv, "
           "timings.csv, manifest.json, timeseries/)")
     return 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -51,6 +51,30 @@ log = logging.getLogger(__name__)
 Formulation = Literal["auto", "milp"]
 COMPLEMENTARITY_TOL = 1e-6
 STEPS_PER_HOUR = 4
+
+
+def weighted_cvar(costs: np.ndarray, probs: np.ndarray, beta: float) -> float:
+    """CVaR_beta of scenario costs with nominal probabilities ``probs``.
+
+    The maximum of ``sum_s pi_s C_s`` over ``0 <= pi_s <= p_s / (1 - beta)``, ``sum_s pi_s = 1`` (the
+    risk envelope C-12 around ``p``): the costliest scenarios fill up first.  Equals
+    :func:`sim.uncertainty.cvar` for ``p_s = 1/S``.
+    """
+    c = np.asarray(costs, dtype=float)
+    p = np.asarray(probs, dtype=float)
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must be in [0, 1), got {beta}")
+    if p.shape != c.shape:
+        raise ValueError(f"probs: expected shape {c.shape}, got {p.shape}")
+    pi = np.zeros_like(c)
+    left = 1.0
+    for i in np.argsort(-c, kind="stable"):
+        take = min(p[i] / (1.0 - beta), left)
+        pi[i] = take
+        left -= take
+        if left <= 1e-15:
+            break
+    return float(pi @ c)
 
 
 @dataclass(frozen=True)
@@ -219,6 +243,15 @@ class CloudModel:
     n_scenarios, epsilon, beta, seed: override the scenario file's values.
     formulation: ``"auto"`` (LP with certificate, MILP fallback) or ``"milp"``.
     options: :class:`SolverOptions` (MIP gap default 1e-4).
+    scenario_weights: give the RT scenarios nominal probabilities ``p_s`` (mutable Params
+        ``prob[s]``, default ``1/S``, set by :meth:`set_data`): the objective becomes
+        ``eta + sum_s p_s z_s / (1 - beta) + w sum_s p_s C_s + ...`` (CVaR of C-12 with the
+        cap ``p_s / (1 - beta)``; equal to C-14 for ``p_s = 1/S``), and the KPIs weight the
+        scenarios by ``p_s``.  Off by default (the paper's equally likely scenarios).
+
+    Multi-day use (:mod:`sim.campus_day`): :meth:`set_data` replaces the DA and RT data, the scenario
+    probabilities and the storage start / end window of the persistent model; ``solve(...,
+    cold_start=True)`` makes a solve independent of the ones before it.
     """
 
     def __init__(
@@ -231,6 +264,7 @@ class CloudModel:
         seed: int | None = None,
         formulation: Formulation = "auto",
         options: SolverOptions | None = None,
+        scenario_weights: bool = False,
     ) -> None:
         if formulation not in ("auto", "milp"):
             raise ValueError(f"formulation must be 'auto' or 'milp', got {formulation!r}")
@@ -248,6 +282,14 @@ class CloudModel:
             raise ValueError(f"epsilon must be in [0, 1), got {self.epsilon}")
         self.formulation: Formulation = formulation
         self.options = options or SolverOptions()
+        self.scenario_weights = bool(scenario_weights)
+        self._probs: np.ndarray | None = None  # nominal scenario probabilities (scenario_weights only)
+        self._external_rt = False  # set_data replaced the RT scenario data
+        self._ess_end_abs: dict[str, tuple[float, float]] = {}  # absolute ESS-4 windows (window-form parks)
+        for p in scenario.parks:
+            lo, hi = p.ess.end_window_frac
+            if not lo == hi == p.ess.soc_initial_frac:
+                self._ess_end_abs[p.name] = (lo * p.ess.capacity_kwh, hi * p.ess.capacity_kwh)
         self.scenarios = ScenarioSet(scenario, self.n_scenarios, self.seed)
         self.mesa_model = mesa.Model(rng=self.seed)
         self.agents = {p.name: CampusAgent(self.mesa_model, p) for p in scenario.parks}
@@ -395,6 +437,18 @@ class CloudModel:
             return dt * pyo.quicksum(ln.p_forward_kw[k] + ln.p_reverse_kw[k] for k in ln.p_forward_kw)
 
         n = len(S)
+        if self.scenario_weights:
+            m.prob = pyo.Param(m.S, initialize=1.0 / n, mutable=True, doc="nominal scenario probability p_s")
+            m.objective = pyo.Objective(
+                expr=m.eta + pyo.quicksum(m.prob[s] * m.z[s] for s in S) / (1 - m.beta)
+                + m.expected_cost_weight * pyo.quicksum(m.prob[s] * m.rt[s].cost for s in S)
+                + m.da_cost_weight * m.da_cost
+                + m.p2p_flow_cost * (flow_energy(m.da, dt_h)
+                                     + pyo.quicksum(m.prob[s] * flow_energy(m.rt[s], dt_k) for s in S)),
+                sense=pyo.minimize,
+                doc="CVaR objective with nominal probabilities (C-14 generalised) + tie-break and DA cost",
+            )
+            return m
         m.objective = pyo.Objective(
             expr=m.eta + pyo.quicksum(m.z[s] for s in S) / ((1 - m.beta) * n)
             + m.expected_cost_weight / n * pyo.quicksum(m.rt[s].cost for s in S)
@@ -446,6 +500,110 @@ class CloudModel:
                                      cols=hm.columns_of(ln.p_reverse_kw, [(name, t) for t in T])))
         return plan
 
+    # ------------------------------------------------------------------------ day data
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Nominal probabilities of the RT scenarios (``1/S`` unless :meth:`set_data` gave others)."""
+        if self._probs is not None:
+            return self._probs.copy()
+        return np.full(self.n_scenarios, 1.0 / self.n_scenarios)
+
+    def set_data(
+        self,
+        *,
+        da: Mapping[tuple[str, str], np.ndarray] | None = None,
+        rt: Mapping[tuple[str, str], np.ndarray] | None = None,
+        probabilities: np.ndarray | None = None,
+        ess_initial_kwh: Mapping[str, float] | None = None,
+        ess_end_kwh: Mapping[str, tuple[float, float]] | None = None,
+    ) -> None:
+        """Replace data of the persistent model (e.g. a new simulated day) without rebuilding it.
+
+        - ``da``: ``(park, quantity) -> 24`` hourly values of the DA block; ``quantity`` is
+          ``load_kw``, ``pv_kw`` or ``wind_kw`` (the park must have the device).
+        - ``rt``: ``(park, quantity) -> (S, 96)`` RT scenario values (as :meth:`ScenarioSet.values`).
+          Afterwards a case with another epsilon is refused (it would regenerate the file's scenarios).
+        - ``probabilities``: ``(S,)`` nominal scenario probabilities (sum 1); other than uniform only
+          with ``scenario_weights=True``.
+        - ``ess_initial_kwh``: park -> stored energy at the start of the horizon (DA and RT blocks).
+          It becomes the park's ``soc_initial_frac``, so every later case starts from it too (scaled
+          by the case's ``ess_capacity_factor`` like the file's value).
+        - ``ess_end_kwh``: park -> ``(lo, hi)`` window of the final stored energy (ESS-4 as a window,
+          multi-day use).  The model must have been built with an end window
+          (``BatteryParams.soc_end_min_frac``/``soc_end_max_frac``, see
+          :func:`agents.devices.build_battery`); the window is absolute and kept when the start changes.
+
+        Only what is given changes.  The solve cache is emptied and the next :meth:`solve` applies
+        its case again; the hand-over happens there (one :meth:`HighsModel.update`).
+        """
+        sc = self.scenario
+        S = self.n_scenarios
+        blocks = self._blocks()
+
+        def param_of(pb: pyo.Block, park: str, q: str) -> Any:
+            dev = {"load_kw": "load", "pv_kw": "pv", "wind_kw": "wind"}.get(q)
+            if dev is None or not hasattr(pb, dev):
+                raise KeyError(f"set_data: park {park!r} has no quantity {q!r} (load_kw, pv_kw or wind_kw of a "
+                               "device it has)")
+            return pb.load.load_base_kw if dev == "load" else getattr(pb, dev).available_kw
+
+        if da is not None:
+            for (park, q), arr in da.items():
+                set_profile(param_of(self.model.da.park[park], park, q), arr)
+        if rt is not None:
+            for (park, q), arr in rt.items():
+                a = np.asarray(arr, dtype=float)
+                if a.shape != (S, RT_HORIZON.n):
+                    raise ValueError(f"set_data: rt[{park!r}, {q!r}] must have shape {(S, RT_HORIZON.n)}, "
+                                     f"got {a.shape}")
+                for s in self.model.S:
+                    set_profile(param_of(self.model.rt[s].park[park], park, q), a[s - 1])
+            self._external_rt = True
+        if probabilities is not None:
+            p = np.asarray(probabilities, dtype=float)
+            if p.shape != (S,) or not np.all(np.isfinite(p)) or p.min() < 0 or abs(p.sum() - 1.0) > 1e-9:
+                raise ValueError(f"set_data: probabilities must be {S} values >= 0 summing to 1, got {p}")
+            if not self.scenario_weights:
+                if not np.allclose(p, 1.0 / S, rtol=0, atol=1e-12):
+                    raise ValueError("set_data: scenario probabilities other than 1/S need scenario_weights=True")
+            else:
+                for s in self.model.S:
+                    self.model.prob[s].set_value(float(p[s - 1]))
+                self._probs = p.copy()
+        if ess_initial_kwh is not None:
+            parks = []
+            for p_ in sc.parks:
+                e = p_.ess
+                if p_.name in ess_initial_kwh and e.capacity_kwh > 0:
+                    v = float(ess_initial_kwh[p_.name])
+                    lo, hi = e.soc_min_frac * e.capacity_kwh, e.soc_max_frac * e.capacity_kwh
+                    if not lo - 1e-6 <= v <= hi + 1e-6:
+                        raise ValueError(f"set_data: initial energy of {p_.name} is {v} kWh, outside [{lo}, {hi}]")
+                    e = replace(e, soc_initial_frac=min(max(v, lo), hi) / e.capacity_kwh)
+                parks.append(replace(p_, ess=e))
+            self.scenario = sc = replace(sc, parks=tuple(parks))
+        if ess_end_kwh is not None:
+            for park, (lo_e, hi_e) in ess_end_kwh.items():
+                if not lo_e <= hi_e:
+                    raise ValueError(f"set_data: end window of {park} must have lo <= hi, got ({lo_e}, {hi_e})")
+                self._ess_end_abs[park] = (float(lo_e), float(hi_e))
+        if ess_initial_kwh is not None or ess_end_kwh is not None:
+            for _, _, b in blocks:
+                for p_ in sc.parks:
+                    if p_.name not in self._ess_end_abs:
+                        continue
+                    eb = b.park[p_.name].ess
+                    if eb.res_end_soc.equality:
+                        raise ValueError(f"set_data: the storage of {p_.name} was built with E_T = E_0 (ESS-4); "
+                                         "build the model with soc_end_min_frac/soc_end_max_frac to use a window")
+                    start = p_.ess.soc_initial_frac * p_.ess.capacity_kwh
+                    eb.e_initial_kwh.set_value(start)
+                    lo_e, hi_e = self._ess_end_abs[p_.name]
+                    eb.e_end_lo_kwh.set_value(lo_e - start)
+                    eb.e_end_hi_kwh.set_value(hi_e - start)
+        self._solved.clear()
+        self._applied = None
+
     # ------------------------------------------------------------------------ cases
     def apply(self, case: CloudCase) -> float:
         """Set the model's mutable parameters for ``case``; return hand-over seconds."""
@@ -453,6 +611,9 @@ class CloudModel:
         m = self.model
         eps = case.epsilon if case.epsilon is not None else self.epsilon
         values = self.scenarios.values(eps) if eps != self._applied_eps else None
+        if values is not None and self._external_rt:
+            raise ValueError(f"case {case.name}: epsilon {eps} would replace the RT data given to set_data "
+                             "with the scenario file's bounded-error scenarios")
         for _, s, b in self._blocks():
             for p in sc.parks:
                 pb = b.park[p.name]
@@ -479,8 +640,13 @@ class CloudModel:
         self._applied_eps = eps
         return self.hm.update()
 
-    def solve(self, case: CloudCase | None = None) -> CaseResult:
-        """Solve ``case`` (default: proposed) on the persistent model and extract the results."""
+    def solve(self, case: CloudCase | None = None, *, cold_start: bool = False) -> CaseResult:
+        """Solve ``case`` (default: proposed) on the persistent model and extract the results.
+
+        ``cold_start``: drop HiGHS's basis first, so the solve (and, in a degenerate LP, the optimal
+        vertex it returns) does not depend on what the model solved before; the model itself is
+        kept (no rebuild, no new hand-over).
+        """
         case = case or CloudCase()
         key = case.key(self.epsilon)
         if key in self._solved:
@@ -496,6 +662,8 @@ class CloudModel:
         if self._applied != case:
             handover_s += self.apply(case)
         self.hm.set_case(case.name)
+        if cold_start:
+            self.hm._highs.clearSolver()  # keeps the model, forgets basis and solution
         stats, path = self._solve_certified()
         t0 = time.perf_counter()
         result = self._extract(case, stats, path)
@@ -648,7 +816,8 @@ class CloudModel:
         op = np.array([hm.value(m.rt[s].cost_operation) for s in m.S])
         dev = np.array([hm.value(m.rt[s].cost_deviation) for s in m.S])
         beta = pyo.value(m.beta)
-        cv = cvar(cost, beta)
+        probs = self._probs if self.scenario_weights and self._probs is not None else None
+        cv = cvar(cost, beta) if probs is None else weighted_cvar(cost, probs, beta)
         objective = cv + pyo.value(m.da_cost_weight) * hm.value(m.da_cost)
 
         # deviations table
@@ -665,8 +834,9 @@ class CloudModel:
                                        "abs_deviation_kwh": pos + neg}))
         devs = pd.concat(drows, ignore_index=True)
 
-        # KPIs (SPEC §4.10): uniform weights over RT scenarios
+        # KPIs (SPEC §4.10): uniform weights over RT scenarios (or the nominal probabilities)
         dt = RT_HORIZON.dt_h
+        scale = np.ones(S) if probs is None else probs * S  # x * 1.0 is exact: the uniform path is unchanged
 
         def rt_sum(var: str, parks: list[str] | None = None) -> float:
             tot = 0.0
@@ -674,7 +844,7 @@ class CloudModel:
                 for p in parks or sc.park_names:
                     a = arrays.get(("rt", s, p, var))
                     if a is not None:
-                        tot += float(a.sum()) * dt
+                        tot += float(a.sum()) * dt * float(scale[s - 1])
             return tot / S
 
         def rt_line_sum() -> float:
@@ -682,7 +852,7 @@ class CloudModel:
             for s in range(1, S + 1):
                 for ln in sc.lines:
                     tot += float(arrays[("rt", s, ln.name, "p2p_forward_kw")].sum()
-                                 + arrays[("rt", s, ln.name, "p2p_reverse_kw")].sum()) * dt
+                                 + arrays[("rt", s, ln.name, "p2p_reverse_kw")].sum()) * dt * float(scale[s - 1])
             return tot / S
 
         used = rt_sum("pv_kw") + rt_sum("wind_kw")
@@ -690,11 +860,12 @@ class CloudModel:
         solve_s = sum(st.solve_s for st in stats)
         kpis = {
             "objective": objective,
-            "expected_cost": float(cost.mean()),
+            "expected_cost": float(cost.mean()) if probs is None else float(probs @ cost),
             "cvar": cv,
             "max_scenario_cost": float(cost.max()),
-            "scenario_cost_std": float(cost.std()),
-            "mean_deviation_cost": float(dev.mean()),
+            "scenario_cost_std": float(cost.std()) if probs is None
+            else float(np.sqrt(probs @ (cost - probs @ cost) ** 2)),
+            "mean_deviation_cost": float(dev.mean()) if probs is None else float(probs @ dev),
             "grid_purchase_kwh": rt_sum("grid_buy_kw"),
             "grid_sale_kwh": rt_sum("grid_sell_kw"),
             "p2p_kwh": rt_line_sum(),

@@ -1,4 +1,8 @@
-"""Multi-day Monte Carlo simulation on the IEEE-33 system (issue 4; SPEC §6.1, §6.2, §6.6).
+"""Multi-day Monte Carlo simulation (issue 4; SPEC §6.1, §6.2, §6.6).
+
+Both bundled systems run: ``ieee33`` (this module's :func:`simulate_day`) and ``three_campus``
+(:func:`sim.campus_day.simulate_campus_day`: the cloud model of paper 000 planned on the reduced
+weather scenarios and replayed on the realised day).  What follows describes the IEEE-33 day.
 
 A *run* is one (mode, replication seed, sweep point) over ``days`` consecutive days.  Each day:
 
@@ -490,7 +494,18 @@ def _ieee33_day(sc: Any, settings: SimSettings) -> tuple[Callable[..., DayOutcom
     return simulate_day, weather_model(sc, settings)
 
 
+def _campus_day(sc: Any, settings: SimSettings) -> tuple[Callable[..., DayOutcome], Any]:
+    from functools import partial
+
+    from sim.campus_day import campus_models, campus_weather_model, simulate_campus_day
+
+    # one set of persistent models per run: every day only changes their data
+    return partial(simulate_campus_day, models=campus_models(sc, settings, reuse=False)), \
+        campus_weather_model(sc, settings)
+
+
 #: scenario kind -> f(scenario, settings) -> (day function, weather model); see :func:`simulate_day`.
 _DAY_FUNCTIONS: dict[str, Callable[[Any, SimSettings], tuple[Callable[..., DayOutcome], Any]]] = {
     "ieee33": _ieee33_day,
+    "three_campus": _campus_day,
 }

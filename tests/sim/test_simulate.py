@@ -169,3 +169,20 @@ def test_mesa_model_steps_quarter_hours_and_carries_state() -> None:
     assert seen == [(1, 42.0), (2, 200.0)]  # day 3 (index 2) starts from what day 2 left
     with pytest.raises(RuntimeError, match="all 3 days"):
         model.step()
+
+
+def test_three_campus_runs_through_the_simulator(tmp_path: Path) -> None:
+    runs = [RunSpec("cooperative", 1, 2), RunSpec("noncooperative", 1, 2)]
+    k = execute(tmp_path, runs, SimSettings(scenario="three_campus", n_mc=50))
+    assert list(k["run"]) == ["cooperative-s1", "cooperative-s1", "noncooperative-s1", "noncooperative-s1"]
+    assert (k["total_cost"] > 0).all()
+    coop = k[k["mode"] == "cooperative"]
+    parks = [c.removeprefix("gain_") for c in k.columns if c.startswith("gain_")]
+    assert parks and all((coop[f"gain_{p}"] >= -1e-6).all() for p in parks)
+    assert (k.loc[k["mode"] == "noncooperative", "exchange_kwh"] == 0).all()
+    for p in parks:  # storage carries from day 1 to day 2 in each run
+        for _, g in k.groupby("run"):
+            assert g[f"ess_start_kwh_{p}"].iloc[1] == pytest.approx(g[f"ess_end_kwh_{p}"].iloc[0])
+    # common random numbers: both modes saw the same renewable energy on the same day
+    avail = k.pivot_table(index="day", columns="mode", values="renewable_available_kwh")
+    np.testing.assert_allclose(avail["cooperative"], avail["noncooperative"])

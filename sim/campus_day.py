@@ -1,0 +1,564 @@
+"""One simulated day of the three-campus system of paper 000 in each coordination mode (issue 4; SPEC §4, §6.6).
+
+The three-campus counterpart of :func:`sim.simulate.simulate_day` (same contract: KPIs, a long-format
+time series with ``day, run, mode``, the end state and timings).
+
+Information (SPEC §6.6 step 1)
+------------------------------
+:func:`sim.weather.forecast_and_realisation` with the PV and wind plants of the scenario
+(:func:`sim.weather.sites_of_three_campus`) and its park loads.  The DA forecast of PV and wind is
+the most probable reduced scenario; the RT scenarios of the CVaR model are the reduced scenarios
+(hourly values held on the 15-min grid) **with their probabilities** (CVaR around the nominal
+probabilities, :class:`sim.cloud.CloudModel` with ``scenario_weights=True``); the realised day is
+the independent draw refined to 15 min.  Loads: the noisy hourly realisation is known day-ahead, in
+every mode (the convention of :mod:`sim.simulate` for IEEE-33), so only the renewables are uncertain
+and the scenarios describe everything the plan does not know.
+
+Stages
+------
+- **plan** (DA stage): the cloud model of 000 (§4) with the forecast in the DA block and the
+  reduced scenarios in the RT blocks, CVaR-DRO objective; its DA plan is frozen.
+- **replay** (``oracle`` replay of §6.6): the RT block with ``S = 1``, the realised data, the DA plan
+  fixed and the same penalties.  The realised-day cost is the replay's scenario cost
+  ``C = C^RT + C^dev`` (C-9): RT operating cost on the realised day plus the DA-RT deviation
+  penalties against the frozen plan (000 has no separate DA settlement, ``omega^DA = 0``).
+
+Modes (:data:`CAMPUS_MODES`)
+----------------------------
+- ``centralized``: the cloud model with P2P (case ``proposed``), then the replay with P2P.
+- ``noncooperative``: the same without P2P in plan and replay (case ``no_p2p``): no line carries
+  power.  The three parks are planned in one model, whose only coupling left is the CVaR of the
+  summed cost; the replay separates into the three parks' own problems.
+- ``cooperative``: the P2P plan executed as in ``centralized`` and settled by weighted Nash bargaining
+  (:func:`market.allocate`, NB-2, ``kappa`` = :data:`KAPPA`): ``C0_n`` = park ``n``'s realised cost in
+  the ``noncooperative`` day, ``C*_n`` = its realised cost in the P2P day, exchange = its net P2P
+  export per quarter-hour.  Park costs are their operating cost plus the deviation penalties of their
+  own components, each line's P2P deviation penalty split half-half between its two ends (they sum
+  to ``C``).  If the realised surplus is negative the coalition is rejected (:mod:`market.nash`): the
+  day is accounted with the standalone plans (the ``noncooperative`` outcome), no payments.
+- ``oracle``: full information: the realised day is known day-ahead — the cloud model with ``S = 1``
+  (the realised day as its only scenario; the DA block gets the realised hourly means) and P2P,
+  DA and RT optimised together.  Its cost bounds the others' realised costs from below (up to the
+  objective's tie-break terms, see the tests).
+
+State: each park's stored energy carries to the next day; ESS-4 is a window: the day ends at or above
+the scenario's nominal start and at most at its maximum (as :func:`sim.simulate.day_scenario`).
+
+Persistence (DESIGN principle 6): :class:`CampusModels` holds three persistent
+:class:`~sim.cloud.CloudModel` instances, built once per run (lazily, only those the mode needs) and
+updated per day with :meth:`~sim.cloud.CloudModel.set_data`.  Every solve starts cold
+(``cold_start=True``), so a day's results depend only on ``(scenario, seed, day, state)``, not on what
+the models solved before (degenerate LPs have several optimal vertices).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.core.base.var import VarData
+from pyomo.repn import generate_standard_repn
+
+from agents.devices import RT_HORIZON
+from agents.milp import HighsModel, SolverOptions
+from market import Allocation, Offer, allocate, settle
+from scenarios.schema import ThreeCampusScenario
+from sim.cloud import CaseResult, CloudCase, CloudModel
+from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, RunSpec, SimSettings
+from sim.weather import (
+    DayWeather,
+    WeatherModel,
+    forecast_and_realisation,
+    load_weather_params,
+    loads_of_three_campus,
+    sites_of_three_campus,
+)
+
+log = logging.getLogger(__name__)
+
+CAMPUS_MODES: tuple[str, ...] = ("cooperative", "centralized", "noncooperative", "oracle")
+#: W-4 compensation coefficient of the bargaining (the three-campus scenario has no market section).
+KAPPA = 0.5
+STEPS_PER_HOUR = 4
+DT_H = RT_HORIZON.dt_h
+PROPOSED = CloudCase("proposed")
+NO_P2P = CloudCase("no_p2p", p2p=False)
+#: Time-series columns, in order.
+TIMESERIES_COLUMNS: tuple[str, ...] = ("day", "run", "mode", "stage", "scenario", "period", "park", "variable",
+                                       "value", "unit")
+
+
+# ------------------------------------------------------------------------------ data of a day
+
+
+@dataclass(frozen=True, eq=False)
+class CampusDayData:
+    """What the day's stages are given (arrays in kW).
+
+    ``da_forecast``: ``(park, quantity) -> 24`` for the plan's DA block (PV/wind forecast, realised
+    hourly load); ``rt_scenarios``: ``(park, quantity) -> (S, 96)`` with ``probabilities``;
+    ``realised``: ``(park, quantity) -> 96``; ``realised_hourly``: its hourly means (the oracle's DA data).
+    """
+
+    da_forecast: dict[tuple[str, str], np.ndarray]
+    rt_scenarios: dict[tuple[str, str], np.ndarray]
+    probabilities: np.ndarray
+    realised: dict[tuple[str, str], np.ndarray]
+    realised_hourly: dict[tuple[str, str], np.ndarray]
+
+    @property
+    def n_scenarios(self) -> int:
+        return int(self.probabilities.size)
+
+
+def day_data(sc: ThreeCampusScenario, dw: DayWeather) -> CampusDayData:
+    """Map a :class:`~sim.weather.DayWeather` (sites ``"PV.pv_kw"``, loads ``"PV.load_kw"``) onto the parks."""
+    da: dict[tuple[str, str], np.ndarray] = {}
+    rt: dict[tuple[str, str], np.ndarray] = {}
+    real: dict[tuple[str, str], np.ndarray] = {}
+    for i, site in enumerate(dw.sites):
+        park, q = site.name.split(".")
+        da[(park, q)] = np.asarray(dw.forecast_kw[i], dtype=float)
+        rt[(park, q)] = np.repeat(dw.scenarios_kw[:, i, :], STEPS_PER_HOUR, axis=1)
+        real[(park, q)] = np.asarray(dw.realised_kw[i], dtype=float)
+    n = dw.scenario_probs.size
+    for name, arr in dw.load_realised.items():
+        park, q = name.split(".")
+        held = np.asarray(arr, dtype=float)
+        da[(park, q)] = held.reshape(-1, STEPS_PER_HOUR).mean(axis=1)
+        rt[(park, q)] = np.tile(held, (n, 1))
+        real[(park, q)] = held
+    expected = {(p.name, "load_kw") for p in sc.parks} | {(p.name, "pv_kw") for p in sc.parks if p.pv is not None} \
+        | {(p.name, "wind_kw") for p in sc.parks if p.wind is not None}
+    if set(da) != expected:
+        raise ValueError(f"scenario {sc.name}: the day's weather covers {sorted(da)}, "
+                         f"the parks need {sorted(expected)}")
+    hourly = {k: v.reshape(-1, STEPS_PER_HOUR).mean(axis=1) for k, v in real.items()}
+    return CampusDayData(da, rt, np.asarray(dw.scenario_probs, dtype=float), real, hourly)
+
+
+def campus_weather_model(sc: ThreeCampusScenario, settings: SimSettings) -> WeatherModel:
+    params = load_weather_params(station=settings.station) if settings.station else load_weather_params()
+    return WeatherModel(params, sites_of_three_campus(sc))
+
+
+def multi_day_scenario(sc: ThreeCampusScenario) -> ThreeCampusScenario:
+    """``sc`` with ESS-4 as a window ``[nominal start, maximum]`` (so the start can move from day to day)."""
+    parks = []
+    for p in sc.parks:
+        e = p.ess
+        nominal = e.soc_initial_frac if e.soc_end_min_frac is None else e.soc_end_min_frac
+        hi = e.soc_max_frac if e.soc_end_max_frac is None else e.soc_end_max_frac
+        parks.append(replace(p, ess=replace(e, soc_end_min_frac=nominal, soc_end_max_frac=hi)))
+    return replace(sc, parks=tuple(parks))
+
+
+def storage_start(sc: ThreeCampusScenario, state: CarryState) -> dict[str, float]:
+    """Each park's stored energy at the start of the day: the carried value (clipped to the limits) or the nominal."""
+    out = {}
+    for p in sc.parks:
+        e = p.ess
+        cap = e.capacity_kwh
+        v = e.soc_initial_frac * cap
+        if p.name in state.ess_kwh:
+            v = min(max(float(state.ess_kwh[p.name]), e.soc_min_frac * cap), e.soc_max_frac * cap)
+        out[p.name] = float(v)
+    return out
+
+
+# ------------------------------------------------------------------------------ persistent models
+
+
+def _da_continuous_vars(cm: CloudModel) -> list[VarData]:
+    return [v for v in cm.model.da.component_data_objects(pyo.Var, descend_into=True) if v.is_continuous()]
+
+
+@dataclass
+class CampusModels:
+    """The persistent models of one run (built lazily, once): ``plan``, ``replay`` and ``oracle``.
+
+    - ``plan``: DA + ``S`` RT scenarios, CVaR with the scenario probabilities.
+    - ``replay``: ``S = 1``; the DA block's rows are deactivated and its continuous variables fixed to
+      the plan (Pyomo ``fix``, kept as columns with ``lb = ub``), so only the deviation rows see them.
+    - ``oracle``: ``S = 1`` with the DA block free.
+    """
+
+    scenario: ThreeCampusScenario  # the multi-day version (ESS-4 windows)
+    n_scenarios: int
+    options: SolverOptions
+    build_s: float = 0.0  # seconds spent building so far (reset by whoever reports it)
+    _plan: CloudModel | None = field(default=None, repr=False)
+    _replay: CloudModel | None = field(default=None, repr=False)
+    _oracle: CloudModel | None = field(default=None, repr=False)
+    _plan_da: list[VarData] = field(default_factory=list, repr=False)
+    _replay_da: list[VarData] = field(default_factory=list, repr=False)
+
+    def _new(self, n: int) -> CloudModel:
+        t0 = time.perf_counter()
+        cm = CloudModel(self.scenario, n_scenarios=n, scenario_weights=n > 1, options=self.options)
+        self.build_s += time.perf_counter() - t0  # Pyomo build + first hand-over
+        cm.hm.handover_s = 0.0  # counted in build_s, not again in the first solve's hand-over
+        return cm
+
+    @property
+    def plan(self) -> CloudModel:
+        if self._plan is None:
+            self._plan = self._new(self.n_scenarios)
+            self._plan_da = _da_continuous_vars(self._plan)
+        return self._plan
+
+    @property
+    def replay(self) -> CloudModel:
+        if self._replay is None:
+            cm = self._new(1)
+            for con in cm.model.da.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+                con.deactivate()
+            self._replay_da = _da_continuous_vars(cm)
+            self._replay = cm
+        return self._replay
+
+    @property
+    def oracle(self) -> CloudModel:
+        if self._oracle is None:
+            self._oracle = self._new(1)
+        return self._oracle
+
+    def plan_da_values(self) -> np.ndarray:
+        """The DA plan just solved by ``plan`` (its continuous DA variables, in declaration order)."""
+        hm = self.plan.hm
+        return np.fromiter((hm.value(v) for v in self._plan_da), dtype=float, count=len(self._plan_da))
+
+    def fix_replay_da(self, values: np.ndarray, case: CloudCase) -> None:
+        """Fix the replay's DA variables to the plan ``values`` (solved for ``case``).
+
+        Values are clipped to the variables' bounds in ``case`` (the solver's 1e-14 excursions; the
+        line capacities are those ``case`` will apply), so Pyomo never holds a fixed value outside its
+        bounds.
+        """
+        replay = self.replay
+        if len(self._replay_da) != values.size:
+            raise RuntimeError("the plan and the replay model have different DA blocks")
+        lines = {ln.name: ln for ln in self.scenario.lines}
+        lines_block = replay.model.da.lines
+        g = case.p2p_capacity_factor if case.p2p else 0.0
+        for v, x in zip(self._replay_da, values.tolist(), strict=True):
+            comp = v.parent_component()
+            if comp is lines_block.p_forward_kw or comp is lines_block.p_reverse_kw:
+                ln = lines[v.index()[0]]
+                lo, hi = 0.0, g * (ln.cap_forward_kw if comp is lines_block.p_forward_kw else ln.cap_reverse_kw)
+            else:
+                lo_, hi_ = v.bounds
+                lo = -math.inf if lo_ is None else float(lo_)
+                hi = math.inf if hi_ is None else float(hi_)
+            v.set_value(min(max(x, lo), hi), skip_validation=True)
+            v.fix()
+        replay.set_data()  # marks the model for an update at the next solve
+
+
+_LAST: tuple[ThreeCampusScenario, tuple[Any, ...], CampusModels] | None = None
+
+
+def campus_models(sc: ThreeCampusScenario, settings: SimSettings, *, reuse: bool = True) -> CampusModels:
+    """The persistent models for ``sc`` and ``settings``.
+
+    With ``reuse`` the models of the previous call are returned when the scenario object and the
+    settings that shape the models are the same (so repeated :func:`simulate_campus_day` calls of a
+    run share one build); results do not depend on it (every solve starts cold).
+    """
+    global _LAST
+    key = (settings.n_scenarios, settings.time_limit_s)
+    if reuse and _LAST is not None and _LAST[0] is sc and _LAST[1] == key:
+        return _LAST[2]
+    models = CampusModels(multi_day_scenario(sc), settings.n_scenarios,
+                          SolverOptions(time_limit_s=settings.time_limit_s))
+    _LAST = (sc, key, models)
+    return models
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def _expr_value(hm: HighsModel, expr: Any) -> float:
+    repn = generate_standard_repn(expr, compute_values=True, quadratic=False)
+    val = float(repn.constant or 0.0)
+    for coef, var in zip(repn.linear_coefs, repn.linear_vars, strict=True):
+        x = hm.value(var)
+        if math.isnan(x):
+            raise RuntimeError(f"{hm.ctx.label()}: variable {var.name} is not a column of the model")
+        val += float(coef) * x
+    return val
+
+
+@dataclass
+class Executed:
+    """One realised day (the S = 1 block of the replay or oracle model) and what it cost."""
+
+    result: CaseResult
+    park_cost: dict[str, float]  # operating cost + own deviation penalties (lines split half-half)
+    park_deviation: dict[str, float]
+    profiles: dict[tuple[str, str], np.ndarray]  # (park or line, variable) -> 96, RT stage
+    plan: CaseResult | None = None  # the DA stage's CVaR solve (None for the oracle)
+
+    @property
+    def cost(self) -> float:
+        return float(self.result.scenario_cost[0])
+
+    def export_kw(self, park: str) -> np.ndarray:
+        """Net P2P export of ``park`` per quarter-hour (> 0: exports)."""
+        return -self.profiles[(park, "p2p_net_in_kw")]
+
+
+def _executed(cm: CloudModel, result: CaseResult, plan: CaseResult | None = None) -> Executed:
+    sc = cm.scenario
+    m = cm.model
+    hm = cm.hm
+    b = m.rt[1]
+    lam = sc.penalties.as_dict()
+    dev = {p: 0.0 for p in sc.park_names}
+    ends = {ln.name: (ln.a, ln.b) for ln in sc.lines}
+    for x, r in cm.binding_keys:
+        e = lam[x] * float(sum(hm.value(b.dev_pos_kwh[x, r, h]) + hm.value(b.dev_neg_kwh[x, r, h]) for h in m.H))
+        if x == "p2p":
+            a, z = ends[r]
+            dev[a] += 0.5 * e
+            dev[z] += 0.5 * e
+        else:
+            dev[r] += e
+    cost = {p: _expr_value(hm, b.park[p].cost) + dev[p] for p in sc.park_names}
+    ts = result.timeseries
+    rt = ts[(ts["stage"] == "rt") & (ts["scenario"] == 1)]
+    profiles = {(str(park), str(var)): g.sort_values("period")["value"].to_numpy(dtype=float)
+                for (park, var), g in rt.groupby(["park", "variable"], observed=True)}
+    return Executed(result, cost, dev, profiles, plan)
+
+
+def _solve(cm: CloudModel, case: CloudCase) -> CaseResult:
+    r = cm.solve(case, cold_start=True)
+    log.info("%s case %s: %s, objective %.2f, solve %.2f s", cm.hm.ctx.name, case.name, r.path, r.objective, r.solve_s)
+    return r
+
+
+def _plan_and_replay(models: CampusModels, data: CampusDayData, start: dict[str, float], case: CloudCase) -> Executed:
+    """DA stage (CVaR plan on the forecast and the scenarios), then the replay of the realised day."""
+    plan = models.plan
+    plan.set_data(da=data.da_forecast, rt=data.rt_scenarios, probabilities=data.probabilities, ess_initial_kwh=start)
+    planned = _solve(plan, case)
+    da_values = models.plan_da_values()
+    replay = models.replay
+    replay.set_data(da=data.da_forecast, rt={k: v[None, :] for k, v in data.realised.items()},
+                    ess_initial_kwh=start)
+    models.fix_replay_da(da_values, case)
+    return _executed(replay, _solve(replay, case), planned)
+
+
+def _oracle(models: CampusModels, data: CampusDayData, start: dict[str, float]) -> Executed:
+    cm = models.oracle
+    cm.set_data(da=data.realised_hourly, rt={k: v[None, :] for k, v in data.realised.items()}, ess_initial_kwh=start)
+    return _executed(cm, _solve(cm, PROPOSED))
+
+
+def bargaining(sc: ThreeCampusScenario, coalition: Executed, standalone: Executed,
+               kappa: float = KAPPA) -> Allocation:
+    """NB-P1 → NB-2 on the realised day: ``C0`` from ``standalone``, ``C*`` and the exchange from ``coalition``."""
+    parks = sc.park_names
+    alone = [Offer(p, standalone.park_cost[p], dt_h=DT_H) for p in parks]
+    joint = [Offer(p, coalition.park_cost[p], exchange_kw=coalition.export_kw(p), dt_h=DT_H) for p in parks]
+    alloc = allocate(alone, joint, kappa=kappa)
+    settle(alloc)  # raises if payments are not balanced or a park would lose
+    return alloc
+
+
+# ------------------------------------------------------------------------------ KPIs and time series
+
+
+def _kpis(sc: ThreeCampusScenario, ex: Executed) -> dict[str, float]:
+    """KPI_COLUMNS of :mod:`sim.simulate` (NaN where they do not apply) plus the campus ones."""
+    pr = ex.profiles
+    parks = sc.park_names
+    buy_price = np.repeat(np.asarray(sc.buy_price, dtype=float), STEPS_PER_HOUR)
+    sell_price = np.repeat(np.asarray(sc.sell_price, dtype=float), STEPS_PER_HOUR)
+    zero = np.zeros(RT_HORIZON.n)
+
+    def get(park: str, var: str) -> np.ndarray:
+        return pr.get((park, var), zero)
+
+    grid_cost = storage_cost = dr_cost = chp_cost = curt_pen = 0.0
+    avail = used = 0.0
+    for p in sc.parks:
+        n = p.name
+        grid_cost += DT_H * float(buy_price @ get(n, "grid_buy_kw") - sell_price @ get(n, "grid_sell_kw"))
+        storage_cost += p.ess.cost_per_kwh * DT_H * float((get(n, "ess_charge_kw") + get(n, "ess_discharge_kw")).sum())
+        dr_cost += p.dr.cost_per_kwh * DT_H * float((get(n, "dr_in_kw") + get(n, "dr_out_kw")).sum())
+        if p.chp is not None:
+            chp_cost += p.chp.cost_per_kwh * DT_H * float(get(n, "chp_kw").sum())
+        for dev, kind in ((p.pv, "pv"), (p.wind, "wind")):
+            if dev is not None:
+                a = float(get(n, f"{kind}_available_kw").sum()) * DT_H
+                u = float(get(n, f"{kind}_kw").sum()) * DT_H
+                avail += a
+                used += u
+                curt_pen += dev.curtailment_cost_per_kwh * (a - u)
+    net_grid = sum((get(n, "grid_buy_kw") - get(n, "grid_sell_kw") for n in parks), zero)
+    export = {n: DT_H * float(np.clip(-get(n, "p2p_net_in_kw"), 0.0, None).sum()) for n in parks}
+    line_kwh = DT_H * sum(float((pr[(ln.name, "p2p_forward_kw")] + pr[(ln.name, "p2p_reverse_kw")]).sum())
+                          for ln in sc.lines)
+    r = ex.result
+    out: dict[str, float] = {k: math.nan for k in KPI_COLUMNS}
+    out.update({
+        "total_cost": ex.cost,
+        "grid_cost": grid_cost,
+        "curtailment_penalty": curt_pen,
+        "storage_cost": storage_cost,
+        "dr_cost": dr_cost,
+        "curtailment_kwh": avail - used,
+        "curtailment_rate": (avail - used) / avail if avail > 0 else math.nan,
+        "renewable_available_kwh": avail,
+        "grid_kwh": DT_H * float(sum(get(n, "grid_buy_kw").sum() for n in parks)),
+        "exchange_kwh": float(sum(export.values())),
+        "peak_valley_kw": float(net_grid.max() - net_grid.min()),
+    })
+    out.update({
+        "chp_cost": chp_cost,
+        "deviation_cost": float(r.scenario_deviation_cost[0]),
+        "operation_cost": float(r.scenario_operation_cost[0]),
+        "grid_sale_kwh": DT_H * float(sum(get(n, "grid_sell_kw").sum() for n in parks)),
+        "p2p_line_kwh": line_kwh,
+        "ess_throughput_kwh": float(r.kpis["ess_throughput_kwh"]),
+        "dr_shifted_kwh": float(r.kpis["dr_shifted_kwh"]),
+        "renewable_utilisation": used / avail if avail > 0 else math.nan,
+    })
+    plan = ex.plan if ex.plan is not None else r  # the oracle plans on the realised day itself
+    out.update({
+        "plan_objective": float(plan.objective),
+        "plan_solver_objective": float(plan.solver_objective),
+        "plan_expected_cost": float(plan.kpis["expected_cost"]),
+        "plan_max_scenario_cost": float(plan.kpis["max_scenario_cost"]),
+    })
+    for n in parks:
+        out[f"cost_{n}"] = ex.park_cost[n]
+        out[f"deviation_cost_{n}"] = ex.park_deviation[n]
+    return {k: float(v) + 0.0 for k, v in out.items()}  # + 0.0 turns -0.0 into 0.0
+
+
+def _timeseries(ex: Executed, d: int, run: RunSpec) -> pd.DataFrame:
+    ts = ex.result.timeseries.drop(columns="case")
+    ts.insert(0, "day", np.int16(d + 1))
+    ts.insert(1, "run", run.name)
+    ts.insert(2, "mode", run.mode)
+    return ts[list(TIMESERIES_COLUMNS)]
+
+
+def _end_state(sc: ThreeCampusScenario, ex: Executed) -> CarryState:
+    return CarryState({p: float(ex.profiles[(p, "soc_kwh")][-1]) for p in sc.park_names})
+
+
+# ------------------------------------------------------------------------------ one day
+
+
+def simulate_campus_day(
+    sc: ThreeCampusScenario,
+    run: RunSpec,
+    settings: SimSettings,
+    d: int,
+    state: CarryState,
+    weather: WeatherModel | None = None,
+    models: CampusModels | None = None,
+) -> DayOutcome:
+    """Day ``d`` (0-based) of ``run`` on the three-campus scenario ``sc``, starting from ``state``.
+
+    ``run.mode`` is one of :data:`CAMPUS_MODES`; ``run.overrides`` are not applied here (pass the
+    scenario with them applied).  ``weather`` and ``models`` are built when not given (``models``:
+    :func:`campus_models`, reused across calls with the same ``sc`` and settings).
+    Returns KPIs (``run, mode, seed, point, day, day_of_year``, the :data:`sim.simulate.KPI_COLUMNS`
+    with NaN where they do not apply, the campus KPIs and per-park ``cost_/final_cost_/
+    ess_start_kwh_/ess_end_kwh_<park>``; for ``cooperative`` also ``gain_/payment_/weight_/
+    standalone_cost_/coalition_cost_<park>``), the long time series of the executed day (DA plan and
+    realised RT block), the end state and timings.
+    """
+    if run.mode not in CAMPUS_MODES:
+        raise ValueError(f"mode must be one of {', '.join(CAMPUS_MODES)}; got {run.mode!r}")
+    t0 = time.perf_counter()
+    wm = weather or campus_weather_model(sc, settings)
+    doy = (settings.start_day_of_year - 1 + d) % 365 + 1
+    dw = forecast_and_realisation(wm, run.seed, d, day_of_year=doy, n_mc=settings.n_mc,
+                                  n_scenarios=settings.n_scenarios, loads=loads_of_three_campus(sc))
+    data = day_data(sc, dw)
+    start = storage_start(sc, state)
+    t_data = time.perf_counter()
+    mods = models if models is not None else campus_models(sc, settings)
+    if mods.n_scenarios != data.n_scenarios:
+        raise ValueError(f"the models have {mods.n_scenarios} RT scenarios, the day {data.n_scenarios}")
+    built0 = mods.build_s
+
+    alloc: Allocation | None = None
+    if run.mode == "oracle":
+        days = [_oracle(mods, data, start)]
+        executed = days[0]
+    elif run.mode in ("centralized", "noncooperative"):
+        days = [_plan_and_replay(mods, data, start, PROPOSED if run.mode == "centralized" else NO_P2P)]
+        executed = days[0]
+    else:
+        coalition = _plan_and_replay(mods, data, start, PROPOSED)
+        standalone = _plan_and_replay(mods, data, start, NO_P2P)
+        days = [coalition, standalone]
+        alloc = bargaining(sc, coalition, standalone)
+        executed = coalition if alloc.coalition_formed else standalone
+    t_solve = time.perf_counter()
+
+    kpis: dict[str, Any] = {"run": run.name, "mode": run.mode, "seed": run.seed, "point": run.point, "day": d + 1,
+                            "day_of_year": doy, "n_scenarios": data.n_scenarios}
+    kpis.update(_kpis(sc, executed))
+    parks = sc.park_names
+    if alloc is not None:
+        kpis["total_cost"] = float(alloc.final_cost.sum())
+        kpis["coalition_formed"] = float(alloc.coalition_formed)
+        kpis["surplus"] = float(alloc.surplus_raw if alloc.surplus_raw is not None else alloc.surplus)
+        for i, p in enumerate(alloc.participants):
+            kpis[f"standalone_cost_{p}"] = float(alloc.standalone_cost[i])
+            kpis[f"coalition_cost_{p}"] = float(alloc.coalition_cost[i])
+            kpis[f"final_cost_{p}"] = float(alloc.final_cost[i])
+            kpis[f"gain_{p}"] = float(alloc.gain[i])
+            kpis[f"payment_{p}"] = float(alloc.payment[i])
+            kpis[f"weight_{p}"] = float(alloc.weight[i])
+    else:
+        for p in parks:
+            kpis[f"final_cost_{p}"] = executed.park_cost[p]
+    end = _end_state(sc, executed)
+    for p in parks:
+        kpis[f"ess_start_kwh_{p}"] = start[p]
+        kpis[f"ess_end_kwh_{p}"] = end.ess_kwh[p]
+    ts = _timeseries(executed, d, run)
+    t_end = time.perf_counter()
+    solve_s = sum(e.result.solve_s + (e.plan.solve_s if e.plan is not None else 0.0) for e in days)
+    handover_s = sum(e.result.handover_s + (e.plan.handover_s if e.plan is not None else 0.0) for e in days)
+    build_s = mods.build_s - built0
+    return DayOutcome(kpis, ts, end, {"data_s": t_data - t0, "build_s": build_s, "handover_s": handover_s,
+                                      "solve_s": solve_s, "model_s": t_solve - t_data, "check_s": t_end - t_solve,
+                                      "total_s": t_end - t0})
+
+
+def simulate_campus_days(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings,
+                         state: CarryState | None = None, first_day: int = 0) -> list[DayOutcome]:
+    """Days ``first_day .. run.days - 1`` of ``run`` with one set of persistent models, the state carried."""
+    wm = campus_weather_model(sc, settings)
+    models = campus_models(sc, settings, reuse=False)
+    st = state or CarryState()
+    out = []
+    for d in range(first_day, run.days):
+        o = simulate_campus_day(sc, run, settings, d, st, wm, models)
+        out.append(o)
+        st = o.state
+    return out
+
+
+def kpi_frame(outcomes: Sequence[DayOutcome] | Mapping[str, DayOutcome]) -> pd.DataFrame:
+    """The KPI rows of several days or modes as one frame."""
+    rows = outcomes.values() if isinstance(outcomes, Mapping) else outcomes
+    return pd.DataFrame([o.kpis for o in rows])
