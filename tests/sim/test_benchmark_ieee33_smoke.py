@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ieee33_day.py"
-
-
-def _load() -> ModuleType:
-    # benchmarks/ is not an installed package: load the script by path (registered so dataclasses resolve)
-    name = "benchmarks_ieee33_day"
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from benchmark_script import load_benchmark
 
 
 def test_quick_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
-    bench = _load()
+    bench = load_benchmark("ieee33_day")
     rc = bench.main(["--quick", "--out", str(tmp_path)])
     assert rc == 0
 

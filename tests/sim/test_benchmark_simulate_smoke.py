@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "simulate.py"
-
-
-def _load() -> ModuleType:
-    name = "benchmarks_simulate"
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from benchmark_script import load_benchmark
 
 
 def test_quick_benchmark(tmp_path: Path) -> None:
-    rc = _load().main(["--quick", "--out", str(tmp_path), "--mc-days", "50"])
+    rc = load_benchmark("simulate").main(["--quick", "--out", str(tmp_path), "--mc-days", "50"])
     assert rc == 0
     doc = json.loads((tmp_path / "simulate.json").read_text(encoding="utf-8"))
     assert doc["checks"] == []
