@@ -419,7 +419,7 @@ def _summary_block(df: pd.DataFrame, level: float, currency: str) -> list[str]:
                      f"CI {_interval(key['ci_low_usd'], key['ci_high_usd'], 2, True)}, cheaper on "
                      f"{int(key['days_mode_cheaper'])} of {int(key['n_days'])} days — "
                      f"{'conclusive' if bool(key['conclusive']) else 'not conclusive'}")
-    else:
+    elif df["mode"].nunique() > 1:  # a single-mode run has nothing to contrast
         lines.append(f"cooperative − noncooperative: not compared ({key['note'] if key is not None else 'n/a'})")
     return lines
 
