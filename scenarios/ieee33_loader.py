@@ -494,7 +494,7 @@ def _fleet_spec(f: _Reader, c_ev: float) -> FleetSpec:
 
 
 def _market(m: _Reader) -> MarketSpec:
-    b = _sub(m, "bisection", ("p0", "p_min", "p_max", "xi", "max_iter", "tol_z_kw"))
+    b = _sub(m, "bisection", ("p0", "p_min", "p_max", "xi", "max_iter", "tol_z_kw", "upstream_supply"))
     usd = "USD/kWh"
     p_min = b.num("p_min", lo=0, lo_open=True, unit=usd)
     p_max = b.num("p_max", lo=p_min, lo_open=True, unit=f"{usd} (above p_min)")
@@ -505,6 +505,7 @@ def _market(m: _Reader) -> MarketSpec:
         xi=b.num("xi", lo=0, lo_open=True, hi=1),
         max_iter=int(b.num("max_iter", lo=1, hi=10_000, integer=True)),
         tol_z_kw=b.num("tol_z_kw", lo=0, unit="kW"),
+        upstream_supply=_flag(b, "upstream_supply", False),
     )
     return MarketSpec(kappa=m.num("kappa", lo=0, hi=1, hi_open=True),
                       exchange_efficiency=m.num("exchange_efficiency", default=1.0, lo=0, lo_open=True, hi=1),

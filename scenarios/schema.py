@@ -201,6 +201,8 @@ class BisectionSpec:
     xi: float = field(default=0.01, metadata={"unit": "1", "doc": "eq. 34 convergence coefficient"})
     max_iter: int = field(default=50, metadata={"unit": "iterations", "doc": "D_max"})
     tol_z_kw: float = field(default=1.0, metadata={"unit": "kW", "doc": "excess demand counted as zero"})
+    upstream_supply: bool = field(default=False, metadata={
+        "unit": "", "doc": "count the upstream grid as supply at its price (off: SPEC variant A as written)"})
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.p_min) and self.p_min > 0):

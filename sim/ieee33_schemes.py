@@ -453,12 +453,14 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
         bis = self.spec.market.bisection
         it = [0]
 
+        up = np.min([a.params.buy_prices(self.horizon) for a in self.clusters.values()], axis=0)
+
         def z(prices: np.ndarray) -> np.ndarray:
             it[0] += 1
             zz = self.excess_demand(self.respond(prices))
             if progress:
                 progress(f"bisection iteration {it[0]}: max |Z| = {np.abs(zz).max():.1f} kW")
-            return zz
+            return with_upstream_supply(zz, prices, up) if bis.upstream_supply else zz
 
         prices, trace = bisection_prices(z, self.horizon.n, p0=bis.p0, p_min=bis.p_min, p_max=bis.p_max, xi=bis.xi,
                                          max_iter=bis.max_iter, tol_z=bis.tol_z_kw)
@@ -678,6 +680,24 @@ def solve_lexicographic(
         if keep.size:
             hm.unfix_columns(keep)
     return st1 + st2, f"{p1}; least exchange {p2}", optimum
+
+
+def with_upstream_supply(z: np.ndarray, prices: np.ndarray, upstream: np.ndarray, rel: float = 1e-12) -> np.ndarray:
+    """Excess demand when the upstream grid supplies without limit at its price ``upstream_k``.
+
+    Where the local excess demand ``Z_k`` is positive the grid covers it at ``p^up_k``: above that
+    price supply exceeds demand (the sign turns negative), at it the period clears, below it the
+    grid offers nothing (``Z_k`` unchanged).  Where ``Z_k ≤ 0`` nothing changes (no sale upstream).
+    The bisection then settles a deficit period at ``p^up_k`` (within ξ) — the coalition's marginal
+    cost — instead of running to ``p_max`` (``market.bisection.upstream_supply``).
+    """
+    out = np.array(z, dtype=float)
+    deficit = out > 0
+    above = prices > upstream * (1 + rel)
+    at = ~above & (prices >= upstream * (1 - rel))
+    out[deficit & above] = -out[deficit & above]
+    out[deficit & at] = 0.0
+    return out
 
 
 def _expr_values(hm: HighsModel, expr: Any, index: Sequence[Any]) -> np.ndarray:

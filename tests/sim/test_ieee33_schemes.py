@@ -226,3 +226,31 @@ def test_dispatch_balances_and_ac_matches_lindistflow(day: tuple[DistributionMod
         if name == "cooperative":
             err = np.abs(net.v_pu - net.v_ac_pu).max(axis=1)
             assert err.shape == (96,) and err.max() <= 0.01
+
+
+def test_upstream_supply_settles_deficit_periods_at_the_upstream_price() -> None:
+    from market.pricing import bisection_prices
+    from sim.ieee33_schemes import with_upstream_supply
+
+    up = np.array([0.07, 0.11, 0.16, 0.11])
+    z = np.array([500.0, 800.0, -300.0, 0.5])
+    p = np.array([0.10, 0.11, 0.20, 0.05])
+    out = with_upstream_supply(z, p, up)
+    # above p_up with a deficit: excess supply; at p_up: cleared; surplus and tiny values unchanged
+    np.testing.assert_array_equal(np.sign(out), [-1.0, 0.0, -1.0, 1.0])
+    assert out[2] == -300.0 and out[3] == 0.5
+    # a bisection on a local deficit that no price in the bracket clears stops at p_up (within xi)
+    local = lambda pi: 1000.0 - 100.0 * pi  # always > 0 in [0.03, 0.25]
+    prices, trace = bisection_prices(lambda pi: with_upstream_supply(local(pi), pi, up), 4, p0=0.11, xi=0.01)
+    assert trace.converged
+    np.testing.assert_allclose(prices, up, rtol=0.02)
+    plain, _ = bisection_prices(local, 4, p0=0.11, xi=0.01)
+    assert np.all(plain > 0.24)  # SPEC variant A as written runs to p_max
+
+
+def test_upstream_supply_is_a_scenario_switch() -> None:
+    from sim.simulate import apply_override
+
+    sc = load_ieee33_scenario()
+    assert sc.market.bisection.upstream_supply is False
+    assert apply_override(sc, "market.bisection.upstream_supply", "true").market.bisection.upstream_supply is True
