@@ -82,6 +82,10 @@ class EVParams:
     c_ev: float = field(default=0.01, metadata={"unit": "currency/kWh", "doc": "degradation cost (EV-6)"})
     lambda_ev: float = field(default=0.0, metadata={"unit": "currency/kWh", "doc": "value of stored energy"})
     station: str = field(default="", metadata={"unit": "", "doc": "station label (e.g. the bus)"})
+    soc_start: float | None = field(default=None, metadata={
+        "unit": "1", "doc": "home EV carried over from the previous day: SOC at midnight (None: cyclic EV-4')"})
+    soc_end_min: float | None = field(default=None, metadata={
+        "unit": "1", "doc": "carried-over home EV: lowest SOC at the end of the day (None: soc_min)"})
 
     def __post_init__(self) -> None:
         def bad(name: str, rng: str) -> ValueError:
@@ -115,6 +119,15 @@ class EVParams:
             v = getattr(self, name)
             if not (self.soc_min <= v <= self.soc_max):
                 raise bad(name, f"in [soc_min, soc_max] = [{self.soc_min}, {self.soc_max}]")
+        for name in ("soc_start", "soc_end_min"):
+            v = getattr(self, name)
+            if v is not None:
+                if self.kind != "home":
+                    raise bad(name, "None for a 'work' EV (only overnight vehicles are carried across days)")
+                if not (self.soc_min <= v <= self.soc_max):
+                    raise bad(name, f"in [soc_min, soc_max] = [{self.soc_min}, {self.soc_max}] or None")
+        if self.soc_end_min is not None and self.soc_start is None:
+            raise bad("soc_end_min", "None unless soc_start is set")
         a, d = self.arrival_period, self.departure_period
         if self.kind == "work" and not a < d:
             raise bad("departure_period", f"> arrival_period = {a} for a 'work' EV")
@@ -132,12 +145,20 @@ class EVParams:
             raise ValueError(f"EVParams.arrival_period of EV {self.name!r} must be <= {n} on a horizon of {n} "
                              f"periods, got {self.arrival_period}")
 
+    @property
+    def carried(self) -> bool:
+        """A home EV whose SOC comes from the previous day (non-cyclic EV-4', see :func:`build_ev`)."""
+        return self.kind == "home" and self.soc_start is not None
+
     def plugged_periods(self, horizon: Horizon) -> list[int]:
-        """Periods with ``A_t = 1`` in chain order: work ``a..d-1``; home ``a..n, 1..d-1`` (cyclic)."""
+        """Periods with ``A_t = 1`` in chain order: work ``a..d-1``; home ``a..n, 1..d-1`` (cyclic), or
+        ``1..d-1, a..n`` for a carried-over home EV (the chain starts at midnight)."""
         self.check_horizon(horizon)
         a, d = self.arrival_period, self.departure_period
         if self.kind == "work":
             return list(range(a, d))
+        if self.carried:  # time order: the day starts at midnight with the carried SOC
+            return list(range(1, d)) + list(range(a, horizon.n + 1))
         return list(range(a, horizon.n + 1)) + list(range(1, d))
 
     def departure_soc_period(self, horizon: Horizon) -> int:
@@ -167,12 +188,51 @@ def make_feasible(params: EVParams, horizon: Horizon) -> EVParams:
                         params.p_charge_max_kw, reach)
             return replace(params, soc_required=reach)
         return params
+    if params.carried:
+        return _feasible_carried(params, horizon)
     cap = min(gain * L, (params.soc_max - params.soc_min) * E + gain)
     if params.trip_kwh > cap + 1e-12:
         log.warning("EV %s: trip_kwh %.4g cannot be recharged in %d plugged periods at %.3g kW; lowered to %.4g",
                     params.name, params.trip_kwh, L, params.p_charge_max_kw, cap)
         return replace(params, trip_kwh=cap)
     return params
+
+
+def _feasible_carried(p: EVParams, horizon: Horizon) -> EVParams:
+    """:func:`make_feasible` for a carried-over home EV (chain ``1..d-1`` from ``soc_start``, trip at ``a``,
+    ``a..n`` to ``soc_end >= soc_end_min``): lower the departure SOC, the trip and the end SOC to what the
+    charging power can reach, each with a logged warning."""
+    dt, E = horizon.dt_h, p.capacity_kwh
+    gain = p.eta * p.p_charge_max_kw * dt / E  # SOC per plugged period
+    d, a, n = p.departure_period, p.arrival_period, horizon.n
+    assert p.soc_start is not None
+    changes: dict[str, Any] = {}
+    soc_dep = p.soc_start
+    if d > 1:
+        reach = min(p.soc_max, p.soc_start + gain * (d - 1))
+        if p.soc_required > reach + 1e-12:
+            changes["soc_required"] = reach
+        soc_dep = reach  # the most the vehicle can leave with
+    trip_cap = max(0.0, (soc_dep - p.soc_min + gain) * E)  # period a must stay above soc_min
+    if p.trip_kwh > trip_cap + 1e-12:
+        changes["trip_kwh"] = trip_cap
+    trip = changes.get("trip_kwh", p.trip_kwh)
+    end_reach = min(p.soc_max, soc_dep - trip / E + gain * (n - a + 1))
+    end_min = p.soc_min if p.soc_end_min is None else p.soc_end_min
+    if end_min > end_reach + 1e-12:
+        changes["soc_end_min"] = max(p.soc_min, end_reach)
+    if not changes:
+        return p
+    log.warning("EV %s (carried over): lowered %s to what %.3g kW can reach", p.name,
+                ", ".join(f"{k} to {v:.4g}" for k, v in changes.items()), p.p_charge_max_kw)
+    return replace(p, **changes)
+
+
+def carried_end_min(p: EVParams, horizon: Horizon) -> float:
+    """The lowest end-of-day SOC from which a home EV can still reach ``soc_required`` by tomorrow's
+    departure (same schedule): ``soc_required − η P^{c,max} (d − 1) Δt / E``, at least ``soc_min``."""
+    gain = p.eta * p.p_charge_max_kw * horizon.dt_h / p.capacity_kwh
+    return float(min(p.soc_max, max(p.soc_min, p.soc_required - gain * (p.departure_period - 1))))
 
 
 # ============================================================================ fleet sampling
@@ -406,14 +466,26 @@ def build_ev(
         b.soc_frac = pyo.Var(b.SOC, bounds=(p.soc_min, p.soc_max), doc="SOC at period end [1] (EV-3)")
         a, n = p.arrival_period, horizon.n
 
+        if p.carried:  # the day starts at midnight with the SOC the previous day left
+            b.soc_start = pyo.Param(initialize=p.soc_start, mutable=True, doc="SOC at midnight [1] (carried)")
+
         def soc_rule(m: pyo.Block, t: int) -> Any:
-            prev = m.soc_frac[n] if t == 1 else m.soc_frac[t - 1]  # soc_0 = soc_T
+            if t == 1:
+                prev = m.soc_start if p.carried else m.soc_frac[n]  # carried, or soc_0 = soc_T (cyclic)
+            else:
+                prev = m.soc_frac[t - 1]
             trip = m.trip_kwh / E if t == a else 0.0
             return m.soc_frac[t] == prev + flow(m, t) - trip
 
-        b.def_soc = pyo.Constraint(b.SOC, rule=soc_rule, doc="cyclic SOC balance with the trip (EV-4')")
-    b.res_departure = pyo.Constraint(expr=b.soc_frac[p.departure_soc_period(horizon)] >= b.soc_required,
-                                     doc="required SOC at departure (EV-5)")
+        b.def_soc = pyo.Constraint(b.SOC, rule=soc_rule, doc="SOC balance with the trip (EV-4', cyclic or carried)")
+        if p.carried:
+            end_min = p.soc_min if p.soc_end_min is None else p.soc_end_min
+            b.soc_end_min = pyo.Param(initialize=end_min, mutable=True, doc="lowest SOC at midnight [1]")
+            b.res_end = pyo.Constraint(expr=b.soc_frac[n] >= b.soc_end_min,
+                                       doc="end-of-day SOC (carried over to the next day)")
+    if not (p.carried and p.departure_period == 1):  # carried and gone at 00:00: the start SOC was checked
+        b.res_departure = pyo.Constraint(expr=b.soc_frac[p.departure_soc_period(horizon)] >= b.soc_required,
+                                         doc="required SOC at departure (EV-5)")
     b.p_net_kw = pyo.Var(b.T, bounds=(-pd_max, pc_max), doc="net load: charge - discharge [kW]")
     b.def_net = pyo.Constraint(b.T, rule=lambda m, t: m.p_net_kw[t] == m.p_charge_kw[t] - m.p_discharge_kw[t],
                                doc="net load of the vehicle")
@@ -542,6 +614,15 @@ def _ev_lp(p: EVParams, horizon: Horizon, tie_break: float) -> _EVLp:
             cols.append(2 * L + i[:-1])
             vals.append(-np.ones(L - 1))
         rhs[0] = p.soc_arrival
+    elif p.carried:  # time order 1..d-1, a..n: s_{-1} = soc_start, the trip taken at period a
+        assert p.soc_start is not None
+        if L > 1:
+            rows.append(i[1:])
+            cols.append(2 * L + i[:-1])
+            vals.append(-np.ones(L - 1))
+        rhs[0] = p.soc_start
+        first_evening = int(np.flatnonzero(periods == p.arrival_period)[0])
+        rhs[first_evening] += -p.trip_kwh / E
     else:
         prev = np.roll(2 * L + i, 1)  # cyclic: s_{-1} = s_{L-1}, the SOC at departure
         if L > 1:
@@ -556,7 +637,15 @@ def _ev_lp(p: EVParams, horizon: Horizon, tie_break: float) -> _EVLp:
     pd_max = p.p_discharge_max_kw if p.v2g else 0.0
     col_lb = np.concatenate([np.zeros(2 * L), np.full(L, p.soc_min)])
     col_ub = np.concatenate([np.full(L, p.p_charge_max_kw), np.full(L, pd_max), np.full(L, p.soc_max)])
-    col_lb[3 * L - 1] = max(p.soc_min, p.soc_required)  # EV-5 (the chain ends at departure)
+    if p.carried:
+        d = p.departure_period
+        if d > 1:  # EV-5 at the last morning period
+            j = 2 * L + int(np.flatnonzero(periods == d - 1)[0])
+            col_lb[j] = max(col_lb[j], p.soc_required)
+        end_min = p.soc_min if p.soc_end_min is None else p.soc_end_min
+        col_lb[3 * L - 1] = max(col_lb[3 * L - 1], end_min)  # the chain ends at midnight
+    else:
+        col_lb[3 * L - 1] = max(p.soc_min, p.soc_required)  # EV-5 (the chain ends at departure)
     c_static = np.concatenate([np.full(L, dt * (p.c_ev - p.lambda_ev * p.eta)),
                                np.full(L, dt * (p.c_ev + p.lambda_ev / p.eta)), np.zeros(L)])
     tb = dt * tie_break * i / horizon.n
@@ -734,7 +823,8 @@ class EVFleet:
         self._eta = np.array([p.eta for p in self.params])[:, None]
         self._lam = np.array([p.lambda_ev for p in self.params])[:, None]
         self._cev = np.array([p.c_ev for p in self.params])[:, None]
-        self._home = [(j, p.departure_period, p.arrival_period, p.departure_soc_period(horizon))
+        self._home = [(j, p.departure_period, p.arrival_period, p.departure_soc_period(horizon),
+                       p.soc_start if p.carried and p.departure_period == 1 else None)
                       for j, p in enumerate(self.params) if p.kind == "home"]
         self.chunks = [self._build_chunk(self.pooled[i : i + chunk_size])
                        for i in range(0, self.pooled.size, chunk_size)]
@@ -836,9 +926,10 @@ class EVFleet:
             soc[j, tt] = xj[2 * L :]
         np.maximum(charge, 0.0, out=charge)  # clean -1e-15 noise of the solver
         np.maximum(discharge, 0.0, out=discharge)
-        for j, d, a, dep in self._home:
-            # while a home vehicle is away its SOC stays at the departure value (EV-4', no flow until a)
-            soc[j, d - 1 : a - 1] = soc[j, dep - 1]
+        for j, d, a, dep, start in self._home:
+            # while a home vehicle is away its SOC stays at the departure value (EV-4', no flow until a);
+            # a carried-over vehicle gone at 00:00 left with the SOC it started the day with
+            soc[j, d - 1 : a - 1] = soc[j, dep - 1] if start is None else start
         station_net = np.zeros((len(self.stations), n))
         np.add.at(station_net, self.station_index, charge - discharge)
         parts = []
@@ -903,6 +994,7 @@ __all__ = [
     "FleetResponse",
     "FleetSpec",
     "build_ev",
+    "carried_end_min",
     "make_feasible",
     "sample_fleet",
     "tie_break_costs",
@@ -981,10 +1073,10 @@ def aggregate_fleet(evs: Sequence[EVParams], fine: Horizon, coarse: Horizon) -> 
     for raw in evs:
         p = make_feasible(raw, fine)
         a_c, d_c = _coarse_window(p, fine, steps, coarse)
-        key = (p.station, p.kind, a_c, d_c, p.v2g, p.eta, p.soc_min, p.soc_max)
+        key = (p.station, p.kind, a_c, d_c, p.v2g, p.eta, p.soc_min, p.soc_max, p.carried)
         groups.setdefault(key, []).append(p)
     out: list[EVParams] = []
-    for k, ((station, kind, a_c, d_c, v2g, eta, soc_min, soc_max), members) in enumerate(groups.items()):
+    for k, ((station, kind, a_c, d_c, v2g, eta, soc_min, soc_max, carried), members) in enumerate(groups.items()):
         costs = {(m.c_ev, m.lambda_ev) for m in members}
         if len(costs) > 1:
             detail = ", ".join(f"{m.name} (c_ev {m.c_ev}, lambda_ev {m.lambda_ev})" for m in members)
@@ -995,6 +1087,11 @@ def aggregate_fleet(evs: Sequence[EVParams], fine: Horizon, coarse: Horizon) -> 
         soc_arr = _weighted_mean(cap, [m.soc_arrival for m in members], soc_min, soc_max)
         soc_req = _weighted_mean(cap, [m.soc_required for m in members], soc_min, soc_max)
         c_ev, lambda_ev = next(iter(costs))
+        carry: dict[str, float] = {}
+        if carried:  # carried-over home vehicles: the group starts from their pooled energy
+            carry["soc_start"] = _weighted_mean(cap, [float(m.soc_start or 0.0) for m in members], soc_min, soc_max)
+            carry["soc_end_min"] = _weighted_mean(
+                cap, [soc_min if m.soc_end_min is None else m.soc_end_min for m in members], soc_min, soc_max)
         label = str(station)
         out.append(EVParams(
             name=f"agg{label}_{k:03d}" if label else f"agg_{k:03d}",
@@ -1004,7 +1101,7 @@ def aggregate_fleet(evs: Sequence[EVParams], fine: Horizon, coarse: Horizon) -> 
             eta=eta, soc_min=soc_min, soc_max=soc_max,
             soc_arrival=soc_arr, soc_required=soc_req,
             trip_kwh=float(sum(m.trip_kwh for m in members)), v2g=v2g, c_ev=c_ev, lambda_ev=lambda_ev,
-            station=label,
+            station=label, **carry,
         ))
     log.debug("aggregate_fleet: %d vehicles -> %d aggregates on the %d-period grid", len(evs), len(out), coarse.n)
     return out

@@ -9,10 +9,13 @@ A *run* is one (mode, replication seed, sweep point) over ``days`` consecutive d
 1. **Information** (:func:`sim.weather.forecast_and_realisation`): Monte Carlo wind and PV days
    fitted to real TMY3 data, reduced to a few scenarios; the day-ahead forecast is the most probable
    one, the realised day an independent draw refined to 15 minutes; the load shape gets seeded noise
-   (its hourly realisation is known day-ahead, only renewables are uncertain here).  The EV fleet of
-   the day is drawn from the same day seed.
+   (its hourly realisation is known day-ahead, only renewables are uncertain here).  The EV fleet is
+   drawn once per run from the run's seed (the same commuters every day).
 2. **State** carried from the previous day: each cluster's storage starts at the energy the previous
-   day left (ESS-4 becomes a window: the day must end at or above the scenario's nominal start).
+   day left (ESS-4 becomes a window: the day must end at or above the scenario's nominal start), and
+   every home EV, plugged in overnight, starts the day with the SOC it had at midnight and must end the
+   day where tomorrow's departure stays reachable (:func:`agents.ev.carried_end_min`).  The first day
+   has no history: home EVs use the cyclic EV-4' there.
 3. **Day-ahead and intraday** (:class:`sim.ieee33_schemes.DistributionModel`): the DA TOU design,
    then the mode's scheme over the 96 quarter-hours with the realised data (``oracle`` replay, as in
    the papers).
@@ -49,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.ev import carried_end_min
 from agents.milp import SolverOptions
 from scenarios.ieee33_loader import fleet as sample_fleets
 from scenarios.ieee33_loader import load_ieee33_scenario
@@ -68,8 +72,8 @@ log = logging.getLogger(__name__)
 
 MODES: tuple[str, ...] = SCHEMES
 REPLAYS: tuple[str, ...] = ("oracle",)
-#: Spawn key of the EV fleet stream under a day's seed sequence (the weather uses its own reserved key).
-FLEET_SPAWN_KEY = 7
+#: Spawn key of the run's EV fleet under the run's seed (days use keys 0, 1, ...; the weather its own key).
+FLEET_SPAWN_KEY = 1 << 20
 #: KPI columns (besides the identifiers) taken from the study's scheme row; timings excluded.
 KPI_COLUMNS: tuple[str, ...] = (
     "total_cost", "grid_cost", "curtailment_penalty", "storage_cost", "ev_cost", "pv_use_cost", "dr_cost",
@@ -226,16 +230,34 @@ def _coerce(path: str, cur: Any, value: Any) -> Any:
 
 @dataclass
 class CarryState:
-    """What one day leaves to the next: each cluster's stored energy (kWh)."""
+    """What one day leaves to the next: each cluster's (or park's) stored energy (kWh) and, on ieee33,
+    the state of charge at midnight of every overnight (home) EV, which is still plugged in."""
 
     ess_kwh: dict[str, float] = field(default_factory=dict)
+    ev_soc: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ess_kwh": dict(self.ess_kwh)}
+        return {"ess_kwh": dict(self.ess_kwh), "ev_soc": dict(self.ev_soc)}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CarryState:
-        return cls(ess_kwh={str(k): float(v) for k, v in d.get("ess_kwh", {}).items()})
+        return cls(ess_kwh={str(k): float(v) for k, v in d.get("ess_kwh", {}).items()},
+                   ev_soc={str(k): float(v) for k, v in d.get("ev_soc", {}).items()})
+
+
+def carry_fleets(fleets: Mapping[int, list[Any]], state: CarryState, horizon: Any) -> dict[int, list[Any]]:
+    """The run's fleet for one day: every home EV with a SOC in ``state`` starts the day from it (still
+    plugged in since last night) and must end the day where tomorrow's departure stays reachable."""
+    out: dict[int, list[Any]] = {}
+    for bus, evs in fleets.items():
+        day = []
+        for p in evs:
+            if p.kind == "home" and p.name in state.ev_soc:
+                start = min(max(state.ev_soc[p.name], p.soc_min), p.soc_max)
+                p = replace(p, soc_start=start, soc_end_min=carried_end_min(p, horizon))
+            day.append(p)
+        out[bus] = day
+    return out
 
 
 def day_scenario(sc: IEEE33Scenario, load_factor: np.ndarray, state: CarryState) -> IEEE33Scenario:
@@ -290,8 +312,9 @@ def simulate_day(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int
     factor = np.where(shape > 0, hourly / np.where(shape > 0, shape, 1.0), 1.0)
     sc_d = day_scenario(sc, factor, state)
     day_seq = np.random.SeedSequence(run.seed).spawn(d + 1)[d]
-    fleet_seq = np.random.SeedSequence(day_seq.entropy, spawn_key=(*day_seq.spawn_key, FLEET_SPAWN_KEY))
-    fleets = sample_fleets(sc_d, fleet_seq)
+    # one fleet per run (the same commuters every day), drawn from the run's seed; home EVs carry their SOC
+    fleet_seq = np.random.SeedSequence(run.seed, spawn_key=(FLEET_SPAWN_KEY,))
+    fleets = carry_fleets(sample_fleets(sc_d, fleet_seq), state, sc_d.intraday_horizon)
     day = DayData(seed=int(day_seq.generate_state(1)[0]), forecast_kw=dw.forecast_by_site(),
                   realized_kw=dw.realised_by_site(), fleets=fleets)
     t_data = time.perf_counter()
@@ -308,7 +331,13 @@ def simulate_day(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int
     kpis.update(_cluster_kpis(res))
     for cp in sc_d.clusters:
         kpis[f"ess_start_kwh_{cp.name}"] = float(cp.ess.capacity_kwh * cp.ess.soc_initial_frac)
-    end = CarryState({name: float(sol.profiles["soc_kwh"][-1]) for name, sol in res.clusters.items()})
+    home = [j for j, p in enumerate(model.ev_params) if p.kind == "home"]
+    end = CarryState({name: float(sol.profiles["soc_kwh"][-1]) for name, sol in res.clusters.items()},
+                     {res.ev_names[j]: float(res.ev_soc_frac[j, -1]) for j in home})
+    if home:
+        kpis["ev_home_soc_start_mean"] = float(np.mean([p.soc_start if p.carried else np.nan
+                                                        for p in (model.ev_params[j] for j in home)]))
+        kpis["ev_home_soc_end_mean"] = float(np.mean(res.ev_soc_frac[home, -1]))
     for name, v in end.ess_kwh.items():
         kpis[f"ess_end_kwh_{name}"] = v
     ts = timeseries_frame(sc_d, {run.mode: res}, {run.mode: net})

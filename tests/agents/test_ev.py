@@ -23,6 +23,7 @@ from agents.ev import (
     EVParams,
     FleetSpec,
     build_ev,
+    carried_end_min,
     make_feasible,
     sample_fleet,
 )
@@ -598,3 +599,58 @@ def test_aggregate_contains_the_sum_of_individual_schedules() -> None:
     # and the aggregate is cheaper than (or as cheap as) the members: a relaxation of their sum
     agg_cost = EVFleet(agg, H24, tie_break=0.0).respond(TOU24).cost.sum()
     assert agg_cost <= coarse.cost.sum() + 1e-7
+
+
+# ---------------------------------------------------------------------------- carried over across midnight
+
+
+def _carried(p: EVParams, start: float, end_min: float | None = None) -> EVParams:
+    return replace(p, soc_start=start, soc_end_min=end_min)
+
+
+def test_carried_home_ev_fleet_equals_pyomo_and_keeps_its_limits() -> None:
+    """A home EV whose day starts with yesterday's SOC: the pooled LP and the exact Pyomo MILP agree; the
+    chain starts at soc_start, meets soc_required at departure and ends at or above soc_end_min."""
+    homes = [p for p in sample_fleet(12, np.random.default_rng(5), RT_HORIZON, "31") if p.kind == "home"][:4]
+    assert len(homes) >= 3
+    fleet = [_carried(homes[0], 0.55, carried_end_min(homes[0], RT_HORIZON)), _carried(homes[1], 0.9),
+             _carried(homes[2], 0.3, 0.6), *homes[3:]]
+    F = EVFleet(fleet, tie_break=0.0)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        pr = 0.04 + 0.14 * rng.random(96)
+        r = F.respond(pr)
+        for j, p in enumerate(fleet):
+            m, hm, obj = solve_ev(p, RT_HORIZON, pr)
+            assert r.cost[j] == pytest.approx(obj, abs=1e-7), p.name
+            np.testing.assert_allclose(r.net_kw[j], hm.values(m.ev.p_net_kw), atol=1e-5, err_msg=p.name)
+            if not p.carried:
+                continue
+            q = make_feasible(p, RT_HORIZON)
+            soc = r.soc_frac[j]
+            flow1 = 0.25 / p.capacity_kwh * (p.eta * r.charge_kw[j, 0] - r.discharge_kw[j, 0] / p.eta)
+            assert soc[0] == pytest.approx(p.soc_start + flow1, abs=1e-9)
+            if p.departure_period > 1:
+                assert soc[p.departure_period - 2] >= q.soc_required - 1e-7
+            assert soc[95] >= (q.soc_end_min or p.soc_min) - 1e-7
+            # away in the day: no power, SOC held at the departure value
+            away = np.arange(p.departure_period - 1, p.arrival_period - 1)
+            assert np.all(r.charge_kw[j, away] == 0) and np.all(r.discharge_kw[j, away] == 0)
+
+
+def test_carried_fields_are_validated_and_unreachable_targets_lowered(caplog: pytest.LogCaptureFixture) -> None:
+    home = next(p for p in sample_fleet(10, np.random.default_rng(1), RT_HORIZON, "13") if p.kind == "home")
+    with pytest.raises(ValueError, match="soc_start"):
+        work("w", soc_start=0.5)
+    with pytest.raises(ValueError, match=r"soc_end_min .*None unless soc_start"):
+        replace(home, soc_end_min=0.5)
+    with pytest.raises(ValueError, match=r"soc_start .*in \[soc_min, soc_max\]"):
+        replace(home, soc_start=0.99)
+    # starting nearly empty, the morning cannot reach 0.8 before an early departure: lowered, with a warning
+    early = replace(home, departure_period=5, arrival_period=80, soc_start=0.2)
+    with caplog.at_level(logging.WARNING, logger="agents.ev"):
+        q = make_feasible(early, RT_HORIZON)
+    assert q.soc_required < early.soc_required and "carried over" in caplog.text
+    gain = early.eta * early.p_charge_max_kw * 0.25 / early.capacity_kwh
+    assert q.soc_required == pytest.approx(0.2 + 4 * gain)
+    assert carried_end_min(early, RT_HORIZON) == pytest.approx(max(early.soc_min, early.soc_required - 4 * gain))

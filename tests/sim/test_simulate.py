@@ -200,3 +200,30 @@ def test_seven_day_compare_acceptance(tmp_path: Path) -> None:
     pod = d[d["kind"] == "price_of_decentralisation"].set_index("mode")
     assert (pod["mean_usd"] >= 0).all()  # the oracle is the cheapest on average
     assert (tmp_path / "report.md").stat().st_size > 0 and (tmp_path / "comparison.csv").exists()
+
+
+def test_home_evs_carry_their_soc_across_midnight(two_days: Path) -> None:
+    import json
+
+    from agents.ev import carried_end_min
+
+    state1 = json.loads((two_days / "state" / "day=001" / "cooperative-s7.json").read_text(encoding="utf-8"))
+    soc1 = state1["ev_soc"]
+    assert soc1 and all(0.2 - 1e-9 <= v <= 0.95 + 1e-9 for v in soc1.values())
+    k = pd.read_csv(two_days / "kpis.csv")
+    assert np.isnan(k["ev_home_soc_start_mean"].iloc[0])  # day 1 has no history (cyclic)
+    assert k["ev_home_soc_start_mean"].iloc[1] == pytest.approx(np.mean(list(soc1.values())))
+    ts = pd.read_parquet(two_days / "timeseries" / "day=002" / "cooperative-s7.parquet")
+    ev = ts[ts["variable"].astype(str).isin(["ev_soc_frac", "ev_net_kw"])]
+    name = sorted(soc1)[0]
+    one = ev[ev["entity"].astype(str) == name].pivot_table(index="period", columns="variable", values="value",
+                                                            observed=True)
+    # period 1 of day 2 continues from midnight of day 1 (charging or discharging moves it by at most 7 kW)
+    assert abs(one["ev_soc_frac"].iloc[0] - soc1[name]) <= 0.25 * 7.0 / 0.95 / 60.0 + 1e-9
+    sc = load_scenario("ieee33")
+    from scenarios.ieee33_loader import fleet as sample_fleets
+    from sim.simulate import FLEET_SPAWN_KEY
+
+    p = next(q for evs in sample_fleets(sc, np.random.SeedSequence(7, spawn_key=(FLEET_SPAWN_KEY,))).values()
+             for q in evs if q.name == name)
+    assert one["ev_soc_frac"].iloc[-1] >= carried_end_min(p, sc.intraday_horizon) - 1e-6
