@@ -14,7 +14,7 @@ A *run* is one (mode, replication seed, sweep point) over ``days`` consecutive d
 2. **State** carried from the previous day: each cluster's storage starts at the energy the previous
    day left (ESS-4 becomes a window: the day must end at or above the scenario's nominal start), and
    every home EV, plugged in overnight, starts the day with the SOC it had at midnight and must end the
-   day where tomorrow's departure stays reachable (:func:`agents.ev.carried_end_min`).  The first day
+   day at or above it and where tomorrow's departure stays reachable (:func:`agents.ev.carried_end_min`).  The first day
    has no history: home EVs use the cyclic EV-4' there.
 3. **Day-ahead and intraday** (:class:`sim.ieee33_schemes.DistributionModel`): the DA TOU design,
    then the mode's scheme over the 96 quarter-hours with the realised data (``oracle`` replay, as in
@@ -247,14 +247,18 @@ class CarryState:
 
 def carry_fleets(fleets: Mapping[int, list[Any]], state: CarryState, horizon: Any) -> dict[int, list[Any]]:
     """The run's fleet for one day: every home EV with a SOC in ``state`` starts the day from it (still
-    plugged in since last night) and must end the day where tomorrow's departure stays reachable."""
+    plugged in since last night) and must end the day at or above that SOC and where tomorrow's
+    departure stays reachable."""
     out: dict[int, list[Any]] = {}
     for bus, evs in fleets.items():
         day = []
         for p in evs:
             if p.kind == "home" and p.name in state.ev_soc:
                 start = min(max(state.ev_soc[p.name], p.soc_min), p.soc_max)
-                p = replace(p, soc_start=start, soc_end_min=carried_end_min(p, horizon))
+                # no borrowing from tomorrow: the day ends with at least the energy it started with (and
+                # never below what tomorrow's departure needs); without it a day-by-day optimiser sells the
+                # cars' energy at tonight's peak and leaves tomorrow to buy it back
+                p = replace(p, soc_start=start, soc_end_min=max(start, carried_end_min(p, horizon)))
             day.append(p)
         out[bus] = day
     return out

@@ -191,7 +191,7 @@ def test_three_campus_runs_through_the_simulator(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_seven_day_compare_acceptance(tmp_path: Path) -> None:
     """Issue 4 acceptance: compare over 7 days of ieee33 (2 workers) shows cooperative cheaper than
-    noncooperative with an interval (measured: -44.3 USD/day, 95 % CI [-76.2, -12.4], 7 of 7 days)."""
+    noncooperative with an interval (measured: -55.2 USD/day, 95 % CI [-90.1, -20.3], 7 of 7 days)."""
     assert run_sim.main(["compare", "--scenario", "ieee33", "--days", "7", "--seed", "0", "--workers", "2",
                          "--out", str(tmp_path), "--quiet"]) == 0
     d = pd.read_csv(tmp_path / "decentralisation.csv")
@@ -226,4 +226,4 @@ def test_home_evs_carry_their_soc_across_midnight(two_days: Path) -> None:
 
     p = next(q for evs in sample_fleets(sc, np.random.SeedSequence(7, spawn_key=(FLEET_SPAWN_KEY,))).values()
              for q in evs if q.name == name)
-    assert one["ev_soc_frac"].iloc[-1] >= carried_end_min(p, sc.intraday_horizon) - 1e-6
+    assert one["ev_soc_frac"].iloc[-1] >= max(carried_end_min(p, sc.intraday_horizon), soc1[name]) - 1e-6
