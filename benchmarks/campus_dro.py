@@ -37,7 +37,7 @@ from agents.milp import LpMethod, SolveError, SolverOptions, SolveStats
 from scenarios.loader import load_three_campus
 from scenarios.schema import ThreeCampusScenario
 from sim.cloud import CloudCase, CloudModel
-from sim.reporting import environment_info, markdown_table, write_json, write_text
+from sim.reporting import finite_or_none, jsonable, machine_info, markdown_table, write_json, write_text
 
 LP_METHODS: tuple[str, ...] = ("ipm", "simplex", "choose")
 QUICK_SCENARIOS = [2]
@@ -141,23 +141,7 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------------------------- machine info
-def machine_info() -> dict[str, Any]:
-    env = environment_info()
-    pk = env.pop("packages")
-    env["highspy"] = env.pop("highs")
-    return {**env, "highspy_package": pk["highspy"], "pyomo": pk["pyomo"],
-            "numpy": pk["numpy"], "pandas": pk["pandas"]}
-
-
 # ---------------------------------------------------------------------------------- helpers
-def _finite(x: float | None) -> float | None:
-    """JSON-safe float: NaN and infinities become ``None``."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _share(overhead: float, solve: float) -> float | None:
     return overhead / solve if solve > 0 else None
 
@@ -169,9 +153,9 @@ def _steps(stats: Sequence[SolveStats]) -> list[Record]:
             "status": st.status,
             "lp_method": st.lp_method,
             "is_mip": st.is_mip,
-            "objective": _finite(st.objective),
-            "dual_bound": _finite(st.dual_bound),
-            "mip_gap": _finite(st.mip_gap),
+            "objective": finite_or_none(st.objective),
+            "dual_bound": finite_or_none(st.dual_bound),
+            "mip_gap": finite_or_none(st.mip_gap),
             "solve_s": st.solve_s,
             "simplex_iterations": st.simplex_iterations,
             "ipm_iterations": st.ipm_iterations,
@@ -206,9 +190,9 @@ def run_auto(scenario: ThreeCampusScenario, n_scenarios: int, lp_method: str, se
         status=last.status,
         error=None,
         path=res.path,
-        objective=_finite(res.objective),
-        solver_objective=_finite(res.solver_objective),
-        lp_lower_bound=_finite(first.objective),
+        objective=finite_or_none(res.objective),
+        solver_objective=finite_or_none(res.solver_objective),
+        lp_lower_bound=finite_or_none(first.objective),
         build_s=res.build_s,
         handover_s=res.handover_s,
         solve_s=res.solve_s,
@@ -267,9 +251,9 @@ def run_milp(scenario: ThreeCampusScenario, n_scenarios: int, time_limit_s: floa
         status=stats.status,
         error=error,
         path=path or f"milp({stats.n_integer_active} binaries)",
-        incumbent=_finite(stats.objective),
-        dual_bound=_finite(stats.dual_bound),
-        mip_gap=_finite(stats.mip_gap),
+        incumbent=finite_or_none(stats.objective),
+        dual_bound=finite_or_none(stats.dual_bound),
+        mip_gap=finite_or_none(stats.mip_gap),
         reached_limit=stats.status == "time_limit",
         build_s=build_s,
         handover_s=handover_s,
@@ -560,18 +544,6 @@ def render_markdown(doc: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------ main
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return _finite(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def _progress_auto(r: Record) -> str:
     if r.get("error"):
         return f"FAILED ({r['status']}): {r['error'].splitlines()[0]}"
@@ -634,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "checks": checks,
         "total_wall_s": time.perf_counter() - t_start,
     }
-    doc = _jsonable(doc)
+    doc = jsonable(doc)
     doc["interpretation"] = interpretation(doc["records"], doc["summary"], doc["checks"])
     json_path = write_json(doc, out_dir / JSON_NAME)
     md_path = write_text(render_markdown(doc), out_dir / MD_NAME)

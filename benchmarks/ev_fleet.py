@@ -41,7 +41,7 @@ from agents.devices import RT_HORIZON, set_profile
 from agents.ev import EVFleet, EVParams, build_ev, sample_fleet
 from agents.milp import HighsModel, SolverOptions
 from market.pricing import bisection_prices
-from sim.reporting import environment_info, markdown_table, write_json, write_text
+from sim.reporting import int_list, machine_info, markdown_table, write_json, write_text
 
 STATIONS = ("13", "19", "31")
 TOU = np.repeat([0.07] * 7 + [0.11] * 3 + [0.16] * 4 + [0.11] * 4 + [0.16] * 4 + [0.11] * 2, 4)
@@ -52,35 +52,18 @@ SCHEMA_VERSION = 1
 Record = dict[str, Any]
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}") from exc
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return list(dict.fromkeys(values))
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ev_fleet.py", description="Benchmark the pooled EV fleet solver.")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
-    p.add_argument("--sizes", type=_int_list, default=[20, 100, 500], metavar="K[,K...]",
+    p.add_argument("--sizes", type=int_list, default=[20, 100, 500], metavar="K[,K...]",
                    help="EVs per station (default: 20,100,500)")
-    p.add_argument("--workers", type=_int_list, default=[1, 2], metavar="W[,W...]",
+    p.add_argument("--workers", type=int_list, default=[1, 2], metavar="W[,W...]",
                    help="worker threads of the fleet solver (default: 1,2)")
     p.add_argument("--seed", type=int, default=2024, help="fleet seed (default: %(default)s)")
     p.add_argument("--pyomo-baseline-max", type=int, default=20, metavar="K",
                    help="also solve per EV in Pyomo for fleets up to K EVs per station (default: 20; 0 = never)")
     p.add_argument("--quick", action="store_true", help="20 EVs per station, one worker setting")
     return p
-
-
-def machine_info() -> dict[str, Any]:
-    env = environment_info()
-    pk = env.pop("packages")
-    env["highspy"] = env.pop("highs")
-    return {**env, "pyomo": pk["pyomo"], "numpy": pk["numpy"]}
 
 
 def make_fleet(k: int, seed: int) -> list[EVParams]:

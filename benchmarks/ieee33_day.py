@@ -61,7 +61,7 @@ from market import bisection_iteration_bound
 from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario
 from sim.ieee33_schemes import DayData, DistributionModel, Followers, SchemeResult, make_day
-from sim.reporting import environment_info, markdown_table, write_json, write_text
+from sim.reporting import int_list, jsonable, machine_info, markdown_table, write_json, write_text
 
 JSON_NAME = "ieee33_day.json"
 MD_NAME = "ieee33_day.md"
@@ -79,16 +79,6 @@ Record = dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------- CLI
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}") from exc
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return list(dict.fromkeys(values))
-
-
 def _nonneg_int(text: str) -> int:
     try:
         v = int(text)
@@ -114,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"),
                    help=f"output folder for {JSON_NAME} and {MD_NAME} (default: %(default)s)")
     p.add_argument("--scenario", default="ieee33", help="scenario name or path (default: %(default)s)")
-    p.add_argument("--fleet", type=_int_list, default=None, metavar="K[,K...]",
+    p.add_argument("--fleet", type=int_list, default=None, metavar="K[,K...]",
                    help="EVs per station (default: 20,100,500; with --quick: 20)")
     p.add_argument("--seed", type=_nonneg_int, default=None, help="study-day seed (default: the scenario's)")
     p.add_argument("--oracle-max-evs", type=_nonneg_int, default=100, metavar="K",
@@ -125,14 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="variant: every vehicle without V2G (not the scenario's fleet; recorded in the config)")
     p.add_argument("--quick", action="store_true", help="20 EVs per station only (unless --fleet is given)")
     return p
-
-
-def machine_info() -> dict[str, Any]:
-    env = environment_info()
-    pk = env.pop("packages")
-    env["highspy"] = env.pop("highs")
-    return {**env, "highspy_package": pk["highspy"], "pyomo": pk["pyomo"], "mesa": pk["mesa"],
-            "numpy": pk["numpy"], "pandas": pk["pandas"]}
 
 
 def _say(msg: str) -> None:
@@ -212,13 +194,6 @@ class TimedModel(DistributionModel):
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _median(values: Iterable[float]) -> float | None:
     vals = [float(v) for v in values]
     return statistics.median(vals) if vals else None
@@ -848,22 +823,6 @@ def _sum_or_none(*xs: float | None) -> float | None:
 
 
 # ------------------------------------------------------------------------------------ main
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, bool | int | str) or obj is None:
-        return obj
-    if isinstance(obj, float | np.floating):
-        return _finite(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(None if argv is None else [str(a) for a in argv])
     fleets = args.fleet or (list(QUICK_FLEETS) if args.quick else list(DEFAULT_FLEETS))
@@ -893,7 +852,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "checks": checks,
         "total_wall_s": time.perf_counter() - t_start,
     }
-    doc = _jsonable(doc)
+    doc = jsonable(doc)
     doc["interpretation"] = interpretation(doc["records"], doc["summary"], doc["checks"])
     json_path = write_json(doc, out_dir / JSON_NAME)
     md_path = write_text(render_markdown(doc), out_dir / MD_NAME)

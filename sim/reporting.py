@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import tempfile
@@ -112,3 +113,56 @@ def environment_info(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
         "load_average_at_start": load,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+# ---------------------------------------------------------------------------- benchmark documents
+
+
+def machine_info(flat: tuple[str, ...] = ("pyomo", "mesa", "numpy", "pandas")) -> dict[str, Any]:
+    """:func:`environment_info` shaped for the benchmark JSON files: the HiGHS version as ``highspy``,
+    the ``highspy`` distribution as ``highspy_package``, the versions of ``flat`` at the top level."""
+    env = environment_info()
+    pk = env.pop("packages")
+    env["highspy"] = env.pop("highs")
+    return {**env, "highspy_package": pk.get("highspy"), **{name: pk.get(name) for name in flat}}
+
+
+def finite_or_none(x: Any) -> float | None:
+    """JSON-safe float: NaN and infinities become ``None``."""
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars as Python numbers, non-finite floats as ``None``, paths as strings,
+    tuples and sets as lists and every mapping key as a string (for :func:`write_json`)."""
+    import numpy as np
+
+    if isinstance(obj, bool | int | str) or obj is None:
+        return obj
+    if isinstance(obj, float | np.floating):
+        return finite_or_none(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def int_list(text: str) -> list[int]:
+    """``argparse`` type: a comma-separated list of whole numbers >= 1, duplicates dropped."""
+    import argparse
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}") from exc
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return list(dict.fromkeys(values))

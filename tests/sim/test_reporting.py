@@ -33,3 +33,27 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path: Path) -> None:
 def test_markdown_table_formats_floats() -> None:
     text = markdown_table(pd.DataFrame({"x": [1.23456], "y": ["b"]}), floatfmt=".2f")
     assert text.splitlines() == ["| x | y |", "|---|---|", "| 1.23 | b |"]
+
+
+def test_benchmark_document_helpers() -> None:
+    import argparse
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from sim.reporting import int_list, jsonable, machine_info
+
+    doc = jsonable({1: np.float64(2.5), "nan": math.nan, "inf": np.inf, "n": np.int64(3), "p": Path("a/b"),
+                    "t": (1, {2}), "ok": True})
+    assert doc == {"1": 2.5, "nan": None, "inf": None, "n": 3, "p": "a/b", "t": [1, [2]], "ok": True}
+    assert type(doc["n"]) is int
+    assert int_list("3,1,3") == [3, 1]
+    for bad in ("", "1,x", "0,2"):
+        try:
+            int_list(bad)
+        except argparse.ArgumentTypeError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")
+    m = machine_info()
+    assert {"platform", "python", "highspy", "highspy_package", "pyomo", "numpy", "cpu_count", "date"} <= set(m)
