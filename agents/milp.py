@@ -427,6 +427,11 @@ class HighsModel:
         self.handover_s = dt
         return dt
 
+    def clear_solver(self) -> None:
+        """Forget the basis and solution but keep the model: the next solve starts cold, so its result
+        does not depend on what this instance solved before."""
+        self._highs.clearSolver()
+
     def set_integer(self, columns: np.ndarray | Sequence[int], integer: bool = True) -> None:
         """Make the given columns integer (or continuous again) in the live model."""
         cols = np.asarray(columns, dtype=np.int32)

@@ -663,7 +663,7 @@ class CloudModel:
             handover_s += self.apply(case)
         self.hm.set_case(case.name)
         if cold_start:
-            self.hm._highs.clearSolver()  # keeps the model, forgets basis and solution
+            self.hm.clear_solver()
         stats, path = self._solve_certified()
         t0 = time.perf_counter()
         result = self._extract(case, stats, path)

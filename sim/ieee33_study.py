@@ -201,7 +201,7 @@ def prices_frame(da_prices: np.ndarray, res: SchemeResult | None, dt_h: float) -
         parts.append(pd.DataFrame({"kind": "rolling", "iteration": 0, "period": np.arange(1, n + 1),
                                    "hour": np.arange(n) * dt_h, "price": res.prices, "excess_demand_kw": z,
                                    "lo": np.nan, "hi": np.nan}))
-        it = res.trace.to_frame().rename(columns={})
+        it = res.trace.to_frame()
         it.insert(0, "kind", "bisection")
         it["hour"] = (it["period"] - 1) * dt_h
         parts.append(it[list(PRICE_COLUMNS)])
