@@ -2,7 +2,7 @@
 
     python run_sim.py                      # the embedded default: ieee33, 2 days, cooperative, seed 0
     python run_sim.py simulate --scenario ieee33 --days N --mode M --seed S --out DIR
-                               [--replay oracle] [--workers K | --scheduler ADDRESS] [--resume]
+                               [--replay oracle|mpc] [--workers K | --scheduler ADDRESS] [--resume]
     python run_sim.py compare --scenario ieee33 --days N --modes cooperative,centralized,noncooperative,oracle
                                --seed S --out DIR
     python run_sim.py sweep --scenario ieee33 --set market.kappa=0,0.5,0.9 [--set ...] --days N --out DIR
@@ -147,8 +147,11 @@ def _sim_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=_positive_int, default=2, help="number of days (default 2)")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results)")
-    p.add_argument("--replay", choices=("oracle",), default="oracle",
-                   help="intraday replay: oracle = one intraday optimisation with the realised day (SPEC 6.6)")
+    p.add_argument("--replay", choices=("oracle", "mpc"), default="oracle",
+                   help="intraday replay (SPEC 6.6): oracle = one intraday optimisation with the realised day "
+                        "(as in the papers); mpc = re-optimise the rest of the day at every quarter-hour with "
+                        "what is realised so far and the forecast after, execute the first quarter-hour "
+                        "(the oracle mode stays full-information in both)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--workers", type=_positive_int, default=None,
                    help="run the runs as tasks on a local Dask cluster with K worker processes")

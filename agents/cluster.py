@@ -589,6 +589,12 @@ class ClusterAgent(EnergyAgent):
                                f"objective {stats[-1].objective}")
         return sol
 
+    def standalone_model(self) -> tuple[pyo.Block, HighsModel]:
+        """The persistent standalone model's cluster block and solver (built by the first :meth:`standalone_cost`)."""
+        if self._standalone is None:
+            raise RuntimeError(f"cluster {self.name}: the standalone model is built by the first standalone_cost call")
+        return self._standalone.model.cluster, self._standalone.hm
+
     def standalone(self) -> Offer:
         """The disagreement plan as a market :class:`~market.interfaces.Offer` (cost ``C^0_n``)."""
         sol = self.standalone_cost()

@@ -18,10 +18,21 @@ Stages
 ------
 - **plan** (DA stage): the cloud model of 000 (§4) with the forecast in the DA block and the
   reduced scenarios in the RT blocks, CVaR-DRO objective; its DA plan is frozen.
-- **replay** (``oracle`` replay of §6.6): the RT block with ``S = 1``, the realised data, the DA plan
-  fixed and the same penalties.  The realised-day cost is the replay's scenario cost
-  ``C = C^RT + C^dev`` (C-9): RT operating cost on the realised day plus the DA-RT deviation
-  penalties against the frozen plan (000 has no separate DA settlement, ``omega^DA = 0``).
+- **replay** (``SimSettings.replay``, §6.6 step 3): the RT block with ``S = 1``, the DA plan fixed and
+  the same penalties, in one of two ways:
+
+  - ``oracle`` (3a, as in the paper): one solve over the 96 quarter-hours with the realised day.
+  - ``mpc`` (3b, :mod:`sim.mpc`): at each quarter-hour ``k = 1..96`` the same model is re-solved with
+    the realised data for ``1..k`` and the forecast for ``k+1..96`` (PV and wind: the DA forecast held
+    per hour; load: the realised load, known day-ahead as above), and the decisions of period ``k``
+    are fixed (:class:`sim.mpc.PastFixer` on ``rt[1]``: every continuous per-period variable; the
+    hourly deviations and the costs stay free).  After step 96 the whole day is fixed and the last
+    solve is the executed day.  The first solve of a day starts cold, the next 95 warm (one
+    deterministic sequence per day), and the fixed past is released when the day ends or fails.
+
+  The realised-day cost is the replay's scenario cost ``C = C^RT + C^dev`` (C-9): RT operating cost on
+  the realised day plus the DA-RT deviation penalties against the frozen plan (000 has no separate DA
+  settlement, ``omega^DA = 0``).
 
 Modes (:data:`CAMPUS_MODES`)
 ----------------------------
@@ -39,16 +50,23 @@ Modes (:data:`CAMPUS_MODES`)
 - ``oracle``: full information: the realised day is known day-ahead — the cloud model with ``S = 1``
   (the realised day as its only scenario; the DA block gets the realised hourly means) and P2P,
   DA and RT optimised together.  Its cost bounds the others' realised costs from below (up to the
-  objective's tie-break terms, see the tests).
+  objective's tie-break terms, see the tests).  It is the same under both replays (``mpc_solves = 0``).
+
+Mesa stepping: :func:`simulate_campus_day_steps` is the day as a generator (:data:`sim.simulate.DaySteps`)
+that yields ``k`` once quarter-hour ``k`` is executed and returns the :class:`~sim.simulate.DayOutcome`.
+Under the ``oracle`` replay (and in ``oracle`` mode) the whole day is solved before the first yield;
+under ``mpc`` each yield follows step ``k``'s re-solve(s).
 
 State: each park's stored energy carries to the next day; ESS-4 is a window: the day ends at or above
 the scenario's nominal start and at most at its maximum (as :func:`sim.simulate.day_scenario`).
 
-Persistence (DESIGN principle 6): :class:`CampusModels` holds three persistent
-:class:`~sim.cloud.CloudModel` instances, built once per run (lazily, only those the mode needs) and
-updated per day with :meth:`~sim.cloud.CloudModel.set_data`.  Every solve starts cold
-(``cold_start=True``), so a day's results depend only on ``(scenario, seed, day, state)``, not on what
-the models solved before (degenerate LPs have several optimal vertices).
+Persistence (DESIGN principle 6): :class:`CampusModels` holds the persistent
+:class:`~sim.cloud.CloudModel` instances (``plan``, ``replay``, ``oracle`` and, for the cooperative
+``mpc`` day, ``replay_alone``), built once per run (lazily, only those the mode needs) and updated per
+day with :meth:`~sim.cloud.CloudModel.set_data`.  Every solve starts cold (``cold_start=True``) except
+the ``mpc`` steps after a day's first, which warm-start from the step before in the same day, so a
+day's results depend only on ``(scenario, seed, day, state)``, not on what the models solved before
+(degenerate LPs have several optimal vertices).
 """
 
 from __future__ import annotations
@@ -71,7 +89,8 @@ from agents.milp import HighsModel, SolverOptions
 from market import Allocation, Offer, allocate, settle
 from scenarios.schema import ThreeCampusScenario
 from sim.cloud import CaseResult, CloudCase, CloudModel
-from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, RunSpec, SimSettings
+from sim.mpc import RecedingLoop, check_replay, held, receding
+from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, DaySteps, RunSpec, SimSettings, drain
 from sim.weather import (
     DayWeather,
     WeatherModel,
@@ -182,11 +201,13 @@ def _da_continuous_vars(cm: CloudModel) -> list[VarData]:
 
 @dataclass
 class CampusModels:
-    """The persistent models of one run (built lazily, once): ``plan``, ``replay`` and ``oracle``.
+    """The persistent models of one run (built lazily, once): ``plan``, ``replay``, ``replay_alone``, ``oracle``.
 
     - ``plan``: DA + ``S`` RT scenarios, CVaR with the scenario probabilities.
     - ``replay``: ``S = 1``; the DA block's rows are deactivated and its continuous variables fixed to
       the plan (Pyomo ``fix``, kept as columns with ``lb = ub``), so only the deviation rows see them.
+    - ``replay_alone``: a second model built as ``replay``, for the no-P2P day of the cooperative
+      ``mpc`` replay (its receding loop advances in lock-step with the P2P one on ``replay``).
     - ``oracle``: ``S = 1`` with the DA block free.
     """
 
@@ -196,9 +217,11 @@ class CampusModels:
     build_s: float = 0.0  # seconds spent building so far (reset by whoever reports it)
     _plan: CloudModel | None = field(default=None, repr=False)
     _replay: CloudModel | None = field(default=None, repr=False)
+    _replay_alone: CloudModel | None = field(default=None, repr=False)
     _oracle: CloudModel | None = field(default=None, repr=False)
     _plan_da: list[VarData] = field(default_factory=list, repr=False)
     _replay_da: list[VarData] = field(default_factory=list, repr=False)
+    _replay_alone_da: list[VarData] = field(default_factory=list, repr=False)
 
     def _new(self, n: int) -> CloudModel:
         t0 = time.perf_counter()
@@ -214,15 +237,23 @@ class CampusModels:
             self._plan_da = _da_continuous_vars(self._plan)
         return self._plan
 
+    def _new_replay(self) -> tuple[CloudModel, list[VarData]]:
+        cm = self._new(1)
+        for con in cm.model.da.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+            con.deactivate()
+        return cm, _da_continuous_vars(cm)
+
     @property
     def replay(self) -> CloudModel:
         if self._replay is None:
-            cm = self._new(1)
-            for con in cm.model.da.component_data_objects(pyo.Constraint, active=True, descend_into=True):
-                con.deactivate()
-            self._replay_da = _da_continuous_vars(cm)
-            self._replay = cm
+            self._replay, self._replay_da = self._new_replay()
         return self._replay
+
+    @property
+    def replay_alone(self) -> CloudModel:
+        if self._replay_alone is None:
+            self._replay_alone, self._replay_alone_da = self._new_replay()
+        return self._replay_alone
 
     @property
     def oracle(self) -> CloudModel:
@@ -235,20 +266,21 @@ class CampusModels:
         hm = self.plan.hm
         return np.fromiter((hm.value(v) for v in self._plan_da), dtype=float, count=len(self._plan_da))
 
-    def fix_replay_da(self, values: np.ndarray, case: CloudCase) -> None:
+    def fix_replay_da(self, values: np.ndarray, case: CloudCase, *, alone: bool = False) -> None:
         """Fix the replay's DA variables to the plan ``values`` (solved for ``case``).
 
-        Values are clipped to the variables' bounds in ``case`` (the solver's 1e-14 excursions; the
-        line capacities are those ``case`` will apply), so Pyomo never holds a fixed value outside its
-        bounds.
+        ``alone``: fix those of ``replay_alone`` instead.  Values are clipped to the variables' bounds
+        in ``case`` (the solver's 1e-14 excursions; the line capacities are those ``case`` will
+        apply), so Pyomo never holds a fixed value outside its bounds.
         """
-        replay = self.replay
-        if len(self._replay_da) != values.size:
+        replay = self.replay_alone if alone else self.replay
+        da_vars = self._replay_alone_da if alone else self._replay_da
+        if len(da_vars) != values.size:
             raise RuntimeError("the plan and the replay model have different DA blocks")
         lines = {ln.name: ln for ln in self.scenario.lines}
         lines_block = replay.model.da.lines
         g = case.p2p_capacity_factor if case.p2p else 0.0
-        for v, x in zip(self._replay_da, values.tolist(), strict=True):
+        for v, x in zip(da_vars, values.tolist(), strict=True):
             comp = v.parent_component()
             if comp is lines_block.p_forward_kw or comp is lines_block.p_reverse_kw:
                 ln = lines[v.index()[0]]
@@ -305,6 +337,21 @@ class Executed:
     park_deviation: dict[str, float]
     profiles: dict[tuple[str, str], np.ndarray]  # (park or line, variable) -> 96, RT stage
     plan: CaseResult | None = None  # the DA stage's CVaR solve (None for the oracle)
+    rt_solves: int = 1  # solves of the RT stage (96 for an mpc replay)
+    rt_solve_s: float | None = None  # their solver seconds (None: ``result.solve_s``, the one solve)
+    rt_handover_s: float | None = None  # their hand-over seconds (None: ``result.handover_s``)
+
+    @property
+    def solve_s(self) -> float:
+        """Solver seconds of the RT stage and the plan."""
+        rt = self.result.solve_s if self.rt_solve_s is None else self.rt_solve_s
+        return rt + (self.plan.solve_s if self.plan is not None else 0.0)
+
+    @property
+    def handover_s(self) -> float:
+        """Hand-over seconds of the RT stage and the plan."""
+        rt = self.result.handover_s if self.rt_handover_s is None else self.rt_handover_s
+        return rt + (self.plan.handover_s if self.plan is not None else 0.0)
 
     @property
     def cost(self) -> float:
@@ -345,17 +392,87 @@ def _solve(cm: CloudModel, case: CloudCase) -> CaseResult:
     return r
 
 
-def _plan_and_replay(models: CampusModels, data: CampusDayData, start: dict[str, float], case: CloudCase) -> Executed:
-    """DA stage (CVaR plan on the forecast and the scenarios), then the replay of the realised day."""
+def _plan_stage(models: CampusModels, data: CampusDayData, start: dict[str, float], case: CloudCase, *,
+                alone: bool = False) -> tuple[CloudModel, CaseResult]:
+    """DA stage (CVaR plan on the forecast and the scenarios), frozen in the replay model (``replay``,
+    or ``replay_alone`` with ``alone``), whose data become the realised day; returns the replay model
+    (ready to solve) and the plan's result."""
     plan = models.plan
     plan.set_data(da=data.da_forecast, rt=data.rt_scenarios, probabilities=data.probabilities, ess_initial_kwh=start)
     planned = _solve(plan, case)
     da_values = models.plan_da_values()
-    replay = models.replay
+    replay = models.replay_alone if alone else models.replay
     replay.set_data(da=data.da_forecast, rt={k: v[None, :] for k, v in data.realised.items()},
                     ess_initial_kwh=start)
-    models.fix_replay_da(da_values, case)
+    models.fix_replay_da(da_values, case, alone=alone)
+    return replay, planned
+
+
+def _plan_and_replay(models: CampusModels, data: CampusDayData, start: dict[str, float], case: CloudCase) -> Executed:
+    """DA stage, then the ``oracle`` replay of the realised day (one solve over the 96 quarter-hours)."""
+    replay, planned = _plan_stage(models, data, start, case)
     return _executed(replay, _solve(replay, case), planned)
+
+
+def mpc_forecast(data: CampusDayData) -> dict[tuple[str, str], np.ndarray]:
+    """What the ``mpc`` replay expects of the periods not yet realised, ``(park, quantity) -> 96``.
+
+    PV and wind: the DA forecast (the most probable reduced scenario) held per hour; load: the
+    realised load (known day-ahead in this simulator, see the module docstring).
+    """
+    out = {}
+    for key, real in data.realised.items():
+        out[key] = real.copy() if key[1] == "load_kw" else held(data.da_forecast[key], real.size)
+    return out
+
+
+class _MpcReplay:
+    """One receding-horizon replay of the day (SPEC §6.6 3b) on a replay model whose DA plan is fixed.
+
+    :meth:`step` ``(k)`` writes the data seen at step ``k`` (:func:`sim.mpc.receding`) into the model's
+    single RT block, re-solves (cold at ``k = 1``, warm after) and fixes period ``k``'s decisions;
+    :meth:`executed` builds the day after step 96.  :meth:`close` releases the fixed past (idempotent).
+    """
+
+    def __init__(self, name: str, cm: CloudModel, case: CloudCase, data: CampusDayData,
+                 forecast: Mapping[tuple[str, str], np.ndarray], planned: CaseResult) -> None:
+        self.cm = cm
+        self.case = case
+        self.planned = planned
+        self._realised = data.realised
+        self._forecast = forecast
+        self.solve_s = 0.0
+        self.handover_s = 0.0
+        self.loop: RecedingLoop[CaseResult] = RecedingLoop(name, RT_HORIZON, self._solve,
+                                                           lambda: ([cm.model.rt[1]], cm.hm),
+                                                           path_of=lambda r: r.path)
+
+    def _solve(self, k: int) -> CaseResult:
+        cm = self.cm
+        cm.set_data(rt={key: receding(real, self._forecast[key], k)[None, :] for key, real in self._realised.items()})
+        before = cm.hm.handover_s  # CloudModel.solve reports it plus this solve's hand-over
+        r = cm.solve(self.case, cold_start=k == 1)
+        if r.reused_from is not None:  # set_data empties the solve cache: every step must really solve
+            raise RuntimeError(f"{self.loop.name}: step {k} reused the solve of case {r.reused_from}")
+        self.solve_s += r.solve_s
+        self.handover_s += max(r.handover_s - before, 0.0)
+        return r
+
+    def step(self, k: int) -> None:
+        self.loop.step(k)
+
+    def close(self) -> None:
+        self.loop.close()
+
+    def executed(self) -> Executed:
+        last = self.loop.result()  # releases the fixed past; the solution (hm.x) is the executed day
+        log.info("%s case %s: %s, realised cost %.2f, %.2f s", self.cm.hm.ctx.name, self.case.name,
+                 self.loop.path_summary(), float(last.scenario_cost[0]), self.loop.seconds)
+        ex = _executed(self.cm, last, self.planned)
+        ex.rt_solves = self.loop.n_solves
+        ex.rt_solve_s = self.solve_s
+        ex.rt_handover_s = self.handover_s
+        return ex
 
 
 def _oracle(models: CampusModels, data: CampusDayData, start: dict[str, float]) -> Executed:
@@ -462,7 +579,7 @@ def _end_state(sc: ThreeCampusScenario, ex: Executed) -> CarryState:
 # ------------------------------------------------------------------------------ one day
 
 
-def simulate_campus_day(
+def simulate_campus_day_steps(
     sc: ThreeCampusScenario,
     run: RunSpec,
     settings: SimSettings,
@@ -470,21 +587,26 @@ def simulate_campus_day(
     state: CarryState,
     weather: WeatherModel | None = None,
     models: CampusModels | None = None,
-) -> DayOutcome:
-    """Day ``d`` (0-based) of ``run`` on the three-campus scenario ``sc``, starting from ``state``.
+) -> DaySteps:
+    """Day ``d`` (0-based) of ``run`` on the three-campus scenario ``sc`` as a generator (Mesa stepping).
 
-    ``run.mode`` is one of :data:`CAMPUS_MODES`; ``run.overrides`` are not applied here (pass the
-    scenario with them applied).  ``weather`` and ``models`` are built when not given (``models``:
-    :func:`campus_models`, reused across calls with the same ``sc`` and settings).
-    Returns KPIs (``run, mode, seed, point, day, day_of_year``, the :data:`sim.simulate.KPI_COLUMNS`
-    with NaN where they do not apply, the campus KPIs and per-park ``cost_/final_cost_/
-    ess_start_kwh_/ess_end_kwh_<park>``; for ``cooperative`` also ``gain_/payment_/weight_/
-    standalone_cost_/coalition_cost_<park>``), the long time series of the executed day (DA plan and
-    realised RT block), the end state and timings.
+    Yields ``k`` once quarter-hour ``k`` (1..96) is executed and returns the
+    :class:`~sim.simulate.DayOutcome` (see :func:`simulate_campus_day`).  Under the ``oracle`` replay,
+    and in ``oracle`` mode, the whole day is solved before the first yield; under ``mpc`` each yield
+    follows step ``k``'s re-solve (two of them, P2P and no-P2P, in ``cooperative`` mode).  The mode and
+    the replay are checked here, before the generator starts.  Closing the generator early releases
+    the fixed past of the ``mpc`` replay models.
     """
     if run.mode not in CAMPUS_MODES:
         raise ValueError(f"mode must be one of {', '.join(CAMPUS_MODES)}; got {run.mode!r}")
+    check_replay(settings.replay)
+    return _day_steps(sc, run, settings, d, state, weather, models)
+
+
+def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
+               weather: WeatherModel | None, models: CampusModels | None) -> DaySteps:
     t0 = time.perf_counter()
+    paused = 0.0  # seconds spent outside the generator (between a yield and the next step)
     wm = weather or campus_weather_model(sc, settings)
     doy = (settings.start_day_of_year - 1 + d) % 365 + 1
     dw = forecast_and_realisation(wm, run.seed, d, day_of_year=doy, n_mc=settings.n_mc,
@@ -496,24 +618,55 @@ def simulate_campus_day(
     if mods.n_scenarios != data.n_scenarios:
         raise ValueError(f"the models have {mods.n_scenarios} RT scenarios, the day {data.n_scenarios}")
     built0 = mods.build_s
+    mpc = settings.replay == "mpc" and run.mode != "oracle"  # the oracle has full information: no replay
+    n = RT_HORIZON.n
 
     alloc: Allocation | None = None
+    mpc_s = 0.0
     if run.mode == "oracle":
         days = [_oracle(mods, data, start)]
-        executed = days[0]
-    elif run.mode in ("centralized", "noncooperative"):
-        days = [_plan_and_replay(mods, data, start, PROPOSED if run.mode == "centralized" else NO_P2P)]
-        executed = days[0]
+    elif not mpc:
+        if run.mode in ("centralized", "noncooperative"):
+            days = [_plan_and_replay(mods, data, start, PROPOSED if run.mode == "centralized" else NO_P2P)]
+        else:
+            days = [_plan_and_replay(mods, data, start, PROPOSED), _plan_and_replay(mods, data, start, NO_P2P)]
     else:
-        coalition = _plan_and_replay(mods, data, start, PROPOSED)
-        standalone = _plan_and_replay(mods, data, start, NO_P2P)
-        days = [coalition, standalone]
-        alloc = bargaining(sc, coalition, standalone)
-        executed = coalition if alloc.coalition_formed else standalone
+        cases = [PROPOSED] if run.mode == "centralized" else [NO_P2P] if run.mode == "noncooperative" \
+            else [PROPOSED, NO_P2P]
+        forecast = mpc_forecast(data)
+        loops: list[_MpcReplay] = []
+        try:
+            for i, case in enumerate(cases):  # cooperative: the no-P2P day on its own model (lock-step)
+                cm, planned = _plan_stage(mods, data, start, case, alone=i > 0)
+                loops.append(_MpcReplay(f"{run.name} day {d + 1} mpc {case.name}", cm, case, data, forecast, planned))
+            t_mpc = time.perf_counter()
+            paused_mpc = paused
+            for k in range(1, n + 1):
+                for lp in loops:
+                    lp.step(k)
+                t_y = time.perf_counter()
+                yield k
+                paused += time.perf_counter() - t_y
+            days = [lp.executed() for lp in loops]
+            mpc_s = time.perf_counter() - t_mpc - (paused - paused_mpc)
+        finally:  # the persistent models serve the next day: never leave a fixed past behind
+            for lp in loops:
+                lp.close()
+    executed = days[0]
+    if run.mode == "cooperative":
+        alloc = bargaining(sc, days[0], days[1])
+        executed = days[0] if alloc.coalition_formed else days[1]
     t_solve = time.perf_counter()
+    paused_solve = paused
+    if not mpc:  # the day was solved in one go: execute its quarter-hours
+        for k in range(1, n + 1):
+            t_y = time.perf_counter()
+            yield k
+            paused += time.perf_counter() - t_y
 
     kpis: dict[str, Any] = {"run": run.name, "mode": run.mode, "seed": run.seed, "point": run.point, "day": d + 1,
-                            "day_of_year": doy, "n_scenarios": data.n_scenarios}
+                            "day_of_year": doy, "n_scenarios": data.n_scenarios,
+                            "mpc_solves": sum(e.rt_solves for e in days) if mpc else 0}
     kpis.update(_kpis(sc, executed))
     parks = sc.park_names
     if alloc is not None:
@@ -536,12 +689,40 @@ def simulate_campus_day(
         kpis[f"ess_end_kwh_{p}"] = end.ess_kwh[p]
     ts = _timeseries(executed, d, run)
     t_end = time.perf_counter()
-    solve_s = sum(e.result.solve_s + (e.plan.solve_s if e.plan is not None else 0.0) for e in days)
-    handover_s = sum(e.result.handover_s + (e.plan.handover_s if e.plan is not None else 0.0) for e in days)
+    solve_s = sum(e.solve_s for e in days)
+    handover_s = sum(e.handover_s for e in days)
     build_s = mods.build_s - built0
     return DayOutcome(kpis, ts, end, {"data_s": t_data - t0, "build_s": build_s, "handover_s": handover_s,
-                                      "solve_s": solve_s, "model_s": t_solve - t_data, "check_s": t_end - t_solve,
-                                      "total_s": t_end - t0})
+                                      "solve_s": solve_s, "mpc_s": mpc_s,
+                                      "model_s": t_solve - t_data - paused_solve,
+                                      "check_s": t_end - t_solve - (paused - paused_solve),
+                                      "total_s": t_end - t0 - paused})
+
+
+def simulate_campus_day(
+    sc: ThreeCampusScenario,
+    run: RunSpec,
+    settings: SimSettings,
+    d: int,
+    state: CarryState,
+    weather: WeatherModel | None = None,
+    models: CampusModels | None = None,
+) -> DayOutcome:
+    """Day ``d`` (0-based) of ``run`` on the three-campus scenario ``sc``, starting from ``state``.
+
+    ``run.mode`` is one of :data:`CAMPUS_MODES`, ``settings.replay`` ``oracle`` or ``mpc``;
+    ``run.overrides`` are not applied here (pass the scenario with them applied).  ``weather`` and
+    ``models`` are built when not given (``models``: :func:`campus_models`, reused across calls with
+    the same ``sc`` and settings).  The whole day at once: :func:`simulate_campus_day_steps` drained.
+    Returns KPIs (``run, mode, seed, point, day, day_of_year, n_scenarios, mpc_solves`` (the RT
+    re-solves of the ``mpc`` replay, both days of ``cooperative`` counted; 0 under ``oracle``), the
+    :data:`sim.simulate.KPI_COLUMNS` with NaN where they do not apply, the campus KPIs and per-park
+    ``cost_/final_cost_/ess_start_kwh_/ess_end_kwh_<park>``; for ``cooperative`` also
+    ``gain_/payment_/weight_/standalone_cost_/coalition_cost_<park>``), the long time series of the
+    executed day (DA plan and realised RT block), the end state and timings (``mpc_s``: wall seconds
+    of the receding loop, 0 under ``oracle``).
+    """
+    return drain(simulate_campus_day_steps(sc, run, settings, d, state, weather, models))
 
 
 def simulate_campus_days(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings,

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,7 @@ from market import Allocation, Offer, PriceTrace, SettlementReport, allocate, bi
 from market.pricing import bisection_prices, repeat_to_grid
 from scenarios.ieee33_loader import fleet as sample_fleets
 from scenarios.schema import IEEE33Scenario
+from sim.mpc import RecedingLoop, check_replay, held, receding
 
 log = logging.getLogger(__name__)
 
@@ -343,8 +344,9 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
     """
 
     def __init__(self, scenario: IEEE33Scenario, day: DayData, *, options: SolverOptions | None = None,
-                 fleet_workers: int = 1) -> None:
+                 fleet_workers: int = 1, replay: str = "oracle") -> None:
         super().__init__(rng=day.seed)
+        self.replay = check_replay(replay)
         self.spec = scenario  # not "scenario": mesa.Model owns that name
         self.day = day
         self.options = options or SolverOptions()
@@ -366,6 +368,9 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
             for c in scenario.clusters
         }
         self.available_kw = sum((np.asarray(v) for v in day.realized_kw.values()), np.zeros(hz.n))
+        #: the DA forecast held on the intraday grid: what the ``mpc`` replay knows of a period not yet realised
+        self.forecast_grid_kw = {name: held(v, hz.n) for name, v in day.forecast_kw.items()}
+        self.available_forecast_kw = sum((self.forecast_grid_kw[name] for name in day.realized_kw), np.zeros(hz.n))
         self.da: Any = None
         self.da_prices_intraday: np.ndarray | None = None
         self._coalition: CoalitionProblem | None = None
@@ -414,9 +419,23 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
         return ClusterData(load_kw=followers.cluster_load(name), pv_available_kw=pv, wind_available_kw=wt)
 
     def excess_demand(self, followers: Followers) -> np.ndarray:
-        """``Z_k = Σ_n (L^TA + P^EV − P^pv − P^wt)`` (SPEC §5.6), kW."""
+        """``Z_k = Σ_n (L^TA + P^EV − P^pv − P^wt)`` (SPEC §5.6), kW.
+
+        The renewables are the realised day in the ``oracle`` replay and the forecast (held hourly)
+        in the ``mpc`` replay, where the rolling prices are cleared before the intraday stage starts.
+        """
         load = sum((followers.cluster_load(c) for c in self.clusters), np.zeros(self.horizon.n))
-        return np.asarray(load - self.available_kw)
+        avail = self.available_kw if self.replay == "oracle" else self.available_forecast_kw
+        return np.asarray(load - avail)
+
+    def cluster_data_at(self, followers: Followers, name: str, k: int) -> ClusterData:
+        """The data cluster ``name`` sees at MPC step ``k``: realised renewables for ``1..k``, forecast after."""
+        params = self.clusters[name].params
+        real = self.day.realized_kw
+        fc = self.forecast_grid_kw
+        pv = {b: receding(real[f"pv{b}"], fc[f"pv{b}"], k) for b in params.pv_sites}
+        wt = {b: receding(real[f"wt{b}"], fc[f"wt{b}"], k) for b in params.wind_sites}
+        return ClusterData(load_kw=followers.cluster_load(name), pv_available_kw=pv, wind_available_kw=wt)
 
     # --------------------------------------------------------------------------- problems
     def standalone(self, followers: Followers) -> dict[str, ClusterSolution]:
@@ -446,13 +465,10 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
             solve_seconds=seconds, **kw,
         )
 
-    def cooperative(self, progress: Callable[[str], None] | None = None) -> SchemeResult:
-        """Scheme 1: bisection rolling prices → ``C^0`` → NB-P1 → W-1…W-4 → NB-2 → settlement."""
-        self.day_ahead()
-        t0 = time.perf_counter()
+    def _clear_prices(self, progress: Callable[[str], None] | None = None) -> tuple[np.ndarray, PriceTrace]:
+        """Scheme 1's rolling prices: bisection (SPEC §5.6 variant A) on the followers' excess demand."""
         bis = self.spec.market.bisection
         it = [0]
-
         up = np.min([a.params.buy_prices(self.horizon) for a in self.clusters.values()], axis=0)
 
         def z(prices: np.ndarray) -> np.ndarray:
@@ -462,12 +478,14 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
                 progress(f"bisection iteration {it[0]}: max |Z| = {np.abs(zz).max():.1f} kW")
             return with_upstream_supply(zz, prices, up) if bis.upstream_supply else zz
 
-        prices, trace = bisection_prices(z, self.horizon.n, p0=bis.p0, p_min=bis.p_min, p_max=bis.p_max, xi=bis.xi,
-                                         max_iter=bis.max_iter, tol_z=bis.tol_z_kw)
-        f = self.respond(prices)
+        return bisection_prices(z, self.horizon.n, p0=bis.p0, p_min=bis.p_min, p_max=bis.p_max, xi=bis.xi,
+                                max_iter=bis.max_iter, tol_z=bis.tol_z_kw)
+
+    def _settle_cooperative(self, f: Followers, c0: dict[str, ClusterSolution], sols: dict[str, ClusterSolution],
+                            stats: list[SolveStats], path: str, trace: PriceTrace, seconds: float) -> SchemeResult:
+        """C^0 and NB-P1 → W-1…W-4 → NB-2 → settlement (the end of scheme 1)."""
+        bis = self.spec.market.bisection
         z_final = self.excess_demand(f)
-        c0 = self.standalone(f)
-        sols, stats, path = self.coalition(f)
         standalone_offers = [Offer(c, s.cost, None, s.net_demand_kw, self.horizon.dt_h) for c, s in c0.items()]
         coalition_offers = [Offer(c, s.cost, s.exchange_kw, s.net_demand_kw, self.horizon.dt_h)
                             for c, s in sols.items()]
@@ -476,12 +494,30 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
         plans = sols if alloc.coalition_formed else c0
         interaction = float(np.clip(alloc.payment, 0.0, None).sum())
         paths = {f"standalone {c}": s.path for c, s in c0.items()} | {"coalition": path}
-        seconds = time.perf_counter() - t0
         return self._result(
             "cooperative", f, plans, seconds, interaction_cost=interaction, paths=paths, allocation=alloc,
             standalone=c0, settlement=report, trace=trace, excess_demand_kw=z_final, stats=stats,
             info={"iteration_bound": bisection_iteration_bound(bis.p_min, bis.p_max, bis.xi)},
         )
+
+    def _noncooperative_result(self, f: Followers, c0: dict[str, ClusterSolution], seconds: float) -> SchemeResult:
+        """Scheme 3's greedy post-step on the standalone plans ``c0``."""
+        assert self.da_prices_intraday is not None
+        params = {c: a.params for c, a in self.clusters.items()}
+        buy = {c: p.buy_prices(self.horizon) for c, p in params.items()}
+        plans, transfers = greedy_exchange(c0, params, buy, self.da_prices_intraday)
+        return self._result("noncooperative", f, plans, seconds, interaction_cost=transfers,
+                            paths={c: s.path for c, s in plans.items()}, standalone=c0)
+
+    def cooperative(self, progress: Callable[[str], None] | None = None) -> SchemeResult:
+        """Scheme 1: bisection rolling prices → ``C^0`` → NB-P1 → W-1…W-4 → NB-2 → settlement."""
+        self.day_ahead()
+        t0 = time.perf_counter()
+        prices, trace = self._clear_prices(progress)
+        f = self.respond(prices)
+        c0 = self.standalone(f)
+        sols, stats, path = self.coalition(f)
+        return self._settle_cooperative(f, c0, sols, stats, path, trace, time.perf_counter() - t0)
 
     def centralized(self) -> SchemeResult:
         """Scheme 2: followers at the DA TOU prices; one DSO problem over all clusters (NB-P1's model)."""
@@ -499,12 +535,96 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
         t0 = time.perf_counter()
         assert self.da_prices_intraday is not None
         f = self.respond(self.da_prices_intraday)
-        c0 = self.standalone(f)
-        params = {c: a.params for c, a in self.clusters.items()}
-        buy = {c: p.buy_prices(self.horizon) for c, p in params.items()}
-        plans, transfers = greedy_exchange(c0, params, buy, self.da_prices_intraday)
-        return self._result("noncooperative", f, plans, time.perf_counter() - t0, interaction_cost=transfers,
-                            paths={c: s.path for c, s in plans.items()}, standalone=c0)
+        return self._noncooperative_result(f, self.standalone(f), time.perf_counter() - t0)
+
+    # --------------------------------------------------------------------------- stepped days (Mesa)
+    def _standalone_loop(self, name: str, f: Followers) -> RecedingLoop[ClusterSolution]:
+        agent = self.clusters[name]
+
+        def solve(k: int) -> ClusterSolution:
+            return agent.standalone_cost(self.cluster_data_at(f, name, k))
+
+        def model() -> tuple[list[pyo.Block], HighsModel]:
+            block, hm = agent.standalone_model()
+            return [block], hm
+
+        return RecedingLoop(f"cluster {name} alone", self.horizon, solve, model, path_of=lambda s: s.path)
+
+    def _coalition_loop(self, f: Followers) -> RecedingLoop[tuple[dict[str, ClusterSolution], list[SolveStats], str]]:
+        def solve(k: int) -> tuple[dict[str, ClusterSolution], list[SolveStats], str]:
+            data = {c: self.cluster_data_at(f, c, k) for c in self.clusters}
+            if self._coalition is None:
+                self._coalition = CoalitionProblem([a.params for a in self.clusters.values()], self.horizon, data,
+                                                   self.options, self.spec.market.exchange_efficiency)
+            return self._coalition.solve(data)
+
+        def model() -> tuple[list[pyo.Block], HighsModel]:
+            cp = self._coalition
+            assert cp is not None
+            return [cp.model.cl[c] for c in cp.params], cp.hm
+
+        return RecedingLoop("coalition", self.horizon, solve, model, path_of=lambda r: r[2])
+
+    def scheme_steps(self, scheme: str, progress: Callable[[str], None] | None = None
+              ) -> Generator[int, None, SchemeResult]:
+        """One scheme's day stepped by quarter-hours: yields ``k`` once period ``k`` is executed, returns the result.
+
+        ``oracle`` replay (and the ``oracle`` scheme, full information whatever the replay): the
+        scheme's one intraday optimisation runs before the first step, the steps then execute it.
+        ``mpc`` replay (SPEC §6.6 b): the rolling prices (cooperative: bisection on the forecast
+        renewables; otherwise the DA TOU prices) and so the followers' responses are fixed before the
+        intraday stage; at every step each cluster problem the scheme needs (the coalition NB-P1, each
+        cluster alone) is re-solved with the renewables realised so far and the forecast after
+        (:class:`sim.mpc.RecedingLoop`), and its period ``k`` is executed.  The allocation (cooperative)
+        and the greedy post-step (noncooperative) work on the executed plans.
+        """
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown scheme {scheme!r}; choose from {list(SCHEMES)}")
+        n = self.horizon.n
+        if self.replay == "oracle" or scheme == "oracle":
+            res = self.cooperative(progress) if scheme == "cooperative" else getattr(self, scheme)()
+            for k in range(1, n + 1):
+                yield k
+            return res
+        self.day_ahead()
+        t0 = time.perf_counter()
+        trace: PriceTrace | None = None
+        if scheme == "cooperative":
+            prices, trace = self._clear_prices(progress)
+        else:
+            assert self.da_prices_intraday is not None
+            prices = self.da_prices_intraday
+        f = self.respond(prices)
+        loops: dict[str, RecedingLoop[Any]] = {}
+        if scheme in ("cooperative", "noncooperative"):
+            loops.update({c: self._standalone_loop(c, f) for c in self.clusters})
+        if scheme in ("cooperative", "centralized"):
+            loops["coalition"] = self._coalition_loop(f)
+        try:
+            for k in range(1, n + 1):
+                for lp in loops.values():
+                    lp.step(k)
+                yield k
+            done = {name: lp.result() for name, lp in loops.items()}
+        finally:
+            for lp in loops.values():
+                lp.close()
+        seconds = time.perf_counter() - t0
+        c0 = {c: done[c] for c in self.clusters if c in done}
+        if scheme == "cooperative":
+            assert trace is not None
+            sols, stats, path = done["coalition"]
+            res = self._settle_cooperative(f, c0, sols, stats, path, trace, seconds)
+        elif scheme == "centralized":
+            sols, stats, path = done["coalition"]
+            res = self._result("centralized", f, sols, seconds, interaction_cost=0.0, paths={"dso": path},
+                               stats=stats)
+        else:
+            res = self._noncooperative_result(f, c0, seconds)
+        res.paths = {name: lp.path_summary() for name, lp in loops.items()}
+        res.info.update({"replay": "mpc", "mpc_solves": int(sum(lp.n_solves for lp in loops.values())),
+                         "mpc_seconds": float(sum(lp.seconds for lp in loops.values()))})
+        return res
 
     def oracle(self) -> SchemeResult:
         """The full-information joint optimum (module docstring): a lower bound on every scheme's total."""
@@ -641,9 +761,9 @@ def add_lexicographic_objective(m: pyo.ConcreteModel, cost: Any, clusters: Seque
     the optimum with the least exchange: stage 1 minimises ``cost``; stage 2 caps ``cost`` at the
     stage-1 optimum (+ :data:`LEX_TOL` relative) and minimises the exchanged energy.
     """
-    m.w_cost = pyo.Param(initialize=1.0, mutable=True, doc="weight of the cost (stage 1)")
-    m.w_ex = pyo.Param(initialize=0.0, mutable=True, doc="weight of the exchanged energy (stage 2)")
-    m.cost_cap = pyo.Param(initialize=_NO_CAP, mutable=True, doc="cap on the cost in stage 2 [USD]")
+    m.w_cost = pyo.Param(initialize=1.0, mutable=True, within=pyo.Reals, doc="weight of the cost (stage 1)")
+    m.w_ex = pyo.Param(initialize=0.0, mutable=True, within=pyo.Reals, doc="weight of the exchanged energy (stage 2)")
+    m.cost_cap = pyo.Param(initialize=_NO_CAP, mutable=True, within=pyo.Reals, doc="cap on the cost in stage 2 [USD]")
     m.exchange_kwh = pyo.Expression(expr=dt_h * pyo.quicksum(
         b.p_in_kw[k] + b.p_out_kw[k] for b in clusters for k in b.T), doc="exchanged energy, both directions [kWh]")
     m.system_cost = pyo.Expression(expr=cost, doc="cost minimised in stage 1 [USD]")

@@ -1,17 +1,21 @@
 """The simulator as a Mesa model: one step = 15 minutes (issue 4, deliverable 2; SPEC §6.6).
 
-:class:`SimulationModel` runs one :class:`sim.simulate.RunSpec` day by day.  At the first step of a
-day the information of the day is drawn and the day-ahead stage runs, followed by the intraday
-optimisation of the replay mode (``oracle``: one optimisation over the 96 quarter-hours with the
-realised day, as in the papers); every step then *executes* one quarter-hour of that plan and
-records it.  After the 96th step the day is complete: its records, KPIs and end state are handed to
-``on_day`` (the writer of :func:`sim.simulate.run_days`) and the state (storage energy) carries into
-the next day.
+:class:`SimulationModel` runs one :class:`sim.simulate.RunSpec` day by day.  A day is a generator
+(:data:`sim.simulate.DaySteps`) that the model advances one quarter-hour per ``step()``:
 
-Recording: :class:`DayRecorder` is the per-day equivalent of Mesa's ``DataCollector`` — it keeps
-the long-format rows of the steps executed so far (``day, run, mode, period, bus, entity,
-variable, value, unit``) and is emptied when the day has been written, so memory stays bounded
-however many days run.
+- at the day's first step the information of the day is drawn and the day-ahead stage runs;
+- ``oracle`` replay: the one intraday optimisation over the 96 quarter-hours with the realised day
+  (as in the papers) also runs at the first step, and every step then executes one quarter-hour of it;
+- ``mpc`` replay: every step re-optimises the rest of the day with what has been realised so far and
+  the forecast after, and executes its first quarter-hour (:mod:`sim.mpc`).
+
+After the 96th step the day is complete: its records, KPIs and end state are handed to ``on_day``
+(the writer of :func:`sim.simulate.run_days`) and the state (storage energy, home EVs' SOC) carries
+into the next day.
+
+Recording: :class:`DayRecorder` is the per-day equivalent of Mesa's ``DataCollector`` — it holds the
+long-format rows of the day (``day, run, mode, period, bus, entity, variable, value, unit``) until
+they are written and is then emptied, so memory stays bounded however many days run.
 """
 
 from __future__ import annotations
@@ -20,10 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 import mesa
-import numpy as np
 import pandas as pd
 
-from sim.simulate import CarryState, DayOutcome, RunSpec, SimSettings, simulate_day
+from sim.simulate import CarryState, DayOutcome, DaySteps, RunSpec, SimSettings, simulate_day_steps
 
 STEPS_PER_DAY = 96
 
@@ -58,7 +61,7 @@ class SimulationModel(mesa.Model):  # type: ignore[misc]
     def __init__(self, scenario: Any, run: RunSpec, settings: SimSettings, *, first_day: int = 0,
                  state: CarryState | None = None, weather: Any = None,
                  on_day: Callable[[int, DayOutcome], None] | None = None,
-                 day_fn: Callable[..., DayOutcome] = simulate_day) -> None:
+                 day_fn: Callable[..., DaySteps] = simulate_day_steps) -> None:
         super().__init__(rng=run.seed)
         self.spec = scenario  # not "scenario": mesa.Model owns that name
         self.run_spec = run
@@ -70,39 +73,43 @@ class SimulationModel(mesa.Model):  # type: ignore[misc]
         self.on_day = on_day
         self.day_fn = day_fn
         self.recorder = DayRecorder()
-        self.outcome: DayOutcome | None = None
-        self._periods: np.ndarray | None = None
+        self._day: DaySteps | None = None
 
     @property
     def finished(self) -> bool:
         return self.day >= self.run_spec.days
 
     def step(self) -> None:
-        """Execute one quarter-hour; plan the day first if it is the day's first step."""
+        """Execute one quarter-hour (starting the day first if it is the day's first step)."""
         if self.finished:
             raise RuntimeError(f"run {self.run_spec.name}: all {self.run_spec.days} days are simulated")
-        if self.step_in_day == 0:
-            self.outcome = self.day_fn(self.spec, self.run_spec, self.settings, self.day, self.state, self.weather)
-            self._periods = self.outcome.timeseries["period"].to_numpy()
-        assert self.outcome is not None and self._periods is not None
-        k = self.step_in_day + 1
-        self.recorder.record(self.outcome.timeseries[self._periods == k])
-        self.step_in_day += 1
-        if self.step_in_day == STEPS_PER_DAY:
+        if self._day is None:
+            self._day = self.day_fn(self.spec, self.run_spec, self.settings, self.day, self.state, self.weather)
+        k = next(self._day)
+        if k != self.step_in_day + 1:
+            raise RuntimeError(f"run {self.run_spec.name} day {self.day + 1}: the day executed quarter-hour {k} "
+                               f"at step {self.step_in_day + 1}")
+        self.step_in_day = k
+        if k == STEPS_PER_DAY:
             self._close_day()
 
     def _close_day(self) -> None:
-        assert self.outcome is not None
-        executed = self.recorder.frame()
-        if len(executed) != len(self.outcome.timeseries):
-            raise RuntimeError(f"run {self.run_spec.name} day {self.day + 1}: recorded {len(executed)} rows, "
-                               f"planned {len(self.outcome.timeseries)}")
-        done = DayOutcome(self.outcome.kpis, executed, self.outcome.state, self.outcome.seconds)
+        assert self._day is not None
+        try:
+            next(self._day)
+        except StopIteration as stop:
+            outcome = stop.value
+        else:
+            raise RuntimeError(f"run {self.run_spec.name} day {self.day + 1}: more than {STEPS_PER_DAY} quarter-hours")
+        if not isinstance(outcome, DayOutcome):
+            raise RuntimeError(f"run {self.run_spec.name} day {self.day + 1}: the day ended without its outcome")
+        self.recorder.record(outcome.timeseries)
+        done = DayOutcome(outcome.kpis, self.recorder.frame(), outcome.state, outcome.seconds)
         if self.on_day is not None:
             self.on_day(self.day, done)
-        self.state = self.outcome.state
+        self.state = outcome.state
         self.recorder.clear()
-        self.outcome = None
+        self._day = None
         self.step_in_day = 0
         self.day += 1
 

@@ -17,8 +17,12 @@ A *run* is one (mode, replication seed, sweep point) over ``days`` consecutive d
    day at or above it and where tomorrow's departure stays reachable (:func:`agents.ev.carried_end_min`).  The first day
    has no history: home EVs use the cyclic EV-4' there.
 3. **Day-ahead and intraday** (:class:`sim.ieee33_schemes.DistributionModel`): the DA TOU design,
-   then the mode's scheme over the 96 quarter-hours with the realised data (``oracle`` replay, as in
-   the papers).
+   then the mode's scheme over the 96 quarter-hours, stepped by :class:`sim.model.SimulationModel`:
+   ``oracle`` replay (as in the papers): one intraday optimisation with the realised day; ``mpc``
+   replay (:meth:`~sim.ieee33_schemes.DistributionModel.scheme_steps`, :mod:`sim.mpc`): the rolling
+   prices are cleared on the forecast before the day, then every quarter-hour the clusters re-solve
+   the rest of the day with the renewables realised so far and the forecast after, and execute one
+   quarter-hour.  The ``oracle`` mode is full-information in both replays (the lower bound).
 4. **Network check and KPIs**: LinDistFlow and AC voltages, costs, curtailment, peak–valley, the
    per-cluster gains of the bargaining.
 
@@ -44,7 +48,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +63,7 @@ from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario, ScenarioError
 from sim.ieee33_schemes import SCHEMES, DayData, DistributionModel, SchemeResult
 from sim.ieee33_study import network_check, scheme_row, timeseries_frame
+from sim.mpc import REPLAYS
 from sim.reporting import environment_info, write_csv, write_json, write_parquet
 from sim.weather import (
     WeatherModel,
@@ -71,7 +76,6 @@ from sim.weather import (
 log = logging.getLogger(__name__)
 
 MODES: tuple[str, ...] = SCHEMES
-REPLAYS: tuple[str, ...] = ("oracle",)
 #: Spawn key of the run's EV fleet under the run's seed (days use keys 0, 1, ...; the weather its own key).
 FLEET_SPAWN_KEY = 1 << 20
 #: KPI columns (besides the identifiers) taken from the study's scheme row; timings excluded.
@@ -128,8 +132,7 @@ class SimSettings:
 
     def __post_init__(self) -> None:
         if self.replay not in REPLAYS:
-            raise ValueError(f"replay must be one of {', '.join(REPLAYS)} (mpc is not available yet); got "
-                             f"{self.replay!r}")
+            raise ValueError(f"replay must be one of {', '.join(REPLAYS)}; got {self.replay!r}")
         if not 1 <= self.start_day_of_year <= 365:
             raise ValueError(f"start_day_of_year must be in 1..365, got {self.start_day_of_year}")
         if self.n_mc < self.n_scenarios or self.n_scenarios < 1:
@@ -296,6 +299,22 @@ class DayOutcome:
     seconds: dict[str, float]
 
 
+#: A day as a generator: yields ``k`` after quarter-hour ``k`` (1..96) is executed, returns the outcome.
+DaySteps = Generator[int, None, DayOutcome]
+
+
+def drain(steps: DaySteps) -> DayOutcome:
+    """Run a :data:`DaySteps` generator to its end; return the day's outcome."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            out = stop.value
+            if not isinstance(out, DayOutcome):
+                raise RuntimeError("a day generator ended without its outcome") from None
+            return out
+
+
 def weather_model(sc: IEEE33Scenario, settings: SimSettings) -> WeatherModel:
     params = load_weather_params(station=settings.station) if settings.station else load_weather_params()
     return WeatherModel(params, sites_of_ieee33(sc))
@@ -303,7 +322,17 @@ def weather_model(sc: IEEE33Scenario, settings: SimSettings) -> WeatherModel:
 
 def simulate_day(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
                  weather: WeatherModel | None = None) -> DayOutcome:
-    """Day ``d`` (0-based) of ``run`` starting from ``state`` (SPEC §6.6, oracle replay)."""
+    """Day ``d`` (0-based) of ``run`` starting from ``state`` (SPEC §6.6), run to its end."""
+    return drain(simulate_day_steps(sc, run, settings, d, state, weather))
+
+
+def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
+                       weather: WeatherModel | None = None) -> DaySteps:
+    """Day ``d`` (0-based) of ``run`` from ``state``, stepped by quarter-hours (``settings.replay``).
+
+    Yields ``k`` once quarter-hour ``k`` is executed (:meth:`DistributionModel.scheme_steps`), returns
+    the :class:`DayOutcome`.
+    """
     t0 = time.perf_counter()
     wm = weather or weather_model(sc, settings)
     doy = (settings.start_day_of_year - 1 + d) % 365 + 1
@@ -322,9 +351,9 @@ def simulate_day(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int
     day = DayData(seed=int(day_seq.generate_state(1)[0]), forecast_kw=dw.forecast_by_site(),
                   realized_kw=dw.realised_by_site(), fleets=fleets)
     t_data = time.perf_counter()
-    model = DistributionModel(sc_d, day, options=SolverOptions(time_limit_s=settings.time_limit_s))
-    results = model.run([run.mode])
-    res = results[run.mode]
+    model = DistributionModel(sc_d, day, options=SolverOptions(time_limit_s=settings.time_limit_s),
+                              replay=settings.replay)
+    res = yield from model.scheme_steps(run.mode)
     t_solve = time.perf_counter()
     net = network_check(sc_d, res)
     row = scheme_row(sc_d, res, net)
@@ -332,6 +361,7 @@ def simulate_day(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int
                             "day_of_year": doy}
     kpis.update({k: row[k] for k in KPI_COLUMNS})
     kpis["da_curtailment_kwh"] = float(model.da.curtailment_kwh)
+    kpis["mpc_solves"] = int(res.info.get("mpc_solves", 0))
     kpis.update(_cluster_kpis(res))
     for cp in sc_d.clusters:
         kpis[f"ess_start_kwh_{cp.name}"] = float(cp.ess.capacity_kwh * cp.ess.soc_initial_frac)
@@ -351,6 +381,7 @@ def simulate_day(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int
     ts = ts.rename(columns={"scheme": "mode"})
     t_end = time.perf_counter()
     return DayOutcome(kpis, ts, end, {"data_s": t_data - t0, "solve_s": t_solve - t_data,
+                                      "mpc_s": float(res.info.get("mpc_seconds", 0.0)),
                                       "check_s": t_end - t_solve, "total_s": t_end - t0})
 
 
@@ -523,22 +554,22 @@ def execute(
     return kpis
 
 
-def _ieee33_day(sc: Any, settings: SimSettings) -> tuple[Callable[..., DayOutcome], Any]:
-    return simulate_day, weather_model(sc, settings)
+def _ieee33_day(sc: Any, settings: SimSettings) -> tuple[Callable[..., DaySteps], Any]:
+    return simulate_day_steps, weather_model(sc, settings)
 
 
-def _campus_day(sc: Any, settings: SimSettings) -> tuple[Callable[..., DayOutcome], Any]:
+def _campus_day(sc: Any, settings: SimSettings) -> tuple[Callable[..., DaySteps], Any]:
     from functools import partial
 
-    from sim.campus_day import campus_models, campus_weather_model, simulate_campus_day
+    from sim.campus_day import campus_models, campus_weather_model, simulate_campus_day_steps
 
     # one set of persistent models per run: every day only changes their data
-    return partial(simulate_campus_day, models=campus_models(sc, settings, reuse=False)), \
+    return partial(simulate_campus_day_steps, models=campus_models(sc, settings, reuse=False)), \
         campus_weather_model(sc, settings)
 
 
-#: scenario kind -> f(scenario, settings) -> (day function, weather model); see :func:`simulate_day`.
-_DAY_FUNCTIONS: dict[str, Callable[[Any, SimSettings], tuple[Callable[..., DayOutcome], Any]]] = {
+#: scenario kind -> f(scenario, settings) -> (stepped day function, weather model); see :func:`simulate_day_steps`.
+_DAY_FUNCTIONS: dict[str, Callable[[Any, SimSettings], tuple[Callable[..., DaySteps], Any]]] = {
     "ieee33": _ieee33_day,
     "three_campus": _campus_day,
 }

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pyomo.environ as pyo
 import pytest
+from pyomo.core.base.var import VarData
 
 from scenarios.loader import load_three_campus
 from scenarios.schema import ThreeCampusScenario
@@ -19,14 +23,18 @@ from sim.campus_day import (
     campus_models,
     campus_weather_model,
     day_data,
+    mpc_forecast,
     simulate_campus_day,
+    simulate_campus_day_steps,
 )
 from sim.cloud import CloudCase, CloudModel, weighted_cvar
-from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, RunSpec, SimSettings
+from sim.mpc import held, receding
+from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, RunSpec, SimSettings, drain
 from sim.uncertainty import cvar
 from sim.weather import WeatherModel, forecast_and_realisation, loads_of_three_campus
 
 FAST = SimSettings(scenario="three_campus", n_mc=60, n_scenarios=4)
+MPC = replace(FAST, replay="mpc")
 PARKS = ("PV", "WT", "CHP")
 NOT_APPLICABLE = ("ev_cost", "pv_use_cost", "interaction_cost", "ev_bill", "vmin_pu", "vmax_pu", "vmin_ac_pu",
                   "voltage_violation_pu_h", "max_ldf_ac_error_pu", "ac_losses_kwh", "bisection_iterations",
@@ -277,3 +285,224 @@ def test_scenario_weights_in_the_cloud_model(scenario: ThreeCampusScenario) -> N
     with pytest.raises(ValueError, match="epsilon"):
         model.set_data(rt={("PV", "load_kw"): np.full((2, 96), 100.0)})
         model.solve(CloudCase("eps", epsilon=0.2))
+
+
+# ------------------------------------------------------------------------------ the mpc replay (SPEC §6.6 3b)
+
+MPC_MODES = ("centralized", "noncooperative", "cooperative")
+
+
+@pytest.fixture(scope="module")
+def mpc0(scenario: ThreeCampusScenario, weather: WeatherModel, models: CampusModels,
+         day0: dict[str, DayOutcome]) -> dict[str, DayOutcome]:
+    """Day 1 of seed 0 under the mpc replay, on the models ``day0`` solved every mode on first."""
+    out = {}
+    for m in MPC_MODES:
+        t0 = time.perf_counter()
+        out[m] = simulate_campus_day(scenario, RunSpec(m, 0, 2), MPC, 0, CarryState(), weather, models)
+        print(f"mpc {m}: {time.perf_counter() - t0:.1f} s wall, {out[m].kpis['mpc_solves']} re-solves, "
+              f"cost {out[m].kpis['total_cost']:.2f} (oracle replay {day0[m].kpis['total_cost']:.2f})")
+    return out
+
+
+def rt_vars(cm: CloudModel) -> list[VarData]:
+    return list(cm.model.rt[1].component_data_objects(pyo.Var, descend_into=True))
+
+
+def fixed_in_rt(cm: CloudModel) -> set[int]:
+    return {id(v) for v in rt_vars(cm) if v.fixed}
+
+
+@pytest.fixture(scope="module")
+def stepped(scenario: ThreeCampusScenario, weather: WeatherModel, models: CampusModels,
+            mpc0: dict[str, DayOutcome]) -> dict[str, Any]:
+    """The centralized mpc day again, stepped by hand: what was fixed at each step and what HiGHS returned."""
+    cm = models.replay
+    before = fixed_in_rt(cm)
+    steps = simulate_campus_day_steps(scenario, RunSpec("centralized", 0, 2), MPC, 0, CarryState(), weather, models)
+    ks: list[int] = []
+    fixed_at: dict[int, float] = {}  # id(var) -> value fixed (at the step of its period)
+    var_of: dict[int, VarData] = {}
+    worst = 0.0  # largest |HiGHS value - fixed value| over the fixed past, every step
+    late = 0  # variables fixed beyond the executed step
+    while True:
+        try:
+            k = next(steps)
+        except StopIteration as stop:
+            outcome = stop.value
+            break
+        ks.append(k)
+        for v in rt_vars(cm):
+            if not v.fixed:
+                continue
+            idx = v.index()
+            t = int(idx[-1] if isinstance(idx, tuple) else idx)
+            late += t > k
+            if id(v) not in fixed_at:
+                assert t == k, (v.name, t, k)  # period k is fixed right after step k's solve
+                fixed_at[id(v)] = float(v.value)
+                var_of[id(v)] = v
+            assert v.value == fixed_at[id(v)], v.name  # a fixed decision never moves
+            worst = max(worst, abs(cm.hm.value(v) - fixed_at[id(v)]))
+    return {"ks": ks, "outcome": outcome, "fixed_at": fixed_at, "var_of": var_of, "worst": worst, "late": late,
+            "before": before, "after": fixed_in_rt(cm), "cm": cm}
+
+
+def test_mpc_day_is_a_feasible_realised_day_between_the_oracle_and_above_it(
+        scenario: ThreeCampusScenario, weather: WeatherModel, day0: dict[str, DayOutcome],
+        mpc0: dict[str, DayOutcome]) -> None:
+    """Centralized mpc: finite KPIs, balance and storage rows hold on the executed day, oracle <= mpc != replay.
+
+    The oracle (DA and RT free, the realised day known) has the mpc day as a candidate (DA = its hourly
+    means), so it is a lower bound up to the optimality gaps and the line-flow tie-break (as in
+    :func:`test_oracle_bounds_the_realised_costs_and_p2p_lowers_the_planned_risk`).  The mpc day differs
+    from the oracle replay: its later periods were planned on the held DA forecast of PV and wind, not
+    on the realised day.
+    """
+    o = mpc0["centralized"]
+    k = o.kpis
+    assert k["mpc_solves"] == 96 and day0["centralized"].kpis["mpc_solves"] == 0
+    for c in KPI_COLUMNS:
+        assert math.isnan(k[c]) if c in NOT_APPLICABLE else math.isfinite(k[c]), (c, k[c])
+    for c, v in k.items():
+        if isinstance(v, float):
+            assert math.isfinite(v) or c in NOT_APPLICABLE, c
+    assert o.seconds["mpc_s"] > 0 and day0["centralized"].seconds["mpc_s"] == 0.0
+    parts = k["grid_cost"] + k["storage_cost"] + k["dr_cost"] + k["chp_cost"] + k["curtailment_penalty"]
+    assert parts == pytest.approx(k["operation_cost"], abs=1e-6)
+    assert sum(k[f"cost_{p}"] for p in PARKS) == pytest.approx(k["total_cost"], abs=1e-6)
+
+    ts = o.timeseries
+    rt = ts[ts["stage"] == "rt"]
+    assert set(rt["scenario"]) == {1} and rt["period"].max() == 96
+
+    def series(park: str, var: str) -> np.ndarray:
+        g = rt[(rt["park"] == park) & (rt["variable"] == var)].sort_values("period")
+        return g["value"].to_numpy(dtype=float) if len(g) else np.zeros(96)
+
+    dw = forecast_and_realisation(weather, 0, 0, day_of_year=FAST.start_day_of_year, n_mc=FAST.n_mc,
+                                  n_scenarios=FAST.n_scenarios, loads=loads_of_three_campus(scenario))
+    data = day_data(scenario, dw)
+    np.testing.assert_allclose(series("PV", "pv_available_kw"), data.realised[("PV", "pv_kw")])  # all realised
+    np.testing.assert_allclose(series("WT", "wind_available_kw"), data.realised[("WT", "wind_kw")])
+    for park in scenario.parks:
+        n = park.name
+        inj = (series(n, "grid_buy_kw") - series(n, "grid_sell_kw") + series(n, "pv_kw") + series(n, "wind_kw")
+               + series(n, "chp_kw") + series(n, "ess_discharge_kw") - series(n, "ess_charge_kw")
+               + series(n, "p2p_net_in_kw"))
+        np.testing.assert_allclose(inj, series(n, "load_kw"), atol=1e-6, err_msg=n)  # C-3/C-4 every quarter-hour
+        e = park.ess
+        soc = series(n, "soc_kwh")
+        lo, hi = e.soc_min_frac * e.capacity_kwh, e.soc_max_frac * e.capacity_kwh
+        assert soc.min() >= lo - 1e-6 and soc.max() <= hi + 1e-6
+        prev = np.concatenate(([k[f"ess_start_kwh_{n}"]], soc[:-1]))
+        flow = e.eta_charge * series(n, "ess_charge_kw") - series(n, "ess_discharge_kw") / e.eta_discharge
+        chain = prev + flow * 0.25
+        np.testing.assert_allclose(soc, chain, atol=1e-6, err_msg=n)  # the state carried from step to step
+        assert e.soc_initial_frac * e.capacity_kwh - 1e-6 <= soc[-1] <= hi + 1e-6
+        assert np.all(series(n, "pv_kw") <= series(n, "pv_available_kw") + 1e-6)
+        assert np.all(series(n, "wind_kw") <= series(n, "wind_available_kw") + 1e-6)
+
+    for m in MPC_MODES:
+        mk = mpc0[m].kpis
+        tol = REL_TOL * abs(mk["total_cost"]) + tie_break_tol(scenario, mpc0[m])
+        assert day0["oracle"].kpis["total_cost"] <= mk["total_cost"] + tol, m
+        assert mk["total_cost"] != pytest.approx(day0[m].kpis["total_cost"], rel=1e-6), m  # information matters
+    assert k["deviation_cost"] > 0
+
+
+def test_mpc_forecast_is_the_held_da_forecast_and_the_realised_load(
+        scenario: ThreeCampusScenario, weather: WeatherModel) -> None:
+    dw = forecast_and_realisation(weather, 0, 0, day_of_year=FAST.start_day_of_year, n_mc=FAST.n_mc,
+                                  n_scenarios=FAST.n_scenarios, loads=loads_of_three_campus(scenario))
+    data = day_data(scenario, dw)
+    fc = mpc_forecast(data)
+    assert set(fc) == set(data.realised)
+    np.testing.assert_array_equal(fc[("PV", "pv_kw")], held(dw.forecast_kw[0], 96))
+    np.testing.assert_array_equal(fc[("WT", "wind_kw")], held(data.da_forecast[("WT", "wind_kw")], 96))
+    for p in PARKS:
+        np.testing.assert_array_equal(fc[(p, "load_kw")], data.realised[(p, "load_kw")])
+    seen = receding(data.realised[("PV", "pv_kw")], fc[("PV", "pv_kw")], 40)
+    np.testing.assert_array_equal(seen[:40], data.realised[("PV", "pv_kw")][:40])
+    np.testing.assert_array_equal(seen[40:], fc[("PV", "pv_kw")][40:])
+
+
+def test_mpc_same_seed_gives_identical_kpis_on_reused_models(mpc0: dict[str, DayOutcome],
+                                                             stepped: dict[str, Any]) -> None:
+    """The stepped re-run (same models, after the cooperative day used them) is bit-identical."""
+    o = stepped["outcome"]
+    assert isinstance(o, DayOutcome)
+    assert same(o.kpis, mpc0["centralized"].kpis)
+    assert o.timeseries.equals(mpc0["centralized"].timeseries)
+    assert o.state == mpc0["centralized"].state
+
+
+def test_mpc_fixes_reach_the_solver_and_are_the_executed_day(stepped: dict[str, Any]) -> None:
+    """Each yield follows step k: periods 1..k fixed, none later; every re-solve returned the fixed past
+    exactly (so ``Var.fix`` reached HiGHS through set_data -> update); the executed day is what was fixed."""
+    assert stepped["ks"] == list(range(1, 97))
+    assert stepped["late"] == 0
+    assert stepped["worst"] <= 1e-9
+    cm: CloudModel = stepped["cm"]
+    fixed_at, var_of = stepped["fixed_at"], stepped["var_of"]
+    assert len(fixed_at) > 96 * 10
+    for i, val in fixed_at.items():  # the last solve (the executed day) holds every fixed decision
+        assert cm.hm.value(var_of[i]) == pytest.approx(val, abs=1e-9), var_of[i].name
+    ts = stepped["outcome"].timeseries
+    b = cm.model.rt[1]
+    for park, var, comp in (("WT", "grid_buy_kw", b.park["WT"].grid.p_buy_kw),
+                            ("PV", "ess_charge_kw", b.park["PV"].ess.p_charge_kw),
+                            ("CHP", "soc_kwh", b.park["CHP"].ess.soc_kwh)):
+        g = ts[(ts["stage"] == "rt") & (ts["park"] == park) & (ts["variable"] == var)].sort_values("period")
+        np.testing.assert_allclose(g["value"].to_numpy(), [fixed_at[id(comp[t])] for t in range(1, 97)], atol=1e-9)
+
+
+def test_mpc_releases_the_fixed_past(scenario: ThreeCampusScenario, weather: WeatherModel, models: CampusModels,
+                                     mpc0: dict[str, DayOutcome], stepped: dict[str, Any]) -> None:
+    """After an mpc day, and after one abandoned mid-day, no rt variable is left fixed by the fixer."""
+    assert stepped["before"] == stepped["after"] == set()
+    for cm in (models.replay, models.replay_alone):  # both models of the cooperative day
+        assert fixed_in_rt(cm) == set()
+    steps = simulate_campus_day_steps(scenario, RunSpec("cooperative", 0, 2), MPC, 0, CarryState(), weather, models)
+    assert [next(steps) for _ in range(3)] == [1, 2, 3]
+    assert fixed_in_rt(models.replay) and fixed_in_rt(models.replay_alone)  # mid-day: the past is fixed
+    steps.close()  # the consumer stops: the generator's finally releases both loops
+    assert fixed_in_rt(models.replay) == set() and fixed_in_rt(models.replay_alone) == set()
+
+
+def test_mpc_cooperative_settles_by_nash_bargaining(mpc0: dict[str, DayOutcome]) -> None:
+    """The P2P and no-P2P loops run in lock-step on two models; C0 is the standalone mpc day."""
+    k = mpc0["cooperative"].kpis
+    cen, non = mpc0["centralized"].kpis, mpc0["noncooperative"].kpis
+    assert k["mpc_solves"] == 2 * 96
+    assert abs(sum(k[f"payment_{p}"] for p in PARKS)) <= 1e-6
+    assert sum(k[f"weight_{p}"] for p in PARKS) == pytest.approx(1.0)
+    for p in PARKS:
+        assert k[f"gain_{p}"] >= -1e-6
+        # the second model (replay_alone) gives the noncooperative day's costs bit for bit: a day
+        # depends only on (scenario, seed, day, state), not on the model instance
+        assert k[f"standalone_cost_{p}"] == non[f"cost_{p}"]
+        assert k[f"coalition_cost_{p}"] == cen[f"cost_{p}"]
+        assert k[f"final_cost_{p}"] == pytest.approx(k[f"standalone_cost_{p}"] - k[f"gain_{p}"], abs=1e-9)
+    if k["coalition_formed"]:
+        assert k["surplus"] == pytest.approx(non["total_cost"] - cen["total_cost"], abs=1e-6)
+        assert k["total_cost"] == pytest.approx(cen["total_cost"], abs=1e-6)
+
+
+def test_day_steps_yield_every_quarter_hour_and_drain_to_the_day(
+        scenario: ThreeCampusScenario, weather: WeatherModel, models: CampusModels,
+        day0: dict[str, DayOutcome]) -> None:
+    """The oracle replay solves the day before the first yield, then yields 1..96; draining gives the day."""
+    steps = simulate_campus_day_steps(scenario, RunSpec("noncooperative", 0, 2), FAST, 0, CarryState(), weather,
+                                      models)
+    ks = []
+    while True:
+        try:
+            ks.append(next(steps))
+        except StopIteration as stop:
+            o = stop.value
+            break
+    assert ks == list(range(1, 97))
+    assert same(o.kpis, day0["noncooperative"].kpis) and o.kpis["mpc_solves"] == 0
+    o2 = drain(simulate_campus_day_steps(scenario, RunSpec("oracle", 0, 2), MPC, 0, CarryState(), weather, models))
+    assert same(o2.kpis, day0["oracle"].kpis)  # the oracle mode is the same under mpc (full information)

@@ -144,13 +144,17 @@ def test_mesa_model_steps_quarter_hours_and_carries_state() -> None:
     """SimulationModel plans at a day's first step, executes one quarter-hour per step, and hands the
     day's state to the next day (checked with a fake day function, no solver)."""
     from sim.model import STEPS_PER_DAY, SimulationModel
-    from sim.simulate import DayOutcome
+    from sim.simulate import DayOutcome, DaySteps
 
     seen: list[tuple[int, float]] = []
+    executed: list[tuple[int, int]] = []
 
     def fake_day(sc: object, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
-                 weather: object) -> DayOutcome:
+                 weather: object) -> DaySteps:
         seen.append((d, state.ess_kwh.get("C1", 0.0)))
+        for k in range(1, STEPS_PER_DAY + 1):
+            executed.append((d, k))
+            yield k
         ts = pd.DataFrame({"period": np.repeat(np.arange(1, 97), 2), "value": np.arange(192.0)})
         return DayOutcome({"day": d + 1, "total_cost": 1.0}, ts, CarryState({"C1": 100.0 * (d + 1)}), {"total_s": 0.0})
 
@@ -159,7 +163,8 @@ def test_mesa_model_steps_quarter_hours_and_carries_state() -> None:
                             on_day=lambda d, o: written.__setitem__(d, o.timeseries), day_fn=fake_day)
     for _ in range(STEPS_PER_DAY - 1):
         model.step()
-    assert model.step_in_day == STEPS_PER_DAY - 1 and len(model.recorder) == 2 * (STEPS_PER_DAY - 1)
+    assert model.step_in_day == STEPS_PER_DAY - 1
+    assert executed == [(1, k) for k in range(1, STEPS_PER_DAY)]  # one quarter-hour per Mesa step
     assert not written  # the day is not complete yet
     model.step()
     assert list(written) == [1] and len(written[1]) == 192
