@@ -2,10 +2,10 @@
 
 Two measurements:
 
-1. **Days per minute per mode**: for each scenario and mode, one run of ``--days`` days (seed 0) in
-   a plain loop; from ``timings.csv`` the wall time per day and its split into drawing the day's
-   data (weather, reduction, fleet), solving (DA stage and the mode's intraday scheme) and checking
-   (LinDistFlow, AC power flow, KPIs).
+1. **Days per minute per mode and replay**: for each scenario, replay (``oracle``, ``mpc``) and mode,
+   one run of ``--days`` days (seed 0) in a plain loop; from ``timings.csv`` the wall time per day and
+   its split into drawing the day's data (weather, reduction, fleet), solving (DA stage and the mode's
+   intraday scheme; of which the MPC loop under ``mpc``) and checking (LinDistFlow, AC power flow, KPIs).
 2. **Dask speed-up**: a batch of ``--replications`` runs (seeds 0..R-1, one mode) executed as a plain
    loop, on a local Dask cluster with 1 worker and with 2 workers; wall times, speed-up, and a check
    that the three ``kpis.csv`` files are byte-identical.
@@ -43,13 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--scenarios", default=None, help="comma-separated (default: every supported scenario)")
     p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--replays", default="oracle,mpc", help="intraday replays to time (default oracle,mpc)")
     p.add_argument("--days", type=int, default=3, help="days per mode run (default 3)")
     p.add_argument("--replications", type=int, default=4, help="runs in the Dask batch (default 4)")
     p.add_argument("--batch-days", type=int, default=2, help="days per run of the Dask batch (default 2)")
     p.add_argument("--batch-mode", default="cooperative", choices=MODES)
     p.add_argument("--mc-days", type=int, default=200, help="Monte Carlo days per simulated day (default 200)")
-    p.add_argument("--quick", action="store_true", help="1 day, ieee33 only, cooperative only, "
-                   "a batch of 2 one-day runs")
+    p.add_argument("--quick", action="store_true", help="1 day, ieee33 only, cooperative only, oracle replay "
+                   "only, a batch of 2 one-day runs")
     return p
 
 
@@ -58,20 +59,23 @@ def _say(msg: str) -> None:
 
 
 def mode_speed(scenario: str, mode: str, days: int, settings: SimSettings) -> dict[str, Any]:
+    """One run of ``days`` days of ``mode`` (seed 0) under ``settings`` (its scenario and replay)."""
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         kpis = execute(tmp, [RunSpec(mode, 0, days)], settings)
         wall = time.perf_counter() - t0
         tim = pd.read_csv(Path(tmp) / "timings.csv")
     rec: dict[str, Any] = {
-        "scenario": scenario, "mode": mode, "days": days, "wall_s": wall,
+        "scenario": scenario, "replay": settings.replay, "mode": mode, "days": days, "wall_s": wall,
         "days_per_minute": 60.0 * days / wall if wall > 0 else float("nan"),
         "mean_total_cost": float(kpis["total_cost"].mean()),
     }
-    for col in ("data_s", "solve_s", "check_s", "total_s"):
+    if "mpc_solves" in kpis:
+        rec["mpc_solves_per_day"] = float(kpis["mpc_solves"].mean())
+    for col in ("data_s", "solve_s", "mpc_s", "check_s", "total_s"):
         if col in tim:
             rec[f"day_{col}"] = float(tim[col].mean())
-    _say(f"{scenario} {mode}: {days} days in {wall:.1f} s ({rec['days_per_minute']:.1f} days/min)")
+    _say(f"{scenario} {settings.replay} {mode}: {days} days in {wall:.1f} s ({rec['days_per_minute']:.1f} days/min)")
     return rec
 
 
@@ -98,34 +102,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     scenarios = (["ieee33"] if args.quick else
                  [s.strip() for s in (args.scenarios or ",".join(supported_scenarios())).split(",") if s.strip()])
     modes = ["cooperative"] if args.quick else [m.strip() for m in args.modes.split(",")]
+    replays = ["oracle"] if args.quick else [r.strip() for r in args.replays.split(",") if r.strip()]
     days = 1 if args.quick else args.days
     reps, batch_days = (2, 1) if args.quick else (args.replications, args.batch_days)
     t_start = time.perf_counter()
     speed = []
     for sc in scenarios:
-        settings = SimSettings(scenario=sc, n_mc=args.mc_days)
-        for m in modes:
-            speed.append(mode_speed(sc, m, days, settings))
+        for replay in replays:
+            settings = SimSettings(scenario=sc, n_mc=args.mc_days, replay=replay)
+            for m in modes:
+                speed.append(mode_speed(sc, m, days, settings))
     batch = dask_batch(scenarios[0], args.batch_mode, reps, batch_days, SimSettings(scenario=scenarios[0],
                                                                                       n_mc=args.mc_days))
     checks = [] if batch["identical_kpis"] else ["kpis.csv differs between the loop and the Dask runs"]
     machine = environment_info()
     doc: dict[str, Any] = {"benchmark": "simulate", "machine": machine,
-           "config": {"scenarios": scenarios, "modes": modes, "days": days, "replications": reps,
+           "config": {"scenarios": scenarios, "replays": replays, "modes": modes, "days": days,
+                      "replications": reps,
                       "batch_days": batch_days, "batch_mode": args.batch_mode, "mc_days": args.mc_days,
                       "quick": bool(args.quick)},
            "records": speed, "batch": batch, "checks": checks, "total_wall_s": time.perf_counter() - t_start}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(doc, args.out / JSON_NAME)
     sp = pd.DataFrame(speed)
-    cols = [c for c in ("scenario", "mode", "days", "wall_s", "days_per_minute", "day_data_s", "day_solve_s",
-                        "day_check_s", "mean_total_cost") if c in sp]
+    cols = [c for c in ("scenario", "replay", "mode", "days", "wall_s", "days_per_minute", "day_data_s",
+                        "day_solve_s", "day_mpc_s", "mpc_solves_per_day", "day_check_s", "mean_total_cost") if c in sp]
     md = ["# Benchmark: multi-day simulation\n",
           f"Generated {machine.get('date', '')} on {machine.get('platform', '')} "
           f"({machine.get('cpu_count', '?')} CPUs). Monte Carlo days per simulated day: {args.mc_days}.\n",
           "## Simulated days per minute (plain loop, seed 0)\n",
           "Per day: data = weather draw, scenario reduction, fleet; solve = DA stage and the mode's intraday "
-          "scheme; check = LinDistFlow, AC power flow and KPIs.\n",
+          "scheme (mpc = of which the receding-horizon loop: one re-solve per quarter-hour and problem; the "
+          "oracle mode is full-information under either replay); check = LinDistFlow, AC power flow and KPIs.\n",
           markdown_table(sp[cols], floatfmt=".2f"), "",
           f"## Dask batch: {reps} runs x {batch_days} days ({args.batch_mode}, {scenarios[0]})\n",
           markdown_table(pd.DataFrame([{k: batch[k] for k in ("loop_s", "dask_1_s", "dask_2_s", "speedup_1_to_2",

@@ -15,7 +15,8 @@ A *run* is one (mode, replication seed, sweep point) over ``days`` consecutive d
    day left (ESS-4 becomes a window: the day must end at or above the scenario's nominal start), and
    every home EV, plugged in overnight, starts the day with the SOC it had at midnight and must end the
    day at or above it and where tomorrow's departure stays reachable (:func:`agents.ev.carried_end_min`).  The first day
-   has no history: home EVs use the cyclic EV-4' there.
+   has no history: home EVs use the cyclic EV-4' there.  Demand response conserves energy within a
+   day (the transformer areas' shift; DR0-3 on the campuses), so no DR balance carries over midnight.
 3. **Day-ahead and intraday** (:class:`sim.ieee33_schemes.DistributionModel`): the DA TOU design,
    then the mode's scheme over the 96 quarter-hours, stepped by :class:`sim.model.SimulationModel`:
    ``oracle`` replay (as in the papers): one intraday optimisation with the realised day; ``mpc``
