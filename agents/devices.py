@@ -210,7 +210,8 @@ class BatteryParams:
 
 
 def build_battery(
-    block: pyo.Block, params: BatteryParams, horizon: Horizon, bus: Bus, exclusive: bool = True
+    block: pyo.Block, params: BatteryParams, horizon: Horizon, bus: Bus, exclusive: bool = True,
+    binary: bool = True,
 ) -> DeviceHandle:
     r"""Battery with charge/discharge exclusivity (SPEC §3.1).
 
@@ -228,6 +229,8 @@ def build_battery(
 
     Injection ``P^dis - P^ch``; cost ``c^ESS * sum (P^ch + P^dis) dt`` (000 eq. 4).
     Setting both power limits to 0 removes the storage without changing the model structure.
+    ``binary=False`` builds no mode binary at all (ESS-3 reduces to the column bounds; a pure LP, as
+    002's power storage): the handle then has no binaries and no complementarity pair.
     """
     T = horizon.periods
     dt = horizon.dt_h
@@ -242,7 +245,8 @@ def build_battery(
     b.p_charge_kw = pyo.Var(b.T, bounds=(0, b.p_charge_max_kw), doc="charging power [kW]")
     b.p_discharge_kw = pyo.Var(b.T, bounds=(0, b.p_discharge_max_kw), doc="discharging power [kW]")
     b.soc_kwh = pyo.Var(b.T, bounds=(b.e_min_kwh, b.e_max_kwh), doc="stored energy at period end [kWh] (ESS-2)")
-    b.mode = pyo.Var(b.T, within=pyo.Binary, doc="1 = charging mode (ESS-3)")
+    if binary:
+        b.mode = pyo.Var(b.T, within=pyo.Binary, doc="1 = charging mode (ESS-3)")
     keep = 1.0 - params.self_discharge_per_h * dt
     eta_c, eta_d = params.eta_charge, params.eta_discharge
 
@@ -251,13 +255,13 @@ def build_battery(
         return m.soc_kwh[t] == keep * prev + (eta_c * m.p_charge_kw[t] - m.p_discharge_kw[t] / eta_d) * dt
 
     b.def_soc = pyo.Constraint(b.T, rule=soc_rule, doc="energy balance (ESS-1)")
-    comp = complementarity_pair(
+    comps = [complementarity_pair(
         b, "ess", b.p_charge_kw, b.p_discharge_kw, b.mode, b.T, exclusive,
         "res_charge_mode", "res_discharge_mode",
         lambda m, t: m.p_charge_kw[t] <= m.p_charge_max_kw * m.mode[t],
         lambda m, t: m.p_discharge_kw[t] <= m.p_discharge_max_kw * (1 - m.mode[t]),
         "charge/discharge limit (ESS-3)",
-    )
+    )] if binary else []
     lo, hi = params.end_window_frac
     if lo > hi:
         raise ValueError(f"battery: soc_end_min_frac {lo} > soc_end_max_frac {hi}")
@@ -282,8 +286,8 @@ def build_battery(
             "ess_discharge_kw": (b.p_discharge_kw, "kW"),
             "soc_kwh": (b.soc_kwh, "kWh"),
         },
-        binaries={"ess_mode": b.mode},
-        complementarity=[comp],
+        binaries={"ess_mode": b.mode} if binary else {},
+        complementarity=comps,
     )
 
 
