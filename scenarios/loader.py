@@ -8,7 +8,9 @@ code.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pandas as pd
 
 from agents.campus import CampusParams
 from agents.devices import (
+    DA_HORIZON,
     BatteryParams,
     CHPParams,
     GridParams,
@@ -24,13 +27,27 @@ from agents.devices import (
     RenewableParams,
     ShiftableLoadParams,
 )
+from agents.rural_devices import (
+    BiogasGeneratorParams,
+    BiogasStorageParams,
+    DayAheadTradeParams,
+    ElectricBoilerParams,
+    HeatPumpParams,
+    HeatStorageParams,
+    IntradayTradeParams,
+    TransferableLoadParams,
+    check_battery_params,
+)
 from scenarios.schema import (
     ObjectiveSpec,
     PenaltySpec,
+    RuralIESScenario,
+    RuralUncertaintySpec,
     ScenarioError,
     ThreeCampusScenario,
     UncertaintySpec,
 )
+from sim.uncertainty import METHODS
 
 SCENARIO_DIR = Path(__file__).resolve().parent
 _MISSING = object()
@@ -313,6 +330,218 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         buy_price=tariff["buy_price"].to_numpy(dtype=float),
         sell_price=tariff["sell_price"].to_numpy(dtype=float),
         forecast=forecast,
+        currency=r.text("currency", default="CNY"),
+        source=file,
+    )
+
+
+# ============================================================================ rural IES (paper 002)
+
+def _device[P](r: _Reader, cls: Callable[..., P], **kwargs: Any) -> P:
+    """``cls(**kwargs)``; a ``ValueError`` of the device's own checks becomes a ScenarioError naming the field.
+
+    The device messages read ``Cls.field must be ...`` (:mod:`agents.rural_devices`), so the field is
+    taken from there and prefixed with the table ``r`` stands for.
+    """
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        msg = str(exc)
+        m = re.match(r"\w+\.(\w+) (.*?)(, got [^,]*)?$", msg)
+        if m and m.group(1) in kwargs:
+            raise r.err(m.group(1), f"= {kwargs[m.group(1)]!r}: {m.group(2)}") from exc
+        raise ScenarioError(f"{r.file}: table '{r.where}': {msg}") from exc
+
+
+def _rural_profiles(r: _Reader, key: str, columns: list[str], n: int) -> pd.DataFrame:
+    """A profile CSV named by ``profiles.<key>``; its errors also name the TOML field."""
+    file = r.file.parent / r.text(key)
+    try:
+        return _read_profiles(file, n, columns)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{r.file}: field '{r._field(key)}' = {r.text(key)!r}: {exc}") from exc
+
+
+def _check_biogas_chain(
+    file: Path, gen: BiogasGeneratorParams, store: BiogasStorageParams, production: np.ndarray, dt: float
+) -> None:
+    """The gas chain (BG-1 + BGS-1) has no slack and no flare and depends on no uncertain input, so it is
+    checked here once: the holder's reachable volumes ``R_t`` (an interval, propagated exactly
+    forward from ``S^G_0`` with ``G_t`` in ``[P^g,min, P^g,max] / (eta_p H)``) must never be empty and
+    must contain ``S^G_0`` at the end."""
+    k = gen.eta_power * gen.lhv_kwh_per_m3
+    g_lo, g_hi = gen.p_min_kw / k, gen.p_max_kw / k
+    lo = hi = store.s_initial_m3
+    for t, prod in enumerate(production, start=1):
+        lo = max(store.s_min_m3, lo + (prod - g_hi) * dt)
+        hi = min(store.capacity_m3, hi + (prod - g_lo) * dt)
+        if lo > hi + 1e-9:
+            raise ScenarioError(
+                f"{file}: fields 'biogas_generator' and 'biogas_storage' cannot follow the biogas production "
+                f"(column 'biogas_production_m3_per_h' of profiles.forecast) in hour {t}: the generator burns "
+                f"{g_lo:.4g}..{g_hi:.4g} m3/h and the holder holds {store.s_min_m3:g}..{store.capacity_m3:g} m3 "
+                "(there is no flare and no gas purchase)")
+    if not lo - 1e-9 <= store.s_initial_m3 <= hi + 1e-9:
+        raise ScenarioError(
+            f"{file}: field 'biogas_storage.s_initial_m3' = {store.s_initial_m3:g}: the holder must end the day at "
+            f"its start volume, but only {lo:.6g}..{hi:.6g} m3 is reachable with a biogas production of "
+            f"{production.sum() * dt:.6g} m3/day and a generator burning {g_lo:.4g}..{g_hi:.4g} m3/h")
+
+
+def load_rural_ies(path: str | Path) -> RuralIESScenario:
+    """Load the rural biogas-power-heat IES of paper 002 (SPEC §3.8, §6.4) from a folder, a ``.toml``
+    file or a bundled name (``rural_ies``)."""
+    file = scenario_path(path)
+    if not file.exists():
+        raise ScenarioError(f"{file}: scenario file not found")
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{file}: not valid TOML ({exc})") from exc
+    r = _Reader(file, raw)
+    r.text("kind", choices=("rural_ies",))
+    name = r.text("name")
+    seed = int(r.num("seed", lo=0, integer=True))
+    horizon = DA_HORIZON
+
+    def table(key: str) -> _Reader:
+        t = r.sub(key)
+        assert t is not None
+        return t
+
+    t = table("pv")
+    pv = RenewableParams("pv", t.num("capacity_kw", lo=0, unit="kW"),
+                         t.num("curtailment_cost_per_kwh", default=0.0, lo=0, unit="per kWh"))
+    t = table("biogas_generator")
+    pmin = t.num("p_min_kw", lo=0, unit="kW")
+    gen = _device(t, BiogasGeneratorParams,
+                  p_min_kw=pmin, p_max_kw=t.num("p_max_kw", lo=pmin, unit="kW (and >= p_min_kw)"),
+                  lhv_kwh_per_m3=t.num("lhv_kwh_per_m3", lo=0, lo_open=True, unit="kWh/m3"),
+                  eta_power=t.num("eta_power", lo=0, lo_open=True, hi=1),
+                  eta_heat=t.num("eta_heat", lo=0, hi=1, hi_open=True),
+                  gas_cost_per_m3=t.num("gas_cost_per_m3", default=0.0, lo=0, unit="per m3"))
+    t = table("biogas_storage")
+    store = _device(t, BiogasStorageParams,
+                    capacity_m3=t.num("capacity_m3", lo=0, lo_open=True, unit="m3"),
+                    s_initial_m3=t.num("s_initial_m3", lo=0, unit="m3"),
+                    s_min_m3=t.num("s_min_m3", default=0.0, lo=0, unit="m3"))
+    t = table("electric_boiler")
+    eb = _device(t, ElectricBoilerParams, p_max_kw=t.num("p_max_kw", lo=0, unit="kW"),
+                 efficiency=t.num("efficiency", lo=0, lo_open=True, hi=1))
+    t = table("heat_pump")
+    hp = _device(t, HeatPumpParams, p_max_kw=t.num("p_max_kw", lo=0, unit="kW"),
+                 cop=t.num("cop", lo=0, lo_open=True, hi=10))
+    t = table("power_storage")
+    ess = _device(t, BatteryParams,
+                  capacity_kwh=t.num("capacity_kwh", lo=0, lo_open=True, unit="kWh"),
+                  p_charge_max_kw=t.num("p_charge_max_kw", lo=0, unit="kW"),
+                  p_discharge_max_kw=t.num("p_discharge_max_kw", lo=0, unit="kW"),
+                  soc_min_frac=t.num("soc_min_frac", lo=0, hi=1, hi_open=True),
+                  soc_max_frac=t.num("soc_max_frac", lo=0, lo_open=True, hi=1),
+                  soc_initial_frac=t.num("soc_initial_frac", lo=0, hi=1),
+                  eta_charge=t.num("eta_charge", lo=0, lo_open=True, hi=1),
+                  eta_discharge=t.num("eta_discharge", lo=0, lo_open=True, hi=1),
+                  self_discharge_per_h=t.num("self_discharge_per_h", default=0.0, lo=0, hi=1, hi_open=True),
+                  cost_per_kwh=t.num("cost_per_kwh", default=0.0, lo=0, unit="per kWh"))
+    try:  # BatteryParams has no checks of its own
+        check_battery_params(ess)
+    except ValueError as exc:
+        m = re.match(r"\w+\.(\w+) (.*?)(, got [^,]*)?$", str(exc))
+        raise (t.err(m.group(1), f"= {getattr(ess, m.group(1))!r}: {m.group(2)}") if m
+               else ScenarioError(f"{file}: table 'power_storage': {exc}")) from exc
+    t = table("heat_storage")
+    hs = _device(t, HeatStorageParams,
+                 capacity_kwh=t.num("capacity_kwh", lo=0, lo_open=True, unit="kWh_th"),
+                 h_charge_max_kw=t.num("h_charge_max_kw", lo=0, unit="kW_th"),
+                 h_discharge_max_kw=t.num("h_discharge_max_kw", lo=0, unit="kW_th"),
+                 loss_per_h=t.num("loss_per_h", lo=0, hi=1, hi_open=True, unit="per h"),
+                 soc_min_frac=t.num("soc_min_frac", default=0.0, lo=0, hi=1, hi_open=True),
+                 soc_max_frac=t.num("soc_max_frac", default=1.0, lo=0, lo_open=True, hi=1),
+                 soc_initial_frac=t.num("soc_initial_frac", default=0.5, lo=0, hi=1),
+                 eta_charge=t.num("eta_charge", default=1.0, lo=0, lo_open=True, hi=1),
+                 eta_discharge=t.num("eta_discharge", default=1.0, lo=0, lo_open=True, hi=1))
+    t = table("transferable_load")
+    start = t.num("window_start_h", lo=0, hi=horizon.n * horizon.dt_h, hi_open=True, unit="h")
+    tl = _device(t, TransferableLoadParams,
+                 window_start_h=start,
+                 window_end_h=t.num("window_end_h", lo=start, lo_open=True, hi=horizon.n * horizon.dt_h,
+                                    unit="h (and > window_start_h)"),
+                 load_kw=t.num("load_kw", lo=0, unit="kW"),
+                 cost_up_per_kwh=t.num("cost_up_per_kwh", default=0.0, lo=0, unit="per kWh"),
+                 cost_down_per_kwh=t.num("cost_down_per_kwh", default=0.0, lo=0, unit="per kWh"))
+    try:
+        tl.window_periods(horizon)
+    except ValueError as exc:
+        raise t.err("window_end_h", f"= {tl.window_end_h}: {exc}") from exc
+    t = table("da_trading")
+    pmin_tr = t.num("p_min_kw", unit="kW")
+    da = _device(t, DayAheadTradeParams, p_min_kw=pmin_tr,
+                 p_max_kw=t.num("p_max_kw", lo=pmin_tr, unit="kW (and >= p_min_kw)"))
+    t = table("intraday_trading")
+    intraday = _device(t, IntradayTradeParams, p_buy_max_kw=t.num("p_buy_max_kw", lo=0, unit="kW"),
+                       p_sell_max_kw=t.num("p_sell_max_kw", lo=0, unit="kW"))
+    t = table("recourse")
+    voll_factor = t.num("voll_factor", default=10.0, lo=1)
+
+    u = table("uncertainty")
+    M = int(u.num("M", lo=1, hi=1_000_000, integer=True))
+    unc = RuralUncertaintySpec(
+        method=u.text("method", choices=METHODS),
+        M=M,
+        K=int(u.num("K", lo=1, hi=M, integer=True, unit="(at most M)")),
+        alpha_inf=u.num("alpha_inf", lo=0, hi=1, lo_open=True, hi_open=True),
+        alpha_1=u.num("alpha_1", lo=0, hi=1, lo_open=True, hi_open=True),
+        lam=u.num("lam", lo=0, hi=1),
+        error_bound=u.num("error_bound", lo=0, hi=1, lo_open=True, hi_open=True),
+        ar1_phi=u.num("ar1_phi", default=0.7, lo=0, hi=1, hi_open=True),
+        sigma=u.num("sigma", default=0.1, lo=0, lo_open=True, hi=1),
+        epsilon=u.num("epsilon", default=1e-4, lo=0, hi=1),
+        cvar_beta=u.num("cvar_beta", default=0.8, lo=0, hi=1, hi_open=True),
+    )
+
+    prof = table("profiles")
+    fc = _rural_profiles(prof, "forecast", ["power_load_kw", "heat_load_kw", "pv_kw", "biogas_production_m3_per_h"],
+                         horizon.n)
+    pr = _rural_profiles(prof, "prices", ["da_price", "buy_price", "sell_price"], horizon.n)
+    price_file = file.parent / prof.text("prices")
+    bad = np.flatnonzero((pr["sell_price"] > pr["buy_price"]).to_numpy())
+    if bad.size:
+        h = int(bad[0]) + 1
+        raise ScenarioError(f"{price_file}: column 'sell_price' hour {h} exceeds 'buy_price': the LP, which has no "
+                            "buy/sell binary, would buy to sell")
+    pv_fc = fc["pv_kw"].to_numpy(dtype=float)
+    forecast_file = file.parent / prof.text("forecast")
+    over = np.flatnonzero(pv_fc > pv.capacity_kw + 1e-9)
+    if over.size:
+        h = int(over[0]) + 1
+        raise ScenarioError(f"{forecast_file}: column 'pv_kw' hour {h} = {pv_fc[h - 1]:g}: must be <= "
+                            f"pv.capacity_kw = {pv.capacity_kw:g} kW")
+    production = fc["biogas_production_m3_per_h"].to_numpy(dtype=float)
+    _check_biogas_chain(file, gen, store, production, horizon.dt_h)
+    return RuralIESScenario(
+        name=name,
+        description=r.text("description", default=""),
+        seed=seed,
+        pv=pv,
+        biogas_generator=gen,
+        biogas_storage=store,
+        electric_boiler=eb,
+        heat_pump=hp,
+        power_storage=ess,
+        heat_storage=hs,
+        transferable_load=tl,
+        da_trading=da,
+        intraday_trading=intraday,
+        uncertainty=unc,
+        voll_factor=voll_factor,
+        power_load_kw=fc["power_load_kw"].to_numpy(dtype=float),
+        heat_load_kw=fc["heat_load_kw"].to_numpy(dtype=float),
+        pv_forecast_kw=pv_fc,
+        biogas_production_m3_per_h=production,
+        da_price=pr["da_price"].to_numpy(dtype=float),
+        buy_price=pr["buy_price"].to_numpy(dtype=float),
+        sell_price=pr["sell_price"].to_numpy(dtype=float),
+        horizon=horizon,
         currency=r.text("currency", default="CNY"),
         source=file,
     )
