@@ -1,8 +1,10 @@
 """Multi-day Monte Carlo simulation (issue 4; SPEC §6.1, §6.2, §6.6).
 
-Both bundled systems run: ``ieee33`` (this module's :func:`simulate_day`) and ``three_campus``
+The bundled systems run: ``ieee33`` (this module's :func:`simulate_day`), ``three_campus``
 (:func:`sim.campus_day.simulate_campus_day`: the cloud model of paper 000 planned on the reduced
-weather scenarios and replayed on the realised day).  What follows describes the IEEE-33 day.
+weather scenarios and replayed on the realised day) and ``rural_ies``
+(:func:`sim.rural_day.simulate_rural_day_steps`: paper 002's campus with its DA trading decided by
+the scenario's uncertainty method, ``cdro`` by default).  What follows describes the IEEE-33 day.
 
 A *run* is one (mode, replication seed, sweep point) over ``days`` consecutive days.  Each day:
 
@@ -148,7 +150,7 @@ def _safe(text: str) -> str:
 
 
 def scenario_kind(name_or_path: str) -> str:
-    """The ``kind`` field of a scenario file (``ieee33`` or ``three_campus``), with a clear error."""
+    """The ``kind`` field of a scenario file (``ieee33``, ``three_campus``, ``rural_ies``), with a clear error."""
     import tomllib
 
     from scenarios.loader import scenario_path
@@ -175,6 +177,10 @@ def load_scenario(name_or_path: str, overrides: Sequence[tuple[str, Any]] = ()) 
     kind = scenario_kind(name_or_path)
     if kind == "ieee33":
         sc: Any = load_ieee33_scenario(name_or_path)
+    elif kind == "rural_ies":
+        from scenarios.loader import load_rural_ies
+
+        sc = load_rural_ies(name_or_path)
     else:
         from scenarios.loader import load_three_campus
 
@@ -569,8 +575,23 @@ def _campus_day(sc: Any, settings: SimSettings) -> tuple[Callable[..., DaySteps]
         campus_weather_model(sc, settings)
 
 
+def _rural_day(sc: Any, settings: SimSettings) -> tuple[Callable[..., DaySteps], Any]:
+    from sim.rural_day import RuralModels, rural_models, rural_weather_model, simulate_rural_day_steps
+
+    built: dict[int, RuralModels] = {}  # one set of persistent models per run (its error history is the run's)
+
+    def day(sc_: Any, run: RunSpec, settings_: SimSettings, d: int, state: CarryState, weather: Any) -> DaySteps:
+        if run.seed not in built:
+            built.clear()
+            built[run.seed] = rural_models(sc_, run.seed, settings_)
+        return simulate_rural_day_steps(sc_, run, settings_, d, state, weather, built[run.seed])
+
+    return day, rural_weather_model(sc, settings)
+
+
 #: scenario kind -> f(scenario, settings) -> (stepped day function, weather model); see :func:`simulate_day_steps`.
 _DAY_FUNCTIONS: dict[str, Callable[[Any, SimSettings], tuple[Callable[..., DaySteps], Any]]] = {
     "ieee33": _ieee33_day,
     "three_campus": _campus_day,
+    "rural_ies": _rural_day,
 }

@@ -554,6 +554,24 @@ class TwoStageDRO:
         self._cache: dict[tuple[Any, ...], DROResult] = {}
 
     # ------------------------------------------------------------------ master state
+    def reset(self) -> None:
+        """Forget everything solved, for new data written into the master's mutable Params (a new day).
+
+        The cut pool is emptied (``res_cut`` is replaced by an empty list), the cached SO/DRO results
+        behind cdro's ``Ē`` are dropped and the solver starts cold, so what follows depends only on the
+        data, not on what the master solved before.  Call it before the first solve too when results
+        must not depend on whether the model was just built (the pool then sits at the same place in
+        the model either way).  The monolithic verification model is built from the problem's
+        builders and does not see data written into the master.
+        """
+        m = self.model
+        m.del_component(m.res_cut)
+        m.res_cut = pyo.ConstraintList(doc="η ≥ Σ_k p_k^(l) q_k for every distribution p^(l) in the pool")
+        self._cuts = {}
+        self._cache = {}
+        self.hm.update()
+        self.hm.clear_solver()
+
     @property
     def n_cuts(self) -> int:
         """Cuts in the pool (active or not)."""
