@@ -195,6 +195,11 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         n_scenarios=int(u.num("n_scenarios", lo=1, hi=1000, integer=True)),
         ar1_phi=u.num("ar1_phi", default=0.7, lo=0, hi=1, hi_open=True),
         sigma_fraction=u.num("sigma_fraction", default=0.5, lo=0, lo_open=True, hi=10),
+        method=u.text("method", default="cvar", choices=METHODS),
+        lam=u.num("lam", default=0.2, lo=0, hi=1),
+        alpha_1=u.num("alpha_1", default=0.95, lo=0, hi=1, lo_open=True, hi_open=True),
+        alpha_inf=u.num("alpha_inf", default=0.99, lo=0, hi=1, lo_open=True, hi_open=True),
+        history_days=int(u.num("history_days", default=200, lo=1, hi=1_000_000, integer=True, unit="days")),
     )
     pen_r = r.sub("penalties")
     assert pen_r is not None

@@ -39,13 +39,42 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class UncertaintySpec:
-    """Bounded-error scenarios and the CVaR envelope (SPEC §4.2, §4.7, §6.3)."""
+    """Bounded-error scenarios and the CVaR envelope (SPEC §4.2, §4.7, §6.3), and the simulator's DA method.
+
+    ``method`` (one of :data:`sim.uncertainty.METHODS`) is how the simulator (:mod:`sim.campus_day`)
+    makes the DA decision: ``cvar`` is the cloud model of paper 000 (the CVaR objective, SPEC §4.7);
+    ``so``, ``ro``, ``dro``, ``cdro`` are the methods of SPEC §6.4 over the day's reduced scenarios
+    (:class:`sim.cloud.CloudDRO`), with Ψ of CD-3 around their probabilities and the radii of CD-4 for
+    ``M = history_days`` (the Monte Carlo days the scenarios are reduced from: the simulator's
+    ``n_mc``), ``K`` = the number of reduced scenarios and the confidence levels ``alpha_1``,
+    ``alpha_inf``; ``lam`` is λ of CD-2 (cdro).  The cloud study (:mod:`sim.cloud`) ignores them.
+    """
 
     epsilon: float = 0.10
     beta: float = 0.80
     n_scenarios: int = 12
     ar1_phi: float = 0.7
     sigma_fraction: float = 0.5
+    method: str = field(default="cvar", metadata={"unit": "", "doc": "so, ro, dro, cdro or cvar"})
+    lam: float = field(default=0.2, metadata={"unit": "1", "doc": "lambda of CD-2, in [0, 1]"})
+    alpha_1: float = field(default=0.95, metadata={"unit": "1", "doc": "confidence of the 1-norm bound"})
+    alpha_inf: float = field(default=0.99, metadata={"unit": "1", "doc": "confidence of the inf-norm bound"})
+    history_days: int = field(default=200, metadata={"unit": "days", "doc": "M of CD-4 (Monte Carlo days)"})
+
+    def __post_init__(self) -> None:
+        def bad(name: str, allowed: str) -> ValueError:
+            return ValueError(f"uncertainty.{name} = {getattr(self, name)!r}: must be {allowed}")
+
+        if self.method not in METHODS:
+            raise bad("method", f"one of {', '.join(METHODS)}")
+        if not 0 <= self.lam <= 1:
+            raise bad("lam", "in [0, 1]")
+        for name in ("alpha_1", "alpha_inf"):
+            if not 0 < getattr(self, name) < 1:
+                raise bad(name, "in (0, 1)")
+        v = self.history_days
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise bad("history_days", "a whole number >= 1")
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,22 @@ and the scenarios describe everything the plan does not know.
 
 Stages
 ------
-- **plan** (DA stage): the cloud model of 000 (§4) with the forecast in the DA block and the
-  reduced scenarios in the RT blocks, CVaR-DRO objective; its DA plan is frozen.
+- **plan** (DA stage), by the scenario's ``uncertainty.method`` (a campus parameter, ``cvar`` by default):
+
+  - ``cvar``: the cloud model of 000 (§4) with the forecast in the DA block and the reduced scenarios
+    in the RT blocks, CVaR-DRO objective (:class:`sim.cloud.CloudModel`, certified LP / MILP);
+  - ``so``, ``ro``, ``dro``, ``cdro`` (SPEC §6.4): :class:`sim.cloud.CloudDRO`, the two-stage LP built
+    from the same blocks (first stage = the DA block's continuous variables, recourse ``k`` = RT
+    scenario block ``k`` with its deviation penalties against the DA block, recourse cost ``C_k`` of
+    C-9 plus the line-flow tie-break) solved by :class:`sim.uncertainty.TwoStageDRO`, with ``p0`` =
+    the reduced scenarios' probabilities and Ψ of CD-3/CD-4 for ``M = uncertainty.history_days``,
+    ``K = S``, ``alpha_1``, ``alpha_inf`` (``lam``: λ of CD-2).  It is the **LP relaxation** of the cloud
+    model (no complementarity binaries, nothing certified): a plan may charge and discharge a storage
+    (or buy and sell) in the same hour, and its scenario costs, H and W are relaxed-recourse values
+    (lower bounds).  The KPI ``plan_da_pairs_both_ways`` counts such pairs in the plan; the replay
+    below is the certified cloud model, so the realised cost is exact whatever the plan.
+
+  Its DA plan (the DA block's continuous variables) is frozen.
 - **replay** (``SimSettings.replay``, §6.6 step 3): the RT block with ``S = 1``, the DA plan fixed and
   the same penalties, in one of two ways:
 
@@ -62,9 +76,11 @@ the scenario's nominal start and at most at its maximum (as :func:`sim.simulate.
 
 Persistence (DESIGN principle 6): :class:`CampusModels` holds the persistent
 :class:`~sim.cloud.CloudModel` instances (``plan``, ``replay``, ``oracle`` and, for the cooperative
-``mpc`` day, ``replay_alone``), built once per run (lazily, only those the mode needs) and updated per
-day with :meth:`~sim.cloud.CloudModel.set_data`.  Every solve starts cold (``cold_start=True``) except
-the ``mpc`` steps after a day's first, which warm-start from the step before in the same day, so a
+``mpc`` day, ``replay_alone``) and, for a method other than ``cvar``, the :class:`~sim.cloud.CloudDRO`
+``dro``, built once per run (lazily, only those the mode and method need) and updated per day with
+``set_data`` (``dro`` is also reset before each solve: no cut, no cached reference, cold solver).
+Every solve starts cold (``cold_start=True``) except the ``mpc`` steps after a day's first, which
+warm-start from the step before in the same day, so a
 day's results depend only on ``(scenario, seed, day, state)``, not on what the models solved before
 (degenerate LPs have several optimal vertices).
 """
@@ -88,7 +104,7 @@ from agents.devices import RT_HORIZON
 from agents.milp import HighsModel, SolverOptions
 from market import Allocation, Offer, allocate, settle
 from scenarios.schema import ThreeCampusScenario
-from sim.cloud import CaseResult, CloudCase, CloudModel
+from sim.cloud import CaseResult, CloudCase, CloudDRO, CloudModel, DROPlan
 from sim.mpc import RecedingLoop, check_replay, held, receding
 from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, DaySteps, RunSpec, SimSettings, drain
 from sim.weather import (
@@ -209,6 +225,8 @@ class CampusModels:
     - ``replay_alone``: a second model built as ``replay``, for the no-P2P day of the cooperative
       ``mpc`` replay (its receding loop advances in lock-step with the P2P one on ``replay``).
     - ``oracle``: ``S = 1`` with the DA block free.
+    - ``dro``: for ``scenario.uncertainty.method != "cvar"``, the plan by :class:`~sim.cloud.CloudDRO`
+      (DA + ``S`` recourse copies, any method of SPEC §6.4); its DA variables are the replay's, in order.
     """
 
     scenario: ThreeCampusScenario  # the multi-day version (ESS-4 windows)
@@ -219,6 +237,7 @@ class CampusModels:
     _replay: CloudModel | None = field(default=None, repr=False)
     _replay_alone: CloudModel | None = field(default=None, repr=False)
     _oracle: CloudModel | None = field(default=None, repr=False)
+    _dro: CloudDRO | None = field(default=None, repr=False)
     _plan_da: list[VarData] = field(default_factory=list, repr=False)
     _replay_da: list[VarData] = field(default_factory=list, repr=False)
     _replay_alone_da: list[VarData] = field(default_factory=list, repr=False)
@@ -260,6 +279,33 @@ class CampusModels:
         if self._oracle is None:
             self._oracle = self._new(1)
         return self._oracle
+
+    @property
+    def method(self) -> str:
+        """The DA method (``scenario.uncertainty.method``): ``cvar`` plans with ``plan``, the others with ``dro``."""
+        return self.scenario.uncertainty.method
+
+    @property
+    def dro(self) -> CloudDRO:
+        """The DA stage of a method other than ``cvar``: :class:`~sim.cloud.CloudDRO` over the ``S`` scenarios.
+
+        Its LPs are solved by interior point with crossover (faster than dual simplex on this master;
+        the solution is still a vertex, and every solve starts cold).
+        """
+        if self._dro is None:
+            t0 = time.perf_counter()
+            self._dro = CloudDRO(self.scenario, n_scenarios=self.n_scenarios,
+                                 options=replace(self.options, lp_method="ipm"))
+            self.build_s += time.perf_counter() - t0
+            self._dro.hm.handover_s = 0.0
+        return self._dro
+
+    def check_da_order(self, dro: CloudDRO, replay: CloudModel) -> None:
+        """The plan's DA variables and the replay's DA variables are the same, in the same order (by name)."""
+        a = [v.getname(fully_qualified=True, relative_to=dro.model.fs) for v in dro.da_vars]
+        b = [v.getname(fully_qualified=True, relative_to=replay.model.da) for v in _da_continuous_vars(replay)]
+        if a != b:
+            raise RuntimeError("the DRO plan and the replay model have different DA blocks")
 
     def plan_da_values(self) -> np.ndarray:
         """The DA plan just solved by ``plan`` (its continuous DA variables, in declaration order)."""
@@ -336,7 +382,7 @@ class Executed:
     park_cost: dict[str, float]  # operating cost + own deviation penalties (lines split half-half)
     park_deviation: dict[str, float]
     profiles: dict[tuple[str, str], np.ndarray]  # (park or line, variable) -> 96, RT stage
-    plan: CaseResult | None = None  # the DA stage's CVaR solve (None for the oracle)
+    plan: CaseResult | DROPlan | None = None  # the DA stage's solve: CVaR or another method (None: oracle)
     rt_solves: int = 1  # solves of the RT stage (96 for an mpc replay)
     rt_solve_s: float | None = None  # their solver seconds (None: ``result.solve_s``, the one solve)
     rt_handover_s: float | None = None  # their hand-over seconds (None: ``result.handover_s``)
@@ -362,7 +408,7 @@ class Executed:
         return -self.profiles[(park, "p2p_net_in_kw")]
 
 
-def _executed(cm: CloudModel, result: CaseResult, plan: CaseResult | None = None) -> Executed:
+def _executed(cm: CloudModel, result: CaseResult, plan: CaseResult | DROPlan | None = None) -> Executed:
     sc = cm.scenario
     m = cm.model
     hm = cm.hm
@@ -393,15 +439,27 @@ def _solve(cm: CloudModel, case: CloudCase) -> CaseResult:
 
 
 def _plan_stage(models: CampusModels, data: CampusDayData, start: dict[str, float], case: CloudCase, *,
-                alone: bool = False) -> tuple[CloudModel, CaseResult]:
-    """DA stage (CVaR plan on the forecast and the scenarios), frozen in the replay model (``replay``,
+                alone: bool = False) -> tuple[CloudModel, CaseResult | DROPlan]:
+    """DA stage (the plan of the scenario's method on the forecast and the scenarios: the cloud model's
+    CVaR for ``cvar``, :class:`~sim.cloud.CloudDRO` otherwise), frozen in the replay model (``replay``,
     or ``replay_alone`` with ``alone``), whose data become the realised day; returns the replay model
     (ready to solve) and the plan's result."""
-    plan = models.plan
-    plan.set_data(da=data.da_forecast, rt=data.rt_scenarios, probabilities=data.probabilities, ess_initial_kwh=start)
-    planned = _solve(plan, case)
-    da_values = models.plan_da_values()
+    planned: CaseResult | DROPlan
+    if models.method == "cvar":
+        plan = models.plan
+        plan.set_data(da=data.da_forecast, rt=data.rt_scenarios, probabilities=data.probabilities,
+                      ess_initial_kwh=start)
+        planned = _solve(plan, case)
+        da_values = models.plan_da_values()
+    else:
+        dro = models.dro
+        dro.set_data(da=data.da_forecast, rt=data.rt_scenarios, probabilities=data.probabilities,
+                     ess_initial_kwh=start)
+        planned = dro.solve(models.method, case)
+        da_values = planned.da_values
     replay = models.replay_alone if alone else models.replay
+    if models.method != "cvar":
+        models.check_da_order(models.dro, replay)
     replay.set_data(da=data.da_forecast, rt={k: v[None, :] for k, v in data.realised.items()},
                     ess_initial_kwh=start)
     models.fix_replay_da(da_values, case, alone=alone)
@@ -435,7 +493,7 @@ class _MpcReplay:
     """
 
     def __init__(self, name: str, cm: CloudModel, case: CloudCase, data: CampusDayData,
-                 forecast: Mapping[tuple[str, str], np.ndarray], planned: CaseResult) -> None:
+                 forecast: Mapping[tuple[str, str], np.ndarray], planned: CaseResult | DROPlan) -> None:
         self.cm = cm
         self.case = case
         self.planned = planned
@@ -558,6 +616,15 @@ def _kpis(sc: ThreeCampusScenario, ex: Executed) -> dict[str, float]:
         "plan_expected_cost": float(plan.kpis["expected_cost"]),
         "plan_max_scenario_cost": float(plan.kpis["max_scenario_cost"]),
     })
+    if isinstance(plan, DROPlan):  # a method other than cvar: its metrics over the reduced scenarios (SPEC §6.4)
+        res = plan.result
+        out.update({
+            "plan_historical_cost": float(res.historical_cost),
+            "plan_worst_cost": float(res.worst_cost),
+            "plan_worst_sample_cost": float(res.worst_sample_cost),
+            "plan_iterations": float(res.iterations),
+            "plan_da_pairs_both_ways": float(sum(v for k, v in plan.violations.items() if k.startswith("da_"))),
+        })
     for n in parks:
         out[f"cost_{n}"] = ex.park_cost[n]
         out[f"deviation_cost_{n}"] = ex.park_deviation[n]
@@ -716,6 +783,9 @@ def simulate_campus_day(
     the same ``sc`` and settings).  The whole day at once: :func:`simulate_campus_day_steps` drained.
     Returns KPIs (``run, mode, seed, point, day, day_of_year, n_scenarios, mpc_solves`` (the RT
     re-solves of the ``mpc`` replay, both days of ``cooperative`` counted; 0 under ``oracle``), the
+    plan's ``plan_*`` (for a method other than ``cvar`` also ``plan_historical_cost`` H,
+    ``plan_worst_cost`` W, ``plan_worst_sample_cost``, ``plan_iterations`` and
+    ``plan_da_pairs_both_ways``, SPEC §6.4, over the day's reduced scenarios), the
     :data:`sim.simulate.KPI_COLUMNS` with NaN where they do not apply, the campus KPIs and per-park
     ``cost_/final_cost_/ess_start_kwh_/ess_end_kwh_<park>``; for ``cooperative`` also
     ``gain_/payment_/weight_/standalone_cost_/coalition_cost_<park>``), the long time series of the

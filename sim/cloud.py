@@ -16,13 +16,20 @@ passes is feasible for the MILP and its value is a lower bound of the MILP, so i
 optimality ("LP certificate").  Where it fails, the binaries of just those devices and periods
 are made integer and the model is re-solved as a MILP (gap 1e-4); this repeats until the check
 passes.  ``formulation="milp"`` makes every binary integer (the paper's exact model).
+
+Block builders (:class:`CloudBlocks`): the DA stage, an RT scenario stage and its DA-RT binding with
+the scenario cost C-9 ... C-11 are built by functions that take the block to fill (and, for the
+binding, the DA block), so the same blocks make :class:`CloudModel` and :class:`CloudDRO` — the DA
+decision by any method of SPEC §6.4 (so, ro, dro, cdro, cvar) through
+:class:`sim.uncertainty.TwoStageDRO`, first stage = the DA block, recourse = the RT scenario blocks
+(an LP relaxation: see its docstring).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -44,7 +51,17 @@ from agents.devices import (
 )
 from agents.milp import HighsModel, SolverOptions, SolveStats
 from scenarios.schema import ThreeCampusScenario
-from sim.uncertainty import bounded_errors, cvar, unit_ar1_disturbances
+from sim.uncertainty import (
+    AmbiguitySet,
+    DROResult,
+    TwoStageDRO,
+    TwoStageLP,
+    ambiguity_radii,
+    bounded_errors,
+    check_method,
+    cvar,
+    unit_ar1_disturbances,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +251,240 @@ def _long_frame(case: str, arrays: dict[tuple[str, int, str, str], np.ndarray], 
     })
 
 
+def park_data(sc: ThreeCampusScenario, park: str, values: Mapping[tuple[str, str], np.ndarray] | None,
+              s: int | None) -> CampusData:
+    """Data of ``park``: the hourly forecast (``values=None``, DA) or RT scenario ``s`` (0-based) of ``values``."""
+    fc = sc.forecast[park]
+    if values is None:  # DA: hourly forecast
+        return CampusData(
+            load_kw=fc["load_kw"], buy_price=sc.buy_price, sell_price=sc.sell_price,
+            pv_available_kw=fc.get("pv_kw"), wind_available_kw=fc.get("wind_kw"),
+        )
+    assert s is not None
+    hold = lambda a: np.repeat(a, STEPS_PER_HOUR)
+    return CampusData(
+        load_kw=values[(park, "load_kw")][s],
+        buy_price=hold(sc.buy_price),
+        sell_price=hold(sc.sell_price),
+        pv_available_kw=values[(park, "pv_kw")][s] if (park, "pv_kw") in values else None,
+        wind_available_kw=values[(park, "wind_kw")][s] if (park, "wind_kw") in values else None,
+    )
+
+
+def binding_keys(sc: ThreeCampusScenario) -> list[tuple[str, str]]:
+    """The DA-RT binding components ``(x, object)`` of C-5 ... C-8, in model order."""
+    keys: list[tuple[str, str]] = []
+    for i in sc.park_names:
+        keys += [("net", i), ("ch", i), ("dis", i), ("dr", i), ("buy", i), ("sell", i)]
+        if sc.park(i).chp is not None:
+            keys.append(("chp", i))
+    keys += [("p2p", ln.name) for ln in sc.lines]
+    return keys
+
+
+def binding_terms(b: pyo.Block, x: str, r: str, t: int) -> list[tuple[float, Any]]:
+    """The quantity x of object r in period t of stage block ``b`` as (coefficient, variable) pairs (table in C-8)."""
+    if x == "p2p":
+        return [(1.0, b.lines.p_forward_kw[r, t]), (-1.0, b.lines.p_reverse_kw[r, t])]
+    p = b.park[r]
+    if x == "net":
+        return [(1.0, p.grid.p_buy_kw[t]), (-1.0, p.grid.p_sell_kw[t]), (1.0, p.p2p_net_in_kw[t])]
+    if x == "ch":
+        return [(1.0, p.ess.p_charge_kw[t])]
+    if x == "dis":
+        return [(1.0, p.ess.p_discharge_kw[t])]
+    if x == "dr":
+        return [(1.0, p.load.p_in_kw[t]), (-1.0, p.load.p_out_kw[t])]
+    if x == "buy":
+        return [(1.0, p.grid.p_buy_kw[t])]
+    if x == "sell":
+        return [(1.0, p.grid.p_sell_kw[t])]
+    if x == "chp":
+        return [(1.0, p.chp.p_kw[t])]
+    raise KeyError(x)
+
+
+def flow_energy(b: pyo.Block, dt: float) -> Any:
+    """Energy carried by the P2P lines of stage block ``b`` (both directions) [kWh]: the tie-break's base."""
+    ln = b.lines
+    return dt * pyo.quicksum(ln.p_forward_kw[k] + ln.p_reverse_kw[k] for k in ln.p_forward_kw)
+
+
+def profile_param(pb: pyo.Block, park: str, q: str) -> Any:
+    """The mutable profile Param of quantity ``q`` (``load_kw``, ``pv_kw``, ``wind_kw``) in park block ``pb``."""
+    dev = {"load_kw": "load", "pv_kw": "pv", "wind_kw": "wind"}.get(q)
+    if dev is None or not hasattr(pb, dev):
+        raise KeyError(f"set_data: park {park!r} has no quantity {q!r} (load_kw, pv_kw or wind_kw of a "
+                       "device it has)")
+    return pb.load.load_base_kw if dev == "load" else getattr(pb, dev).available_kw
+
+
+def write_profiles(blocks: Sequence[pyo.Block], data: Mapping[tuple[str, str], np.ndarray], n: int, *,
+                   hourly: bool = False) -> None:
+    """Write ``(park, quantity) -> values`` into the stage ``blocks``.
+
+    ``hourly``: one block (the DA stage), values of length 24.  Else ``n`` RT blocks and values of
+    shape ``(n, 96)``, row ``s`` into ``blocks[s]``.
+    """
+    for (park, q), arr in data.items():
+        if hourly:
+            set_profile(profile_param(blocks[0].park[park], park, q), arr)
+            continue
+        a = np.asarray(arr, dtype=float)
+        if a.shape != (n, RT_HORIZON.n):
+            raise ValueError(f"set_data: rt[{park!r}, {q!r}] must have shape {(n, RT_HORIZON.n)}, got {a.shape}")
+        for s, b in enumerate(blocks):
+            set_profile(profile_param(b.park[park], park, q), a[s])
+
+
+def with_storage_start(sc: ThreeCampusScenario, ess_initial_kwh: Mapping[str, float]) -> ThreeCampusScenario:
+    """``sc`` with each listed park's stored energy at the start (kWh) as its ``soc_initial_frac`` (checked)."""
+    parks = []
+    for p_ in sc.parks:
+        e = p_.ess
+        if p_.name in ess_initial_kwh and e.capacity_kwh > 0:
+            v = float(ess_initial_kwh[p_.name])
+            lo, hi = e.soc_min_frac * e.capacity_kwh, e.soc_max_frac * e.capacity_kwh
+            if not lo - 1e-6 <= v <= hi + 1e-6:
+                raise ValueError(f"set_data: initial energy of {p_.name} is {v} kWh, outside [{lo}, {hi}]")
+            e = replace(e, soc_initial_frac=min(max(v, lo), hi) / e.capacity_kwh)
+        parks.append(replace(p_, ess=e))
+    return replace(sc, parks=tuple(parks))
+
+
+def storage_end_windows(ess_end_kwh: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """The absolute ESS-4 windows ``park -> (lo, hi)`` (checked: ``lo <= hi``)."""
+    out = {}
+    for park, (lo_e, hi_e) in ess_end_kwh.items():
+        if not lo_e <= hi_e:
+            raise ValueError(f"set_data: end window of {park} must have lo <= hi, got ({lo_e}, {hi_e})")
+        out[park] = (float(lo_e), float(hi_e))
+    return out
+
+
+def write_storage_window(blocks: Sequence[pyo.Block], sc: ThreeCampusScenario,
+                         ess_end_abs: Mapping[str, tuple[float, float]]) -> None:
+    """Start (``sc``'s ``soc_initial_frac``) and absolute end window of the storages in every stage block."""
+    for b in blocks:
+        for p_ in sc.parks:
+            if p_.name not in ess_end_abs:
+                continue
+            eb = b.park[p_.name].ess
+            if eb.res_end_soc.equality:
+                raise ValueError(f"set_data: the storage of {p_.name} was built with E_T = E_0 (ESS-4); "
+                                 "build the model with soc_end_min_frac/soc_end_max_frac to use a window")
+            start = p_.ess.soc_initial_frac * p_.ess.capacity_kwh
+            eb.e_initial_kwh.set_value(start)
+            lo_e, hi_e = ess_end_abs[p_.name]
+            eb.e_end_lo_kwh.set_value(lo_e - start)
+            eb.e_end_hi_kwh.set_value(hi_e - start)
+
+
+def write_case(b: pyo.Block, sc: ThreeCampusScenario, case: CloudCase) -> None:
+    """The mutable parameters of ``case`` (DR, storage, line capacities; SPEC §4.9) in stage block ``b``."""
+    for p in sc.parks:
+        pb = b.park[p.name]
+        pb.load.gamma.set_value(p.dr.gamma if case.dr else 0.0)
+        e = p.ess
+        pb.ess.p_charge_max_kw.set_value(e.p_charge_max_kw if case.ess else 0.0)
+        pb.ess.p_discharge_max_kw.set_value(e.p_discharge_max_kw if case.ess else 0.0)
+        f = case.ess_capacity_factor
+        pb.ess.e_min_kwh.set_value(e.soc_min_frac * e.capacity_kwh * f)
+        pb.ess.e_max_kwh.set_value(e.soc_max_frac * e.capacity_kwh * f)
+        pb.ess.e_initial_kwh.set_value(e.soc_initial_frac * e.capacity_kwh * f)
+    for ln in sc.lines:
+        g = case.p2p_capacity_factor if case.p2p else 0.0
+        b.lines.cap_forward_kw[ln.name].set_value(ln.cap_forward_kw * g)
+        b.lines.cap_reverse_kw[ln.name].set_value(ln.cap_reverse_kw * g)
+
+
+class CloudBlocks:
+    """Builders of the cloud model's blocks (SPEC §4.3 ... §4.6), shared by :class:`CloudModel` and
+    :class:`CloudDRO`.
+
+    - :meth:`build_da`: the DA stage (one block per park on the 24 hours, the P2P lines, P2P-2);
+    - :meth:`build_stage`: a stage on any horizon (the DA block, or RT scenario ``s``);
+    - :meth:`build_binding`: on an RT scenario block, the DA-RT deviations against a DA block
+      (C-5 ... C-8) and the scenario cost ``cost = cost_operation + cost_deviation`` (C-9 ... C-11);
+    - :meth:`build_rt`: both, i.e. a complete RT scenario block taking the DA block.
+
+    The park index set is the caller's (so the blocks can live in any model).  ``handles`` and
+    ``line_handles`` collect the device handles by ``(stage, scenario, park)`` and ``(stage, scenario)``.
+    """
+
+    def __init__(self, scenario: ThreeCampusScenario, agents: Mapping[str, CampusAgent], exclusive: bool) -> None:
+        self.scenario = scenario
+        self.agents = agents
+        self.exclusive = bool(exclusive)
+        self.binding_keys = binding_keys(scenario)
+        self.handles: dict[tuple[str, int, str], Any] = {}
+        self.line_handles: dict[tuple[str, int], Any] = {}
+
+    def build_stage(self, block: pyo.Block, parks: Any, horizon: Any,
+                    values: Mapping[tuple[str, str], np.ndarray] | None, s: int | None, label: tuple[str, int]) -> None:
+        """Parks ``block.park[i]``, lines ``block.lines`` and the port link ``def_p2p_link`` on ``horizon``;
+        data: the forecast (``values=None``) or scenario ``s`` (0-based) of ``values``."""
+        sc = self.scenario
+        lines = list(sc.lines)
+        block.park = pyo.Block(parks)
+        for i in sc.park_names:
+            self.handles[(label[0], label[1], i)] = self.agents[i].build_block(
+                block.park[i], horizon, park_data(sc, i, values, s), self.exclusive
+            )
+        block.lines = pyo.Block()
+        self.line_handles[label] = build_p2p_lines(block.lines, lines, horizon, self.exclusive)
+        block.def_p2p_link = pyo.Constraint(
+            parks, horizon.periods,
+            rule=lambda b, i, t: b.park[i].p2p_net_in_kw[t] == p2p_net_inflow(b.lines, lines, i, t),
+            doc="park port = net P2P inflow (P2P-2)",
+        )
+
+    def build_da(self, block: pyo.Block, parks: Any) -> None:
+        """The DA stage (SPEC §4.3) on the forecast."""
+        self.build_stage(block, parks, DA_HORIZON, None, None, ("da", 0))
+
+    def build_binding(self, block: pyo.Block, bind: Any, hours: Any, da: pyo.Block) -> None:
+        """DA-RT deviations of RT block ``block`` against DA block ``da`` and its scenario cost.
+
+        ``bind`` is a 2-D set of :attr:`binding_keys`, ``hours`` the DA hours.  Adds ``dev_pos_kwh``,
+        ``dev_neg_kwh`` (C-7, C-8), ``cost_operation`` (C-10), ``cost_deviation`` (C-11) and ``cost`` (C-9).
+        """
+        sc = self.scenario
+        parks = sc.park_names
+        keys = self.binding_keys
+        lam = sc.penalties.as_dict()
+        dt_h, dt_k = DA_HORIZON.dt_h, RT_HORIZON.dt_h
+        H = DA_HORIZON.periods
+        b = block
+        b.dev_pos_kwh = pyo.Var(bind, hours, within=pyo.NonNegativeReals, doc="RT above DA [kWh] (C-7/C-8)")
+        b.dev_neg_kwh = pyo.Var(bind, hours, within=pyo.NonNegativeReals, doc="RT below DA [kWh] (C-7/C-8)")
+
+        def dev_rule(bb: pyo.Block, x: str, r: str, h: int) -> Any:
+            # sum_k dt_k x_rt[k] - dt_h x_da[h] - dev+ + dev- = 0, written as one linear expression
+            pairs = [(dt_k * c, v) for k in range((h - 1) * 4 + 1, h * 4 + 1) for c, v in binding_terms(bb, x, r, k)]
+            pairs += [(-dt_h * c, v) for c, v in binding_terms(da, x, r, h)]
+            pairs += [(-1.0, bb.dev_pos_kwh[x, r, h]), (1.0, bb.dev_neg_kwh[x, r, h])]
+            return linear_expr(pairs) == 0
+
+        b.def_deviation = pyo.Constraint(bind, hours, rule=dev_rule, doc="DA-RT deviation (C-7, C-8)")
+        b.cost_operation = pyo.Var(doc="RT operating cost C^RT_s (C-10)")
+        b.cost_deviation = pyo.Var(doc="deviation cost C^dev_s (C-11)")
+        b.cost = pyo.Var(doc="scenario cost C_s (C-9)")
+        b.def_cost_operation = pyo.Constraint(
+            expr=b.cost_operation == pyo.quicksum(b.park[i].cost for i in parks), doc="C-10")
+        b.def_cost_deviation = pyo.Constraint(
+            expr=b.cost_deviation == pyo.quicksum(
+                lam[x] * (b.dev_pos_kwh[x, r, h] + b.dev_neg_kwh[x, r, h]) for (x, r) in keys for h in H),
+            doc="C-11")
+        b.def_cost = pyo.Constraint(expr=b.cost == b.cost_operation + b.cost_deviation, doc="C-9")
+
+    def build_rt(self, block: pyo.Block, parks: Any, values: Mapping[tuple[str, str], np.ndarray], s: int,
+                 label: int, bind: Any, hours: Any, da: pyo.Block) -> None:
+        """RT scenario block ``label`` (data: scenario ``s``, 0-based, of ``values``) bound to ``da``."""
+        self.build_stage(block, parks, RT_HORIZON, values, s, ("rt", label))
+        self.build_binding(block, bind, hours, da)
+
+
 class CloudModel:
     """The cloud DA-RT model of paper 000 for one scenario and one RT scenario set.
 
@@ -309,115 +560,35 @@ class CloudModel:
 
     # ------------------------------------------------------------------------------- build
     def _park_data(self, park: str, values: dict[tuple[str, str], np.ndarray] | None, s: int | None) -> CampusData:
-        sc = self.scenario
-        fc = sc.forecast[park]
-        if values is None:  # DA: hourly forecast
-            return CampusData(
-                load_kw=fc["load_kw"], buy_price=sc.buy_price, sell_price=sc.sell_price,
-                pv_available_kw=fc.get("pv_kw"), wind_available_kw=fc.get("wind_kw"),
-            )
-        assert s is not None
-        hold = lambda a: np.repeat(a, STEPS_PER_HOUR)
-        return CampusData(
-            load_kw=values[(park, "load_kw")][s],
-            buy_price=hold(sc.buy_price),
-            sell_price=hold(sc.sell_price),
-            pv_available_kw=values[(park, "pv_kw")][s] if (park, "pv_kw") in values else None,
-            wind_available_kw=values[(park, "wind_kw")][s] if (park, "wind_kw") in values else None,
-        )
+        return park_data(self.scenario, park, values, s)
 
     def _build(self) -> pyo.ConcreteModel:
         sc = self.scenario
         parks = sc.park_names
-        lines = list(sc.lines)
         S = list(range(1, self.n_scenarios + 1))
         H = DA_HORIZON.periods
         m = pyo.ConcreteModel(name=f"cloud_{sc.name}")
         m.PARKS = pyo.Set(initialize=parks, ordered=True, doc="parks")
         m.S = pyo.Set(initialize=S, ordered=True, doc="RT scenarios")
         m.H = pyo.Set(initialize=H, ordered=True, doc="DA hours")
-        self.handles: dict[tuple[str, int, str], Any] = {}
-        self.line_handles: dict[tuple[str, int], Any] = {}
-        exclusive = self.formulation == "milp"
-
-        def stage(block: pyo.Block, horizon: Any, values: Any, s: int | None, label: tuple[str, int]) -> None:
-            block.park = pyo.Block(m.PARKS)
-            for i in parks:
-                self.handles[(label[0], label[1], i)] = self.agents[i].build_block(
-                    block.park[i], horizon, self._park_data(i, values, s), exclusive
-                )
-            block.lines = pyo.Block()
-            self.line_handles[label] = build_p2p_lines(block.lines, lines, horizon, exclusive)
-            block.def_p2p_link = pyo.Constraint(
-                m.PARKS, horizon.periods,
-                rule=lambda b, i, t: b.park[i].p2p_net_in_kw[t] == p2p_net_inflow(b.lines, lines, i, t),
-                doc="park port = net P2P inflow (P2P-2)",
-            )
+        self.blocks = CloudBlocks(sc, self.agents, exclusive=self.formulation == "milp")
+        self.handles = self.blocks.handles
+        self.line_handles = self.blocks.line_handles
 
         m.da = pyo.Block()
-        stage(m.da, DA_HORIZON, None, None, ("da", 0))
+        self.blocks.build_da(m.da, m.PARKS)
         values = self.scenarios.values(self.epsilon)
         m.rt = pyo.Block(m.S)
         for s in S:
-            stage(m.rt[s], RT_HORIZON, values, s - 1, ("rt", s))
+            self.blocks.build_stage(m.rt[s], m.PARKS, RT_HORIZON, values, s - 1, ("rt", s))
 
-        # --- DA-RT binding (C-5 ... C-8) --------------------------------------------------
-        pen = sc.penalties
-        keys: list[tuple[str, str]] = []
-        for i in parks:
-            keys += [("net", i), ("ch", i), ("dis", i), ("dr", i), ("buy", i), ("sell", i)]
-            if sc.park(i).chp is not None:
-                keys.append(("chp", i))
-        keys += [("p2p", ln.name) for ln in lines]
+        # --- DA-RT binding (C-5 ... C-8) and scenario cost (C-9 ... C-11) ------------------
+        keys = self.blocks.binding_keys
         self.binding_keys = keys
-
-        def terms(b: pyo.Block, x: str, r: str, t: int) -> list[tuple[float, Any]]:
-            """The quantity x of object r in period t as (coefficient, variable) pairs (table in C-8)."""
-            if x == "p2p":
-                return [(1.0, b.lines.p_forward_kw[r, t]), (-1.0, b.lines.p_reverse_kw[r, t])]
-            p = b.park[r]
-            if x == "net":
-                return [(1.0, p.grid.p_buy_kw[t]), (-1.0, p.grid.p_sell_kw[t]), (1.0, p.p2p_net_in_kw[t])]
-            if x == "ch":
-                return [(1.0, p.ess.p_charge_kw[t])]
-            if x == "dis":
-                return [(1.0, p.ess.p_discharge_kw[t])]
-            if x == "dr":
-                return [(1.0, p.load.p_in_kw[t]), (-1.0, p.load.p_out_kw[t])]
-            if x == "buy":
-                return [(1.0, p.grid.p_buy_kw[t])]
-            if x == "sell":
-                return [(1.0, p.grid.p_sell_kw[t])]
-            if x == "chp":
-                return [(1.0, p.chp.p_kw[t])]
-            raise KeyError(x)
-
         m.BIND = pyo.Set(initialize=keys, dimen=2, ordered=True, doc="binding components (x, object)")
-        lam = pen.as_dict()
         dt_h, dt_k = DA_HORIZON.dt_h, RT_HORIZON.dt_h
         for s in S:
-            b = m.rt[s]
-            b.dev_pos_kwh = pyo.Var(m.BIND, m.H, within=pyo.NonNegativeReals, doc="RT above DA [kWh] (C-7/C-8)")
-            b.dev_neg_kwh = pyo.Var(m.BIND, m.H, within=pyo.NonNegativeReals, doc="RT below DA [kWh] (C-7/C-8)")
-
-            def dev_rule(bb: pyo.Block, x: str, r: str, h: int) -> Any:
-                # sum_k dt_k x_rt[k] - dt_h x_da[h] - dev+ + dev- = 0, written as one linear expression
-                pairs = [(dt_k * c, v) for k in range((h - 1) * 4 + 1, h * 4 + 1) for c, v in terms(bb, x, r, k)]
-                pairs += [(-dt_h * c, v) for c, v in terms(m.da, x, r, h)]
-                pairs += [(-1.0, bb.dev_pos_kwh[x, r, h]), (1.0, bb.dev_neg_kwh[x, r, h])]
-                return linear_expr(pairs) == 0
-
-            b.def_deviation = pyo.Constraint(m.BIND, m.H, rule=dev_rule, doc="DA-RT deviation (C-7, C-8)")
-            b.cost_operation = pyo.Var(doc="RT operating cost C^RT_s (C-10)")
-            b.cost_deviation = pyo.Var(doc="deviation cost C^dev_s (C-11)")
-            b.cost = pyo.Var(doc="scenario cost C_s (C-9)")
-            b.def_cost_operation = pyo.Constraint(
-                expr=b.cost_operation == pyo.quicksum(b.park[i].cost for i in parks), doc="C-10")
-            b.def_cost_deviation = pyo.Constraint(
-                expr=b.cost_deviation == pyo.quicksum(
-                    lam[x] * (b.dev_pos_kwh[x, r, h] + b.dev_neg_kwh[x, r, h]) for (x, r) in keys for h in H),
-                doc="C-11")
-            b.def_cost = pyo.Constraint(expr=b.cost == b.cost_operation + b.cost_deviation, doc="C-9")
+            self.blocks.build_binding(m.rt[s], m.BIND, m.H, m.da)
 
         # --- CVaR (C-14, C-15) and objective ----------------------------------------------
         m.beta = pyo.Param(initialize=self.beta, mutable=True, doc="CVaR level beta")
@@ -431,10 +602,6 @@ class CloudModel:
         m.def_da_cost = pyo.Constraint(expr=m.da_cost == pyo.quicksum(m.da.park[i].cost for i in parks))
         m.p2p_flow_cost = pyo.Param(initialize=sc.objective.p2p_flow_cost_per_kwh, mutable=True,
                                     doc="tie-break cost on line flows [currency/kWh] (objective only)")
-
-        def flow_energy(b: pyo.Block, dt: float) -> Any:
-            ln = b.lines
-            return dt * pyo.quicksum(ln.p_forward_kw[k] + ln.p_reverse_kw[k] for k in ln.p_forward_kw)
 
         n = len(S)
         if self.scenario_weights:
@@ -536,28 +703,11 @@ class CloudModel:
         Only what is given changes.  The solve cache is emptied and the next :meth:`solve` applies
         its case again; the hand-over happens there (one :meth:`HighsModel.update`).
         """
-        sc = self.scenario
         S = self.n_scenarios
-        blocks = self._blocks()
-
-        def param_of(pb: pyo.Block, park: str, q: str) -> Any:
-            dev = {"load_kw": "load", "pv_kw": "pv", "wind_kw": "wind"}.get(q)
-            if dev is None or not hasattr(pb, dev):
-                raise KeyError(f"set_data: park {park!r} has no quantity {q!r} (load_kw, pv_kw or wind_kw of a "
-                               "device it has)")
-            return pb.load.load_base_kw if dev == "load" else getattr(pb, dev).available_kw
-
         if da is not None:
-            for (park, q), arr in da.items():
-                set_profile(param_of(self.model.da.park[park], park, q), arr)
+            write_profiles([self.model.da], da, 1, hourly=True)
         if rt is not None:
-            for (park, q), arr in rt.items():
-                a = np.asarray(arr, dtype=float)
-                if a.shape != (S, RT_HORIZON.n):
-                    raise ValueError(f"set_data: rt[{park!r}, {q!r}] must have shape {(S, RT_HORIZON.n)}, "
-                                     f"got {a.shape}")
-                for s in self.model.S:
-                    set_profile(param_of(self.model.rt[s].park[park], park, q), a[s - 1])
+            write_profiles([self.model.rt[s] for s in self.model.S], rt, S)
             self._external_rt = True
         if probabilities is not None:
             p = np.asarray(probabilities, dtype=float)
@@ -571,36 +721,11 @@ class CloudModel:
                     self.model.prob[s].set_value(float(p[s - 1]))
                 self._probs = p.copy()
         if ess_initial_kwh is not None:
-            parks = []
-            for p_ in sc.parks:
-                e = p_.ess
-                if p_.name in ess_initial_kwh and e.capacity_kwh > 0:
-                    v = float(ess_initial_kwh[p_.name])
-                    lo, hi = e.soc_min_frac * e.capacity_kwh, e.soc_max_frac * e.capacity_kwh
-                    if not lo - 1e-6 <= v <= hi + 1e-6:
-                        raise ValueError(f"set_data: initial energy of {p_.name} is {v} kWh, outside [{lo}, {hi}]")
-                    e = replace(e, soc_initial_frac=min(max(v, lo), hi) / e.capacity_kwh)
-                parks.append(replace(p_, ess=e))
-            self.scenario = sc = replace(sc, parks=tuple(parks))
+            self.scenario = with_storage_start(self.scenario, ess_initial_kwh)
         if ess_end_kwh is not None:
-            for park, (lo_e, hi_e) in ess_end_kwh.items():
-                if not lo_e <= hi_e:
-                    raise ValueError(f"set_data: end window of {park} must have lo <= hi, got ({lo_e}, {hi_e})")
-                self._ess_end_abs[park] = (float(lo_e), float(hi_e))
+            self._ess_end_abs.update(storage_end_windows(ess_end_kwh))
         if ess_initial_kwh is not None or ess_end_kwh is not None:
-            for _, _, b in blocks:
-                for p_ in sc.parks:
-                    if p_.name not in self._ess_end_abs:
-                        continue
-                    eb = b.park[p_.name].ess
-                    if eb.res_end_soc.equality:
-                        raise ValueError(f"set_data: the storage of {p_.name} was built with E_T = E_0 (ESS-4); "
-                                         "build the model with soc_end_min_frac/soc_end_max_frac to use a window")
-                    start = p_.ess.soc_initial_frac * p_.ess.capacity_kwh
-                    eb.e_initial_kwh.set_value(start)
-                    lo_e, hi_e = self._ess_end_abs[p_.name]
-                    eb.e_end_lo_kwh.set_value(lo_e - start)
-                    eb.e_end_hi_kwh.set_value(hi_e - start)
+            write_storage_window([b for _, _, b in self._blocks()], self.scenario, self._ess_end_abs)
         self._solved.clear()
         self._applied = None
 
@@ -615,26 +740,15 @@ class CloudModel:
             raise ValueError(f"case {case.name}: epsilon {eps} would replace the RT data given to set_data "
                              "with the scenario file's bounded-error scenarios")
         for _, s, b in self._blocks():
-            for p in sc.parks:
-                pb = b.park[p.name]
-                pb.load.gamma.set_value(p.dr.gamma if case.dr else 0.0)
-                e = p.ess
-                pb.ess.p_charge_max_kw.set_value(e.p_charge_max_kw if case.ess else 0.0)
-                pb.ess.p_discharge_max_kw.set_value(e.p_discharge_max_kw if case.ess else 0.0)
-                f = case.ess_capacity_factor
-                pb.ess.e_min_kwh.set_value(e.soc_min_frac * e.capacity_kwh * f)
-                pb.ess.e_max_kwh.set_value(e.soc_max_frac * e.capacity_kwh * f)
-                pb.ess.e_initial_kwh.set_value(e.soc_initial_frac * e.capacity_kwh * f)
-                if values is not None and s > 0:
+            write_case(b, sc, case)
+            if values is not None and s > 0:
+                for p in sc.parks:
+                    pb = b.park[p.name]
                     set_profile(pb.load.load_base_kw, values[(p.name, "load_kw")][s - 1])
                     if p.pv is not None:
                         set_profile(pb.pv.available_kw, values[(p.name, "pv_kw")][s - 1])
                     if p.wind is not None:
                         set_profile(pb.wind.available_kw, values[(p.name, "wind_kw")][s - 1])
-            for ln in sc.lines:
-                g = case.p2p_capacity_factor if case.p2p else 0.0
-                b.lines.cap_forward_kw[ln.name].set_value(ln.cap_forward_kw * g)
-                b.lines.cap_reverse_kw[ln.name].set_value(ln.cap_reverse_kw * g)
         del m
         self._applied = case
         self._applied_eps = eps
@@ -878,4 +992,259 @@ class CloudModel:
             solver_objective=stats[-1].objective, scenario_cost=cost, scenario_operation_cost=op,
             scenario_deviation_cost=dev, kpis=kpis, timeseries=ts, deviations=devs,
             build_s=0.0, solve_s=solve_s, extract_s=0.0, handover_s=0.0,
+        )
+
+
+# ====================================================================== the DA stage by any method of SPEC §6.4
+
+
+@dataclass
+class DROPlan:
+    """The DA plan of one :meth:`CloudDRO.solve` (the counterpart of :class:`CaseResult` for the plan stage).
+
+    ``result`` is the method's :class:`~sim.uncertainty.DROResult` (``historical_cost`` H,
+    ``worst_cost`` W, ``iterations``, ...); ``da_values`` the DA plan (the continuous DA variables, in
+    the order of :attr:`CloudDRO.da_vars`, i.e. of the DA block of a :class:`CloudModel`);
+    ``scenario_cost`` the scenario costs ``C_s`` (C-9) of the plan's recourse, with
+    ``scenario_probability`` the ``p0`` they were planned with.  ``objective`` is the method's own
+    value, ``solver_objective`` the last master LP's, ``kpis`` has ``expected_cost`` (``Σ p0 C_s``) and
+    ``max_scenario_cost``.  ``violations`` counts the complementarity pairs (storage charge /
+    discharge, grid buy / sell, two-way line flow) used both ways at once by the LP-relaxed plan
+    (``"da"``) and by its recourse (``"rt"``), see :class:`CloudDRO`.
+    """
+
+    method: str
+    case: CloudCase
+    result: DROResult
+    da_values: np.ndarray
+    scenario_cost: np.ndarray
+    scenario_probability: np.ndarray
+    objective: float
+    solver_objective: float
+    kpis: dict[str, float]
+    violations: dict[str, int]
+    path: str
+    solve_s: float
+    handover_s: float
+    wall_s: float
+
+
+class CloudDRO:
+    """The cloud model's DA decision by any method of :class:`sim.uncertainty.TwoStageDRO` (SPEC §4 with §6.4).
+
+    The two-stage LP is built from the cloud model's own block builders (:class:`CloudBlocks`):
+
+    - first stage ``x`` (``m.fs``): the DA block (forecast data) — every continuous DA variable (the
+      ones a replay fixes) — with cost ``c'x = omega^DA C^DA + phi F^DA``;
+    - recourse ``k`` (``m.rec[k]``): RT scenario block ``k`` with the DA-RT deviations against ``m.fs``
+      (C-5 ... C-8) and its scenario cost ``C_k`` (C-9 ... C-11), recourse cost ``q_k = C_k + phi F_k``;
+    - ``p0``: the scenarios' probabilities; Ψ with the radii of CD-4 for ``M = history_days``,
+      ``K = n_scenarios``, ``alpha_1``, ``alpha_inf`` (``scenario.uncertainty``).
+
+    ``F`` is the line-flow energy and ``phi`` the scenario's ``p2p_flow_cost_per_kwh`` (the cloud
+    model's tie-break against loop flows in the lossless mesh, kept so the plan has none).  With
+    ``phi = 0`` and ``omega^DA = 0``, method ``cvar`` is the cloud model's objective C-14 with
+    ``scenario_weights`` and ``expected_cost_weight = 0`` (test ``test_cvar_by_two_stage_dro_is_the_cloud_objective``).
+
+    LP relaxation: the model is built without exclusivity rows and solved with
+    ``relax_integrality=True``, i.e. it is the LP relaxation of the cloud MILP.  Nothing certifies
+    the plan as the cloud model's LP certificate does: a DA plan may charge and discharge a storage
+    (or buy and sell, or use a line both ways) in the same hour, and the recourse costs ``Q_k`` (hence
+    H and W) are those of the relaxed recourse, lower bounds of the MILP recourse.  :meth:`solve`
+    counts these pairs (:attr:`DROPlan.violations`); the simulator's replay of the realised day is
+    the certified :class:`CloudModel` (MILP fallback), so the realised cost is exact whatever the plan.
+
+    Persistence: built once; :meth:`set_data` writes a day's data into the mutable Params (and the
+    ``p0`` of Ψ) and :meth:`solve` resets the master first (:meth:`TwoStageDRO.reset`: no cut, no cache,
+    cold solver), so a solve depends only on the data, not on what was solved before.  The LPs are
+    solved by interior point with crossover unless ``options`` say otherwise (about twice as fast as
+    dual simplex on this master; the solution is still a vertex).
+    """
+
+    def __init__(
+        self,
+        scenario: ThreeCampusScenario,
+        *,
+        n_scenarios: int | None = None,
+        seed: int | None = None,
+        options: SolverOptions | None = None,
+    ) -> None:
+        unc = scenario.uncertainty
+        self.scenario = scenario
+        self.n_scenarios = K = int(n_scenarios if n_scenarios is not None else unc.n_scenarios)
+        self.seed = int(seed if seed is not None else scenario.seed)
+        if K < 1:
+            raise ValueError(f"n_scenarios must be >= 1, got {K}")
+        if unc.history_days < K:
+            raise ValueError(f"uncertainty.history_days M = {unc.history_days} must be >= the number of reduced "
+                             f"scenarios K = {K} (they are reduced from M days)")
+        self.options = options or SolverOptions(lp_method="ipm")
+        self._ess_end_abs: dict[str, tuple[float, float]] = {}
+        for p in scenario.parks:
+            lo, hi = p.ess.end_window_frac
+            if not lo == hi == p.ess.soc_initial_frac:
+                self._ess_end_abs[p.name] = (lo * p.ess.capacity_kwh, hi * p.ess.capacity_kwh)
+        self.mesa_model = mesa.Model(rng=self.seed)
+        self.agents = {p.name: CampusAgent(self.mesa_model, p) for p in scenario.parks}
+        self.blocks = CloudBlocks(scenario, self.agents, exclusive=False)
+        self._initial_rt = ScenarioSet(scenario, K, self.seed).values(unc.epsilon)  # replaced by set_data
+        self.theta_1, self.theta_inf = ambiguity_radii(unc.history_days, K, unc.alpha_1, unc.alpha_inf)
+        self.problem = TwoStageLP(K, self._build_first_stage, self._build_recourse, name=f"cloud-dro[{scenario.name}]")
+        t0 = time.perf_counter()
+        self.dro = TwoStageDRO(self.problem, AmbiguitySet(np.full(K, 1.0 / K), self.theta_1, self.theta_inf),
+                               self.options, relax_integrality=True)
+        self.build_s = time.perf_counter() - t0
+        self.model = self.dro.model
+        self.hm = self.dro.hm
+        m = self.model
+        self.da_vars = [v for v in m.fs.component_data_objects(pyo.Var, descend_into=True) if v.is_continuous()]
+        self._da_cols = np.array([self.hm.columns_of(v.parent_component(), [v.index()])[0] for v in self.da_vars],
+                                 dtype=np.int64)
+        self._groups = {stage: self._groups_of(stage) for stage in ("da", "rt")}
+
+    # ------------------------------------------------------------------ builders
+    def _build_first_stage(self, fs: pyo.Block) -> tuple[Any, list[Any]]:
+        sc = self.scenario
+        fs.PARKS = pyo.Set(initialize=sc.park_names, ordered=True, doc="parks")
+        fs.H = pyo.Set(initialize=DA_HORIZON.periods, ordered=True, doc="DA hours")
+        fs.BIND = pyo.Set(initialize=self.blocks.binding_keys, dimen=2, ordered=True,
+                          doc="binding components (x, object)")
+        self.blocks.build_da(fs, fs.PARKS)
+        fs.da_cost_weight = pyo.Param(initialize=sc.objective.da_cost_weight, mutable=True, doc="omega^DA")
+        fs.p2p_flow_cost = pyo.Param(initialize=sc.objective.p2p_flow_cost_per_kwh, mutable=True,
+                                     doc="tie-break cost on line flows [currency/kWh]")
+        cost = (fs.da_cost_weight * pyo.quicksum(fs.park[i].cost for i in sc.park_names)
+                + fs.p2p_flow_cost * flow_energy(fs, DA_HORIZON.dt_h))
+        xvars = []
+        for comp in fs.component_objects(pyo.Var, descend_into=True):
+            kinds = {v.is_continuous() for v in comp.values()}
+            if kinds == {True}:
+                xvars.append(comp)
+            elif kinds != {False}:  # pragma: no cover - the builders declare binaries as separate components
+                raise RuntimeError(f"{comp.name}: mixes continuous and integer entries")
+        return cost, xvars
+
+    def _build_recourse(self, block: pyo.Block, k: int, fs: pyo.Block) -> Any:
+        self.blocks.build_rt(block, fs.PARKS, self._initial_rt, k, k + 1, fs.BIND, fs.H, fs)
+        return block.cost + fs.p2p_flow_cost * flow_energy(block, RT_HORIZON.dt_h)
+
+    def _stage_blocks(self) -> list[pyo.Block]:
+        m = self.model
+        return [m.fs] + [m.rec[k] for k in m.K]
+
+    def _groups_of(self, stage: str) -> list[_Group]:
+        hm = self.hm
+        eff = {ln.name: ln.efficiency for ln in self.scenario.lines}
+        handles = [h for key, h in self.blocks.handles.items() if key[0] == stage]
+        handles += [h for key, h in self.blocks.line_handles.items() if key[0] == stage]
+        groups = []
+        for h in handles:
+            for comp in h.complementarity:
+                keys = list(comp.pos.keys())
+                lossless = np.array([eff[k[0]] == 1.0 for k in keys]) if comp.name == "p2p" else None
+                groups.append(_Group(comp, keys, hm.columns_of(comp.pos, keys), hm.columns_of(comp.neg, keys),
+                                     hm.columns_of(comp.binary, keys), lossless))
+        return groups
+
+    # ------------------------------------------------------------------ data
+    @property
+    def probabilities(self) -> np.ndarray:
+        """The ``p0`` of Ψ (the RT scenarios' nominal probabilities)."""
+        return np.array(self.dro.ambiguity.p0)
+
+    def set_data(
+        self,
+        *,
+        da: Mapping[tuple[str, str], np.ndarray] | None = None,
+        rt: Mapping[tuple[str, str], np.ndarray] | None = None,
+        probabilities: np.ndarray | None = None,
+        ess_initial_kwh: Mapping[str, float] | None = None,
+        ess_end_kwh: Mapping[str, tuple[float, float]] | None = None,
+    ) -> None:
+        """A day's data, as :meth:`CloudModel.set_data` (``probabilities`` become ``p0`` of Ψ; the radii stay)."""
+        K = self.n_scenarios
+        if da is not None:
+            write_profiles([self.model.fs], da, 1, hourly=True)
+        if rt is not None:
+            write_profiles([self.model.rec[k] for k in self.model.K], rt, K)
+        if probabilities is not None:
+            p = np.asarray(probabilities, dtype=float)
+            if p.shape != (K,) or not np.all(np.isfinite(p)) or p.min() < 0 or abs(p.sum() - 1.0) > 1e-9:
+                raise ValueError(f"set_data: probabilities must be {K} values >= 0 summing to 1, got {p}")
+            self.dro.ambiguity = AmbiguitySet(p, self.theta_1, self.theta_inf)
+            for k in self.model.K:
+                self.model.p0[k].set_value(float(p[k]))
+        if ess_initial_kwh is not None:
+            self.scenario = with_storage_start(self.scenario, ess_initial_kwh)
+        if ess_end_kwh is not None:
+            self._ess_end_abs.update(storage_end_windows(ess_end_kwh))
+        if ess_initial_kwh is not None or ess_end_kwh is not None:
+            write_storage_window(self._stage_blocks(), self.scenario, self._ess_end_abs)
+
+    # ------------------------------------------------------------------ solve
+    def violations(self, stage: str) -> dict[str, int]:
+        """Complementarity pairs used both ways in the live solution, by pair name (``stage``: da or rt).
+
+        Cost-free circulation on lossless lines is cancelled first (on a copy), as in :class:`CloudModel`.
+        """
+        x = self.hm.x.copy()
+        out: dict[str, int] = {}
+        for g in self._groups[stage]:
+            pos, neg = x[g.pos], x[g.neg]
+            if g.lossless is not None and g.lossless.any():
+                sel = g.lossless
+                pos[sel], neg[sel] = cancel_circulation(pos[sel], neg[sel])
+            n = int((np.minimum(pos, neg) > COMPLEMENTARITY_TOL).sum())
+            if n:
+                out[g.name] = out.get(g.name, 0) + n
+        return out
+
+    def solve(self, method: str, case: CloudCase | None = None, *, lam: float | None = None,
+              beta: float | None = None, eps: float = 1e-4, max_iter: int = 50) -> DROPlan:
+        """The DA plan of ``method`` (:data:`sim.uncertainty.METHODS`) for ``case`` (line capacities, DR, storage).
+
+        ``lam`` (CD-2) and ``beta`` (CVaR level of ``cvar``) default to the scenario's.  The master is
+        reset first; after the method the plan is evaluated once more (:meth:`TwoStageDRO.evaluate`), so
+        the live solution holds the plan and its recourse on every scenario.
+        """
+        check_method(method)
+        case = case or CloudCase()
+        unc = self.scenario.uncertainty
+        lam_ = float(unc.lam if lam is None else lam)
+        beta_ = float(unc.beta if beta is None else beta)
+        t0 = time.perf_counter()
+        for b in self._stage_blocks():
+            write_case(b, self.scenario, case)
+        self.dro.reset()  # pushes the day's data and case (one update), no cut, no cache, cold solver
+        handover_s = time.perf_counter() - t0
+        self.hm.set_case(f"{case.name}/{method}")
+        kw: dict[str, Any] = {"eps": eps, "max_iter": max_iter}
+        solves: list[DROResult] = []
+        if method == "cdro":  # its references E_SO and E_DRO, solved here so that their time is counted
+            solves += [self.dro.solve("so"), self.dro.solve("dro", **kw)]
+        res = self.dro.solve(method, lam=lam_, beta=beta_, **kw)
+        solves.append(res)
+        ev = self.dro.evaluate(res.x)
+        eval_s = self.hm.last.solve_s if self.hm.last is not None else 0.0
+        m = self.model
+        cost = np.array([self.hm.value(m.rec[k].cost) for k in m.K])
+        da_values = self.hm.x[self._da_cols].copy()
+        viol = {f"da_{k}": v for k, v in self.violations("da").items()}
+        viol.update({f"rt_{k}": v for k, v in self.violations("rt").items()})
+        p0 = self.probabilities
+        n_da = sum(v for k, v in viol.items() if k.startswith("da_"))
+        path = (f"{method}: {res.solver}, {res.iterations} iteration(s), LP relaxation"
+                + (f", {n_da} DA pair(s) used both ways" if n_da else ""))
+        if abs(ev.worst_cost - res.worst_cost) > 1e-6 * max(1.0, abs(res.worst_cost)):  # pragma: no cover
+            raise RuntimeError(f"{method}: re-evaluating the plan gives W = {ev.worst_cost}, "
+                               f"the solve {res.worst_cost}")
+        log.info("%s case %s: %s; H %.2f W %.2f", self.hm.ctx.name, case.name, path, res.historical_cost,
+                 res.worst_cost)
+        return DROPlan(
+            method=method, case=case, result=res, da_values=da_values, scenario_cost=cost, scenario_probability=p0,
+            objective=float(res.objective),
+            solver_objective=float(res.lb_history[-1]) if res.lb_history else float(res.objective),
+            kpis={"expected_cost": float(p0 @ cost), "max_scenario_cost": float(cost.max())},
+            violations=viol, path=path, solve_s=sum(r.solve_s for r in solves) + eval_s, handover_s=handover_s,
+            wall_s=time.perf_counter() - t0,
         )

@@ -3,8 +3,10 @@ whose ScenarioError must name the file, the field and what is allowed."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +158,22 @@ MALFORMED: list[tuple[str, Edit, str, list[str]]] = [
      "tariff.csv", ["'sell_price'", "hour 5", "exceeds 'buy_price'"]),
     ("missing profile file", lambda d: (d / "profiles" / "tariff.csv").unlink(), "tariff.csv", ["not found"]),
     ("invalid TOML", lambda d: edit(d / TOML, "seed = 20240601", "seed = = 1"), TOML, ["not valid TOML"]),
+    ("unknown DA method", lambda d: edit(d / TOML, 'method = "cvar"', 'method = "minimax"'), TOML,
+     ["uncertainty.method", "'minimax'", "so, ro, dro, cdro, cvar"]),
+    ("DA method not a string", lambda d: edit(d / TOML, 'method = "cvar"', "method = 2"), TOML,
+     ["uncertainty.method", "must be a string"]),
+    ("lam above 1", lambda d: edit(d / TOML, "lam = 0.2 ", "lam = 1.5 "), TOML,
+     ["uncertainty.lam", "= 1.5", "in [0, 1]"]),
+    ("lam negative", lambda d: edit(d / TOML, "lam = 0.2 ", "lam = -0.1 "), TOML,
+     ["uncertainty.lam", "= -0.1", "in [0, 1]"]),
+    ("alpha_1 of 1", lambda d: edit(d / TOML, "alpha_1 = 0.95", "alpha_1 = 1.0"), TOML,
+     ["uncertainty.alpha_1", "in (0, 1)"]),
+    ("alpha_inf of 0", lambda d: edit(d / TOML, "alpha_inf = 0.99", "alpha_inf = 0"), TOML,
+     ["uncertainty.alpha_inf", "in (0, 1)"]),
+    ("history_days not whole", lambda d: edit(d / TOML, "history_days = 200", "history_days = 20.5"), TOML,
+     ["uncertainty.history_days", "whole number"]),
+    ("history_days zero", lambda d: edit(d / TOML, "history_days = 200", "history_days = 0"), TOML,
+     ["uncertainty.history_days", "= 0", "in [1, 1e+06] days"]),
 ]
 
 
@@ -194,3 +212,29 @@ def test_scenario_path_resolution(scen: Path) -> None:
     assert scenario_path("three_campus") == BUNDLED / "scenario.toml"
     assert scenario_path(scen) == scen / "scenario.toml"
     assert scenario_path(scen / "scenario.toml") == scen / "scenario.toml"
+
+
+# ------------------------------------------------------------------------------------ DA method (issue 5)
+
+DA_METHOD_FIELDS = ("method", "lam", "alpha_1", "alpha_inf", "history_days")
+
+
+def test_da_method_fields_default_to_the_cvar_model(scen: Path, bundled: ThreeCampusScenario) -> None:
+    u = bundled.uncertainty
+    assert (u.method, u.lam, u.alpha_1, u.alpha_inf, u.history_days) == ("cvar", 0.2, 0.95, 0.99, 200)
+    for key in DA_METHOD_FIELDS:  # a file without them (the file before issue 5) loads the same
+        edit_re(scen / TOML, rf"^{key} = .*\n", "")
+    assert load_three_campus(scen).uncertainty == u
+    edit(scen / TOML, "[uncertainty]\n", '[uncertainty]\nmethod = "cdro"\nlam = 0.3\nhistory_days = 50\n')
+    v = load_three_campus(scen).uncertainty
+    assert (v.method, v.lam, v.history_days, v.alpha_1) == ("cdro", 0.3, 50, 0.95)
+
+
+@pytest.mark.parametrize(("field", "value", "allowed"),
+                         [("method", "mean", "one of so, ro, dro, cdro, cvar"), ("lam", 2.0, "in [0, 1]"),
+                          ("alpha_inf", 1.0, "in (0, 1)"), ("history_days", 0, "a whole number >= 1")])
+def test_da_method_fields_are_checked_on_replace(bundled: ThreeCampusScenario, field: str, value: object,
+                                                 allowed: str) -> None:
+    """The schema checks them too (``--set uncertainty.method=...`` rebuilds the dataclass)."""
+    with pytest.raises(ValueError, match=rf"uncertainty\.{field} = .*must be {re.escape(allowed)}"):
+        replace(bundled.uncertainty, **{field: value})

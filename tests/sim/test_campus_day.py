@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
+import shutil
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +15,7 @@ import pyomo.environ as pyo
 import pytest
 from pyomo.core.base.var import VarData
 
-from scenarios.loader import load_three_campus
+from scenarios.loader import SCENARIO_DIR, load_three_campus
 from scenarios.schema import ThreeCampusScenario
 from sim.campus_day import (
     CAMPUS_MODES,
@@ -506,3 +509,129 @@ def test_day_steps_yield_every_quarter_hour_and_drain_to_the_day(
     assert same(o.kpis, day0["noncooperative"].kpis) and o.kpis["mpc_solves"] == 0
     o2 = drain(simulate_campus_day_steps(scenario, RunSpec("oracle", 0, 2), MPC, 0, CarryState(), weather, models))
     assert same(o2.kpis, day0["oracle"].kpis)  # the oracle mode is the same under mpc (full information)
+
+
+# ------------------------------------------------------------------------------ DA method (issue 5)
+
+DRO_METHODS = ("so", "dro", "cdro")
+DRO_PLAN_KPIS = ("plan_historical_cost", "plan_worst_cost", "plan_worst_sample_cost", "plan_iterations",
+                 "plan_da_pairs_both_ways")
+PLAN_KPIS = ("plan_objective", "plan_solver_objective", "plan_expected_cost", "plan_max_scenario_cost")
+
+
+def with_method(sc: ThreeCampusScenario, method: str) -> ThreeCampusScenario:
+    """``sc`` with the DA method; M of CD-4 = the Monte Carlo days the test's scenarios are reduced from."""
+    return replace(sc, uncertainty=replace(sc.uncertainty, method=method, history_days=FAST.n_mc))
+
+
+def da_plan(models: CampusModels) -> dict[tuple[str, str], np.ndarray]:
+    """The plan in the live solution of ``models.dro`` (its last solve), as ``(park, variable) -> 24``."""
+    dro = models.dro
+    fs = dro.model.fs
+    out = {}
+    for p in PARKS:
+        out[(p, "grid_buy_kw")] = dro.hm.values(fs.park[p].grid.p_buy_kw)
+        out[(p, "ess_charge_kw")] = dro.hm.values(fs.park[p].ess.p_charge_kw)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dro_days(scenario: ThreeCampusScenario, weather: WeatherModel) -> dict[str, dict[str, Any]]:
+    """Day 1 of seed 0, centralized, with each of so, dro, cdro (own models each), and the plan it executed."""
+    out: dict[str, dict[str, Any]] = {}
+    for m in DRO_METHODS:
+        sc = with_method(scenario, m)
+        models = campus_models(sc, FAST, reuse=False)
+        o = simulate_campus_day(sc, RunSpec("centralized", 0, 2), FAST, 0, CarryState(), weather, models)
+        out[m] = {"outcome": o, "models": models, "scenario": sc, "plan": da_plan(models)}
+    return out
+
+
+def test_cvar_method_is_the_day_of_a_file_without_the_method_fields(
+        scenario: ThreeCampusScenario, weather: WeatherModel, day0: dict[str, DayOutcome], tmp_path: Path) -> None:
+    """``method = "cvar"`` (the bundled value) is the CloudModel day of before issue 5: a scenario file without the
+    new fields gives identical KPIs (no new column) and time series."""
+    d = tmp_path / "case"
+    shutil.copytree(SCENARIO_DIR / "three_campus", d)
+    toml = d / "scenario.toml"
+    text = toml.read_text(encoding="utf-8")
+    for key in ("method", "lam", "alpha_1", "alpha_inf", "history_days"):
+        text, n = re.subn(rf"^{key} = .*\n", "", text, flags=re.MULTILINE)
+        assert n == 1, key
+    toml.write_text(text, encoding="utf-8")
+    old = load_three_campus(d)
+    assert old.uncertainty == scenario.uncertainty and old.uncertainty.method == "cvar"
+    o = simulate_campus_day(old, RunSpec("centralized", 0, 2), FAST, 0, CarryState(), weather,
+                            campus_models(old, FAST, reuse=False))
+    ref = day0["centralized"]
+    assert same(o.kpis, ref.kpis)
+    assert o.timeseries.equals(ref.timeseries)
+    assert not set(DRO_PLAN_KPIS) & set(o.kpis)
+
+
+def test_dro_methods_plan_a_day_with_finite_kpis_and_the_spec_ordering(dro_days: dict[str, dict[str, Any]]) -> None:
+    """so, dro, cdro each run a day; over the reduced scenarios H(so) <= H(cdro) <= H(dro) and
+    W(dro) <= W(cdro) <= W(so) (SPEC §6.4); the executed DA block is the method's plan."""
+    H: dict[str, float] = {}
+    W: dict[str, float] = {}
+    for m, d in dro_days.items():
+        o: DayOutcome = d["outcome"]
+        k = o.kpis
+        for c in KPI_COLUMNS:
+            assert math.isnan(k[c]) if c in NOT_APPLICABLE else math.isfinite(k[c]), (m, c, k[c])
+        for c in PLAN_KPIS + DRO_PLAN_KPIS:
+            assert math.isfinite(k[c]), (m, c)
+        realised = k["operation_cost"] + k["deviation_cost"]
+        assert k["total_cost"] == pytest.approx(realised, abs=1e-6)
+        assert sum(k[f"cost_{p}"] for p in PARKS) == pytest.approx(realised, abs=1e-6)
+        assert k["plan_iterations"] >= 1 and k["plan_da_pairs_both_ways"] >= 0
+        assert k["plan_historical_cost"] <= k["plan_worst_cost"] + 1e-6 <= k["plan_worst_sample_cost"] + 2e-6
+        assert k["plan_historical_cost"] <= k["plan_worst_sample_cost"]
+        H[m], W[m] = k["plan_historical_cost"], k["plan_worst_cost"]
+        own = H[m] if m == "so" else W[m]  # the method's own objective
+        assert k["plan_objective"] == pytest.approx(own, rel=1e-12)
+        ts = o.timeseries
+        da = ts[ts["stage"] == "da"]
+        for (p, var), plan in d["plan"].items():
+            executed = da[(da["park"] == p) & (da["variable"] == var)].sort_values("period")["value"].to_numpy()
+            np.testing.assert_allclose(executed, plan, atol=1e-9, err_msg=f"{m} {p} {var}")
+    h_tol = 1e-7 * abs(H["so"])
+    w_tol = 2e-4 * abs(W["so"])  # the C&CG gap (eps = 1e-4) of dro and cdro
+    assert H["so"] <= H["cdro"] + h_tol and H["cdro"] <= H["dro"] + h_tol, H
+    assert W["dro"] <= W["cdro"] + w_tol and W["cdro"] <= W["so"] + w_tol, W
+    assert H["dro"] > H["so"] and W["so"] > W["dro"], (H, W)  # the methods really differ on this day
+
+
+def test_dro_method_cooperative_day_plans_both_cases(dro_days: dict[str, dict[str, Any]],
+                                                    weather: WeatherModel) -> None:
+    """The cooperative mode plans the P2P day and the standalone day (no line capacity) with the method."""
+    d = dro_days["so"]
+    models: CampusModels = d["models"]
+    o = simulate_campus_day(d["scenario"], RunSpec("cooperative", 0, 2), FAST, 0, CarryState(), weather, models)
+    k = o.kpis
+    for c in (*DRO_PLAN_KPIS, "total_cost", "surplus", "coalition_formed"):
+        assert math.isfinite(k[c]), c
+    assert sum(k[f"final_cost_{p}"] for p in PARKS) == pytest.approx(k["total_cost"], abs=1e-6)
+    if k["coalition_formed"]:  # the executed day is the P2P day, planned as in centralized
+        assert same({c: k[c] for c in PLAN_KPIS + DRO_PLAN_KPIS},
+                    {c: d["outcome"].kpis[c] for c in PLAN_KPIS + DRO_PLAN_KPIS})
+    lines = models.dro.model.fs.lines  # the last plan solved is the standalone day's: no line carries power
+    assert float(models.dro.hm.values(lines.p_forward_kw).max()) <= 1e-9
+    assert float(models.dro.hm.values(lines.p_reverse_kw).max()) <= 1e-9
+
+
+def test_cdro_days_are_reproducible_on_fresh_models(dro_days: dict[str, dict[str, Any]],
+                                                    weather: WeatherModel) -> None:
+    """Two cdro days on one set of models; the second recomputed on freshly built models gives the same KPIs
+    (the --resume requirement: the DRO master is reset before each plan)."""
+    d = dro_days["cdro"]
+    sc = d["scenario"]
+    first: DayOutcome = d["outcome"]
+    run = RunSpec("centralized", 0, 2)
+    second = simulate_campus_day(sc, run, FAST, 1, first.state, weather, d["models"])
+    again = simulate_campus_day(sc, run, FAST, 1, first.state, weather, campus_models(sc, FAST, reuse=False))
+    assert same(second.kpis, again.kpis)
+    assert second.timeseries.equals(again.timeseries)
+    for p in PARKS:
+        assert second.kpis[f"ess_start_kwh_{p}"] == pytest.approx(first.kpis[f"ess_end_kwh_{p}"], abs=1e-9)
+    assert second.kpis["day"] == 2 and math.isfinite(second.kpis["plan_worst_cost"])

@@ -19,7 +19,7 @@ import pytest
 from agents.milp import SolveError, SolverOptions
 from scenarios.loader import load_three_campus
 from scenarios.schema import ThreeCampusScenario
-from sim.cloud import PAPER_CASES, CaseResult, CloudCase, CloudModel, ScenarioSet
+from sim.cloud import PAPER_CASES, CaseResult, CloudCase, CloudDRO, CloudModel, ScenarioSet, weighted_cvar
 from sim.uncertainty import cvar
 
 S = 2
@@ -615,3 +615,75 @@ def test_case_keys_identify_the_optimisation_problem() -> None:
     assert CloudCase("a").key(0.1) != CloudCase("a", epsilon=0.05).key(0.1)
     assert [c.name for c in PAPER_CASES] == ["proposed", "no_p2p", "no_dr", "no_ess"]
     assert math.isclose(CloudCase().ess_capacity_factor, 1.0)
+
+
+# --------------------------------------------------------------------- the DA stage by TwoStageDRO (CloudDRO)
+
+
+def _no_tie_breaks(scenario: ThreeCampusScenario) -> ThreeCampusScenario:
+    """The paper's pure objective: no DA cost, no expected-cost or line-flow tie-break."""
+    obj = dataclasses.replace(scenario.objective, da_cost_weight=0.0, expected_cost_weight=0.0,
+                              p2p_flow_cost_per_kwh=0.0)
+    return dataclasses.replace(scenario, objective=obj)
+
+
+@pytest.mark.parametrize("weights", [None, (0.2, 0.3, 0.5)], ids=["uniform", "probabilities"])
+def test_cvar_by_two_stage_dro_is_the_cloud_objective(scenario: ThreeCampusScenario,
+                                                      weights: tuple[float, ...] | None) -> None:
+    """CloudDRO's ``cvar`` (TwoStageDRO, first stage = DA block, recourse = RT scenario block with C-9) has the
+    optimal value of the cloud model's CVaR objective C-14 on the same data (its LP relaxation, which is what
+    CloudDRO solves; equal to the certified optimum when the cloud model's LP certificate holds)."""
+    sc = _no_tie_breaks(scenario)
+    n, beta = 3, 0.5  # beta 0.5: the CVaR is not just the costliest scenario
+    cm = CloudModel(sc, n_scenarios=n, beta=beta, scenario_weights=weights is not None)
+    dro = CloudDRO(sc, n_scenarios=n)
+    if weights is not None:
+        cm.set_data(probabilities=np.array(weights))
+        dro.set_data(probabilities=np.array(weights))
+    p = np.full(n, 1.0 / n) if weights is None else np.array(weights)
+    np.testing.assert_array_equal(dro.probabilities, p)
+    r = cm.solve(cold_start=True)
+    plan = dro.solve("cvar", beta=beta)
+    lp_value = r.stats[0].objective  # the cloud model's LP relaxation (its first solve)
+    assert plan.objective == pytest.approx(lp_value, rel=1e-7, abs=1e-6)
+    assert plan.objective <= r.objective + 1e-6 * abs(r.objective)  # the relaxation bounds the certified optimum
+    if r.path == "lp-certified":
+        assert plan.objective == pytest.approx(r.objective, rel=1e-7)
+    # the objective is c'x + CVaR_beta of the plan's scenario costs C_s under p (c'x = 0 here)
+    assert plan.result.first_stage_cost == pytest.approx(0.0, abs=1e-9)
+    assert plan.objective == pytest.approx(weighted_cvar(plan.scenario_cost, p, beta), rel=1e-9, abs=1e-6)
+    np.testing.assert_allclose(plan.result.recourse_costs, plan.scenario_cost, rtol=1e-9, atol=1e-6)
+    assert plan.objective < plan.scenario_cost.max() - 1.0  # a tail of more than one scenario
+
+
+def test_cloud_dro_first_stage_is_the_da_block_and_cases_apply(scenario: ThreeCampusScenario,
+                                                               model: CloudModel) -> None:
+    """The first stage is every continuous DA variable of the cloud model, in its order; the P2P case applies."""
+    dro = CloudDRO(scenario, n_scenarios=S)
+    da = [v.getname(fully_qualified=True, relative_to=model.model.da)
+          for v in model.model.da.component_data_objects(pyo.Var, descend_into=True) if v.is_continuous()]
+    assert [v.getname(fully_qualified=True, relative_to=dro.model.fs) for v in dro.da_vars] == da
+    with_p2p = dro.solve("so")
+    lines = dro.model.fs.lines
+    assert with_p2p.da_values.size == len(da) == sum(a.size for a in with_p2p.result.x.values())
+    flows = [dro.hm.values(lines.p_forward_kw), dro.hm.values(lines.p_reverse_kw)]
+    assert max(float(f.max()) for f in flows) > 1.0  # the lines are used
+    alone = dro.solve("so", CloudCase("no_p2p", p2p=False))
+    for b in [dro.model.fs] + [dro.model.rec[k] for k in dro.model.K]:
+        assert float(np.abs(dro.hm.values(b.lines.p_forward_kw)).max()) <= 1e-9
+        assert float(np.abs(dro.hm.values(b.lines.p_reverse_kw)).max()) <= 1e-9
+    assert alone.result.historical_cost >= with_p2p.result.historical_cost - 1e-6
+    again = dro.solve("so")  # the case is re-applied and the master reset: the same plan
+    np.testing.assert_array_equal(again.da_values, with_p2p.da_values)
+    assert again.objective == with_p2p.objective
+
+
+def test_cloud_dro_refuses_bad_input(scenario: ThreeCampusScenario) -> None:
+    unc = dataclasses.replace(scenario.uncertainty, history_days=3)
+    with pytest.raises(ValueError, match="history_days"):
+        CloudDRO(dataclasses.replace(scenario, uncertainty=unc), n_scenarios=4)
+    dro = CloudDRO(scenario, n_scenarios=S)
+    with pytest.raises(ValueError, match="probabilities"):
+        dro.set_data(probabilities=np.array([0.7, 0.7]))
+    with pytest.raises(ValueError, match="method must be one of"):
+        dro.solve("minimax")
