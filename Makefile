@@ -7,7 +7,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 BIN   := $(VENV)/bin
 OUT   ?= results
 
-.PHONY: run study-campus study-ieee33 test lint typecheck pytest test-slow bench clean
+.PHONY: run study-campus study-ieee33 study-rural test lint typecheck pytest test-slow bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
@@ -25,6 +25,9 @@ study-campus: $(BIN)/.installed
 
 study-ieee33: $(BIN)/.installed
 	$(BIN)/python run_sim.py study ieee33 --out $(OUT)/ieee33
+
+study-rural: $(BIN)/.installed
+	$(BIN)/python run_sim.py study rural --out $(OUT)/rural
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
