@@ -14,7 +14,6 @@ API: :func:`load_tables` → :class:`IEEE33Tables`; :func:`write_figures`; :func
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from matplotlib.figure import Figure
 
 from sim import ieee33_plots as p33
 from sim.plots import save_figure
-from sim.reporting import markdown_table, write_text
+from sim.reporting import markdown_table, read_study_files, write_text
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +150,6 @@ class Verdict:
 
 
 # ---------------------------------------------------------------------------------------------- loading
-def _check_columns(df: pd.DataFrame, path: Path, required: tuple[str, ...]) -> None:
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(map(str, df.columns))}")
-
-
 def load_tables(out: Path) -> IEEE33Tables:
     """Read a finished IEEE-33 study's tables from ``out``.
 
@@ -164,23 +157,7 @@ def load_tables(out: Path) -> IEEE33Tables:
     missing column(s) (or the missing cooperative scheme).  Extra columns and keys are kept.
     """
     d = Path(out)
-    missing = [f for f in FILES if not (d / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{d}: not a finished IEEE-33 study (missing {', '.join(missing)})")
-    frames: dict[str, pd.DataFrame] = {}
-    for name, cols in FILES.items():
-        if name == "study.json":
-            continue
-        path = d / name
-        df = pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
-        _check_columns(df, path, cols)
-        frames[name] = df
-    try:
-        meta = json.loads((d / "study.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{d / 'study.json'}: not valid JSON ({exc})") from exc
-    if not isinstance(meta, dict):
-        raise ValueError(f"{d / 'study.json'}: expected a JSON object, got {type(meta).__name__}")
+    frames, meta = read_study_files(d, FILES, "IEEE-33")
 
     schemes = frames["schemes.csv"].copy()
     schemes["scheme"] = schemes["scheme"].astype(str)

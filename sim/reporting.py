@@ -10,7 +10,7 @@ import math
 import os
 import platform
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -166,3 +166,34 @@ def int_list(text: str) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return list(dict.fromkeys(values))
+
+
+def read_study_files(out: str | Path, files: Mapping[str, Sequence[str]], what: str
+                     ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The tables and ``study.json`` of a finished study in ``out`` (for ``--report-only``).
+
+    ``files`` maps each file name to the columns it must have (``study.json`` to ``()``).  Raises
+    FileNotFoundError naming every missing file ("not a finished <what> study") and ValueError naming
+    the file and its missing columns, or a ``study.json`` that is not a JSON object.
+    """
+    d = Path(out)
+    missing = [f for f in files if not (d / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{d}: not a finished {what} study (missing {', '.join(missing)})")
+    frames: dict[str, pd.DataFrame] = {}
+    for name, cols in files.items():
+        if name == "study.json":
+            continue
+        path = d / name
+        df = pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
+        absent = [c for c in cols if c not in df.columns]
+        if absent:
+            raise ValueError(f"{path}: missing column(s) {', '.join(absent)}; it has {', '.join(map(str, df.columns))}")
+        frames[name] = df
+    try:
+        meta = json.loads((d / "study.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{d / 'study.json'}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"{d / 'study.json'}: expected a JSON object, got {type(meta).__name__}")
+    return frames, meta

@@ -13,7 +13,6 @@ API: :func:`load_tables` → :class:`RuralTables`; :func:`write_figures`; :func:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ from matplotlib.figure import Figure
 
 from sim import rural_plots as rp
 from sim.plots import save_figure
-from sim.reporting import markdown_table, write_text
+from sim.reporting import markdown_table, read_study_files, write_text
 from sim.rural_study import (
     CONVERGENCE_COLUMNS,
     METHOD_COLUMNS,
@@ -162,32 +161,10 @@ class Verdict:
 
 
 # ---------------------------------------------------------------------------------------------- loading
-def _check_columns(df: pd.DataFrame, path: Path, required: Sequence[str]) -> None:
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(map(str, df.columns))}")
-
-
 def load_tables(out: Path) -> RuralTables:
     """Read a finished rural study from ``out``; FileNotFoundError / ValueError name what is missing."""
     d = Path(out)
-    missing = [f for f in FILES if not (d / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{d}: not a finished rural study (missing {', '.join(missing)})")
-    frames: dict[str, pd.DataFrame] = {}
-    for name, cols in FILES.items():
-        if name == "study.json":
-            continue
-        path = d / name
-        df = pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
-        _check_columns(df, path, cols)
-        frames[name] = df
-    try:
-        meta = json.loads((d / "study.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{d / 'study.json'}: not valid JSON ({exc})") from exc
-    if not isinstance(meta, dict):
-        raise ValueError(f"{d / 'study.json'}: expected a JSON object")
+    frames, meta = read_study_files(d, FILES, "rural")
     methods = frames["methods.csv"].copy()
     methods["method"] = methods["method"].astype(str)
     # categories, not str: the figures and checks filter this table many times (object compares are slow)
