@@ -56,8 +56,9 @@ RT_HORIZON = Horizon(96, 0.25)
 
 
 @dataclass
-class Bus:
-    """Electric bus of one agent block: devices append injections and costs here."""
+class InjectionBus:
+    """Injections per period and cost terms that devices append; see :class:`Bus` (electric) and
+    :class:`agents.rural_devices.HeatBus` (heat), separate types so the two cannot be confused."""
 
     horizon: Horizon
     injection: dict[int, list[Any]] = field(default_factory=dict)
@@ -69,6 +70,11 @@ class Bus:
 
     def inject(self, t: int, expr: Any) -> None:
         self.injection[t].append(expr)
+
+
+@dataclass
+class Bus(InjectionBus):
+    """Electric bus of one agent block: devices append injections and costs here."""
 
 
 @dataclass(frozen=True)

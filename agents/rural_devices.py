@@ -51,6 +51,7 @@ from agents.devices import (
     Bus,
     DeviceHandle,
     Horizon,
+    InjectionBus,
     build_battery,
     close_bus,
     profile_param,
@@ -120,23 +121,12 @@ def check_battery_params(params: BatteryParams) -> None:
 
 
 @dataclass
-class HeatBus:
+class HeatBus(InjectionBus):
     """Heat bus of one rural block: devices append heat injections (kW_th) and cost terms here.
 
-    Same shape as :class:`agents.devices.Bus`, but a separate type so electric and heat injections
-    cannot be confused.
+    Same shape as :class:`agents.devices.Bus` (both are :class:`~agents.devices.InjectionBus`), but
+    a separate type so electric and heat injections cannot be confused.
     """
-
-    horizon: Horizon
-    injection: dict[int, list[Any]] = field(default_factory=dict)
-    cost: list[Any] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for t in self.horizon.periods:
-            self.injection.setdefault(t, [])
-
-    def inject(self, t: int, expr: Any) -> None:
-        self.injection[t].append(expr)
 
 
 def close_heat_bus(block: pyo.Block, heat: HeatBus, exchange: Any | None = None) -> None:
