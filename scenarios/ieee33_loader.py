@@ -18,7 +18,6 @@ no copy to drift.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
@@ -32,7 +31,7 @@ from agents.cluster import ClusterParams
 from agents.devices import BatteryParams, Horizon
 from agents.ev import EVParams, FleetSpec, sample_fleet
 from agents.transformer_area import TransformerAreaParams
-from scenarios.loader import _read_profiles, _Reader, scenario_path
+from scenarios.loader import _read_profiles, _Reader, read_toml, scenario_path
 from scenarios.schema import (
     VOLTAGE_LIMIT_MODES,
     BisectionSpec,
@@ -168,15 +167,6 @@ def _buses(r: _Reader, key: str, feeder: Feeder) -> tuple[int, ...]:
     return out
 
 
-def _load_toml(file: Path) -> dict[str, Any]:
-    if not file.exists():
-        raise ScenarioError(f"{file}: scenario file not found")
-    try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{file}: not valid TOML ({exc})") from exc
-
-
 def _profiles(csv: Path, columns: list[str], toml: Path, key: str, hi: float | None = None) -> pd.DataFrame:
     """``_read_profiles`` over 24 hours, plus an upper bound; errors also say which TOML field named the file."""
     try:
@@ -199,7 +189,7 @@ def _profiles(csv: Path, columns: list[str], toml: Path, key: str, hi: float | N
 def load_ieee33_scenario(name_or_path: str | Path = "ieee33") -> IEEE33Scenario:
     """Load the IEEE-33 scenario (SPEC §5) from a bundled name, a folder or a ``.toml`` path."""
     file = scenario_path(name_or_path)
-    raw = _load_toml(file)
+    raw = read_toml(file)
     base = file.parent
     r = _Reader(file, raw)
     r.text("kind", choices=("ieee33",))

@@ -68,6 +68,16 @@ def scenario_path(name_or_path: str | Path) -> Path:
                         f"and not a bundled scenario ({', '.join(known)})")
 
 
+def read_toml(file: Path) -> dict[str, Any]:
+    """The parsed ``scenario.toml``; ScenarioError naming the file if it is missing or not valid TOML."""
+    if not file.exists():
+        raise ScenarioError(f"{file}: scenario file not found")
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{file}: not valid TOML ({exc})") from exc
+
+
 class _Reader:
     """Typed access to one TOML table with error messages that name file and field."""
 
@@ -175,12 +185,7 @@ def _read_profiles(file: Path, n: int, required: list[str], index_col: str = "ho
 def load_three_campus(path: str | Path) -> ThreeCampusScenario:
     """Load a three-campus scenario (SPEC §4) from a folder, a ``.toml`` file or a bundled name."""
     file = scenario_path(path)
-    if not file.exists():
-        raise ScenarioError(f"{file}: scenario file not found")
-    try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{file}: not valid TOML ({exc})") from exc
+    raw = read_toml(file)
     r = _Reader(file, raw)
     kind = r.text("kind", choices=("three_campus",))
     del kind
@@ -397,12 +402,7 @@ def load_rural_ies(path: str | Path) -> RuralIESScenario:
     """Load the rural biogas-power-heat IES of paper 002 (SPEC §3.8, §6.4) from a folder, a ``.toml``
     file or a bundled name (``rural_ies``)."""
     file = scenario_path(path)
-    if not file.exists():
-        raise ScenarioError(f"{file}: scenario file not found")
-    try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{file}: not valid TOML ({exc})") from exc
+    raw = read_toml(file)
     r = _Reader(file, raw)
     r.text("kind", choices=("rural_ies",))
     name = r.text("name")

@@ -106,12 +106,11 @@ from market import Allocation, Offer, allocate, settle
 from scenarios.schema import ThreeCampusScenario
 from sim.cloud import CaseResult, CloudCase, CloudDRO, CloudModel, DROPlan
 from sim.mpc import RecedingLoop, check_replay, held, receding
-from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, DaySteps, RunSpec, SimSettings, drain
+from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, DaySteps, RunSpec, SimSettings, drain, weather_for
 from sim.weather import (
     DayWeather,
     WeatherModel,
     forecast_and_realisation,
-    load_weather_params,
     loads_of_three_campus,
     sites_of_three_campus,
 )
@@ -180,8 +179,7 @@ def day_data(sc: ThreeCampusScenario, dw: DayWeather) -> CampusDayData:
 
 
 def campus_weather_model(sc: ThreeCampusScenario, settings: SimSettings) -> WeatherModel:
-    params = load_weather_params(station=settings.station) if settings.station else load_weather_params()
-    return WeatherModel(params, sites_of_three_campus(sc))
+    return weather_for(sites_of_three_campus(sc), settings)
 
 
 def multi_day_scenario(sc: ThreeCampusScenario) -> ThreeCampusScenario:

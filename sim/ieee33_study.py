@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario
 from sim.ieee33_schemes import SCHEMES, DistributionModel, SchemeResult, make_day
 from sim.network import ac_power_flow_series, compare_with_ac, lindistflow
-from sim.reporting import environment_info, write_csv, write_json, write_parquet
+from sim.reporting import environment_info, progress_printer, write_csv, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -269,16 +268,6 @@ class IEEE33StudyResult:
     meta: dict[str, Any]
 
 
-def _progress(quiet: bool) -> Callable[[str], None]:
-    t0 = time.perf_counter()
-
-    def say(msg: str) -> None:
-        if not quiet:
-            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    return say
-
-
 def run_ieee33_study(
     out: str | Path,
     *,
@@ -293,7 +282,7 @@ def run_ieee33_study(
 ) -> IEEE33StudyResult:
     """Run the study and write every output into ``out`` (see the module docstring)."""
     t_all = time.perf_counter()
-    say = _progress(quiet)
+    say = progress_printer(quiet)
     sc = scenario if isinstance(scenario, IEEE33Scenario) else load_ieee33_scenario(scenario)
     if evs_per_station is not None:
         sc = sc.with_evs_per_station(evs_per_station)

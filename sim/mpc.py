@@ -37,6 +37,7 @@ from pyomo.core.base.var import VarData
 
 from agents.devices import Horizon
 from agents.milp import HighsModel
+from market.pricing import repeat_to_grid
 
 REPLAYS: tuple[str, ...] = ("oracle", "mpc")
 
@@ -52,7 +53,7 @@ def held(hourly: np.ndarray, n: int) -> np.ndarray:
     h = np.asarray(hourly, dtype=float).ravel()
     if h.size == 0 or n % h.size:
         raise ValueError(f"cannot hold {h.size} hourly values on {n} periods")
-    return np.repeat(h, n // h.size)
+    return repeat_to_grid(h, n // h.size)
 
 
 def receding(realised: np.ndarray, forecast: np.ndarray, k: int) -> np.ndarray:

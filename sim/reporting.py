@@ -9,8 +9,10 @@ import json
 import math
 import os
 import platform
+import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -197,3 +199,14 @@ def read_study_files(out: str | Path, files: Mapping[str, Sequence[str]], what: 
     if not isinstance(meta, dict):
         raise ValueError(f"{d / 'study.json'}: expected a JSON object, got {type(meta).__name__}")
     return frames, meta
+
+
+def progress_printer(quiet: bool) -> Callable[[str], None]:
+    """``say(msg)``: ``[elapsed s] msg`` on stderr (nothing when ``quiet``), for a study's progress."""
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    return say

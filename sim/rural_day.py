@@ -58,9 +58,9 @@ from agents.milp import SolverOptions
 from agents.rural_campus import ErrorSamples, RuralDay, build_rural_day, dispatch_frame, sample_errors
 from scenarios.schema import RuralIESScenario
 from sim.mpc import RecedingLoop, receding
-from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, DaySteps, RunSpec, SimSettings
+from sim.simulate import KPI_COLUMNS, CarryState, DayOutcome, DaySteps, RunSpec, SimSettings, weather_for
 from sim.uncertainty import DROResult, Evaluation, historical_errors
-from sim.weather import Site, WeatherModel, forecast_and_realisation, load_weather_params
+from sim.weather import Site, WeatherModel, forecast_and_realisation
 
 RURAL_MODES: tuple[str, ...] = ("cooperative", "centralized", "noncooperative", "oracle")
 #: Spawn keys under the run's seed: the campus's error history, and the realised error of day d.
@@ -82,8 +82,7 @@ def loads_of_rural(sc: RuralIESScenario) -> dict[str, np.ndarray]:
 
 
 def rural_weather_model(sc: RuralIESScenario, settings: SimSettings) -> WeatherModel:
-    params = load_weather_params(station=settings.station) if settings.station else load_weather_params()
-    return WeatherModel(params, sites_of_rural(sc))
+    return weather_for(sites_of_rural(sc), settings)
 
 
 # ------------------------------------------------------------------------------ persistent models

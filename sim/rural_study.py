@@ -75,7 +75,6 @@ import dataclasses
 import logging
 import math
 import multiprocessing
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -96,7 +95,7 @@ from agents.rural_campus import (
 )
 from scenarios.loader import load_rural_ies
 from scenarios.schema import RuralIESScenario
-from sim.reporting import environment_info, jsonable, write_csv, write_json, write_parquet
+from sim.reporting import environment_info, jsonable, progress_printer, write_csv, write_json, write_parquet
 from sim.uncertainty import METHODS, AmbiguitySet, DROResult, Evaluation, ambiguity_radii
 
 log = logging.getLogger(__name__)
@@ -538,16 +537,6 @@ class RuralStudyResult:
     meta: dict[str, Any]
 
 
-def _progress(quiet: bool) -> Callable[[str], None]:
-    t0 = time.perf_counter()
-
-    def say(msg: str) -> None:
-        if not quiet:
-            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    return say
-
-
 def _sensitivity_frame(part: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
     cols = list(SENSITIVITY_COLUMNS[part])
     df = pd.DataFrame(rows, columns=cols)
@@ -601,7 +590,7 @@ def run_rural_study(
     """Run the study and write every output into ``out`` (see the module docstring)."""
     t_all = time.perf_counter()
     env = environment_info()  # at the start: the load average is the machine's before the study
-    say = _progress(quiet)
+    say = progress_printer(quiet)
     sc = scenario if isinstance(scenario, RuralIESScenario) else load_rural_ies(scenario)
     seed_v = int(sc.seed if seed is None else seed)
     g = grids if grids is not None else (StudyGrids.quick() if quick else StudyGrids())

@@ -69,6 +69,7 @@ from sim.ieee33_study import network_check, scheme_row, timeseries_frame
 from sim.mpc import REPLAYS
 from sim.reporting import environment_info, write_csv, write_json, write_parquet
 from sim.weather import (
+    Site,
     WeatherModel,
     forecast_and_realisation,
     load_weather_params,
@@ -151,17 +152,12 @@ def _safe(text: str) -> str:
 
 def scenario_kind(name_or_path: str) -> str:
     """The ``kind`` field of a scenario file (``ieee33``, ``three_campus``, ``rural_ies``), with a clear error."""
-    import tomllib
-
-    from scenarios.loader import scenario_path
+    from scenarios.loader import read_toml, scenario_path
 
     file = scenario_path(name_or_path)
     if not file.exists():
         raise ScenarioError(f"{file}: scenario file not found (give a bundled name such as ieee33 or a folder)")
-    try:
-        kind = tomllib.loads(file.read_text(encoding="utf-8")).get("kind")
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{file}: not valid TOML ({exc})") from exc
+    kind = read_toml(file).get("kind")
     if kind not in _DAY_FUNCTIONS:
         raise ScenarioError(f"{file}: kind = {kind!r}; the simulator supports {', '.join(sorted(_DAY_FUNCTIONS))}")
     return str(kind)
@@ -322,9 +318,14 @@ def drain(steps: DaySteps) -> DayOutcome:
             return out
 
 
-def weather_model(sc: IEEE33Scenario, settings: SimSettings) -> WeatherModel:
+def weather_for(sites: Sequence[Site], settings: SimSettings) -> WeatherModel:
+    """The weather model of ``sites``, fitted to ``settings.station`` (the default TMY3 station if None)."""
     params = load_weather_params(station=settings.station) if settings.station else load_weather_params()
-    return WeatherModel(params, sites_of_ieee33(sc))
+    return WeatherModel(params, tuple(sites))
+
+
+def weather_model(sc: IEEE33Scenario, settings: SimSettings) -> WeatherModel:
+    return weather_for(sites_of_ieee33(sc), settings)
 
 
 def simulate_day(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
