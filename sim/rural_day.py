@@ -192,11 +192,14 @@ def simulate_rural_day_steps(
     u = sc.uncertainty
     # ---- DA stage
     plan: DROResult | None = None
-    if run.mode == "oracle":  # P^tr chosen knowing the realised day
+    oracle: Evaluation | None = None
+    if run.mode == "oracle":  # P^tr chosen knowing the realised day; the solve ends with its realised dispatch
         mods.set_realised(realised)
         mods.reset_real()
         res = mods.real.solve("so")
         x = _x_of(res)
+        oracle = Evaluation(res.first_stage_cost, res.recourse_costs, res.historical_cost, res.worst_cost,
+                            res.worst_sample_cost, res.worst_p)
         method = "oracle"
     else:
         mods.set_forecast(forecast)
@@ -207,10 +210,12 @@ def simulate_rural_day_steps(
     # ---- intraday
     mpc_solves = 0
     mpc_s = 0.0
-    if settings.replay == "oracle" or run.mode == "oracle":
-        if run.mode != "oracle":
-            mods.set_realised(realised)
-            mods.reset_real()
+    if oracle is not None:
+        ev = oracle
+        yield from range(1, STEPS_PER_HOUR * hz.n + 1)
+    elif settings.replay == "oracle":
+        mods.set_realised(realised)
+        mods.reset_real()
         ev = mods.real.evaluate(x)
         yield from range(1, STEPS_PER_HOUR * hz.n + 1)
     else:
