@@ -236,6 +236,12 @@ def _compile(model: pyo.Block) -> _Compiled:
     )
 
 
+#: Public names of the compiled form ``min c x + c0, row_lb <= A x <= row_ub, col_lb <= x <= col_ub`` for
+#: engines that work on the matrices themselves (e.g. :class:`sim.robust.TwoStageRobust`).
+CompiledModel = _Compiled
+compile_model = _compile
+
+
 @dataclass
 class _SolveContext:
     """Who is solving: used in log lines and error messages."""
