@@ -7,7 +7,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 BIN   := $(VENV)/bin
 OUT   ?= results
 
-.PHONY: run study-campus study-ieee33 study-rural test lint typecheck pytest test-slow bench clean
+.PHONY: run study-campus study-ieee33 study-rural study-lowcarbon test lint typecheck pytest test-slow bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
@@ -28,6 +28,9 @@ study-ieee33: $(BIN)/.installed
 
 study-rural: $(BIN)/.installed
 	$(BIN)/python run_sim.py study rural --out $(OUT)/rural
+
+study-lowcarbon: $(BIN)/.installed
+	$(BIN)/python run_sim.py study lowcarbon --out $(OUT)/lowcarbon
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

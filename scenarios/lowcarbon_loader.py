@@ -78,6 +78,8 @@ class LowCarbonUncertaintySpec:
     n_samples: int = field(default=2000, metadata={"unit": "days", "doc": "expanded samples the sets are fitted to"})
     n_components: int = field(default=20, metadata={"unit": "", "doc": "DP-GMM truncation"})
     weight_concentration_prior: float = field(default=1.0, metadata={"unit": "", "doc": "DP concentration"})
+    pca_dim: int = field(default=6, metadata={"unit": "", "doc": "principal components the mixture is fitted in "
+                                                            "(0: the full 24-h space)"})
     min_weight: float = field(default=0.02, metadata={"unit": "1", "doc": "smallest component weight kept"})
     coverage: float = field(default=0.95, metadata={"unit": "1", "doc": "share of samples inside the union"})
     gamma_b: int = field(default=6, metadata={"unit": "", "doc": "Gamma_B of the vertex approximation"})
@@ -86,17 +88,24 @@ class LowCarbonUncertaintySpec:
     gamma_poly: int = field(default=12, metadata={"unit": "", "doc": "polyhedral set budget"})
     epsilon: float = field(default=1e-3, metadata={"unit": "1", "doc": "C&CG relative gap"})
     max_iter: int = field(default=30, metadata={"unit": "", "doc": "C&CG iteration limit"})
+    replay_days: int = field(default=100, metadata={"unit": "days", "doc": "out-of-sample days each plan is scored on"})
+    upstream_gas_t_per_mwh: float = field(default=0.03, metadata={
+        "unit": "t/MWh", "doc": "upstream CO2 of purchased gas, the proxy for 003's 'indirect CO2' (SPEC §3.15)"})
 
     def __post_init__(self) -> None:
         def bad(name: str, allowed: str) -> ValueError:
             return ValueError(f"uncertainty.{name} = {getattr(self, name)!r}: must be {allowed}")
 
-        for name in ("n_history", "n_samples", "n_components", "gamma_b", "gamma_poly", "max_iter"):
+        for name in ("n_history", "n_samples", "n_components", "gamma_b", "gamma_poly", "max_iter", "replay_days"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise bad(name, "a whole number >= 1")
         if self.n_samples < 50:
             raise bad("n_samples", ">= 50 (the mixture needs data)")
+        if isinstance(self.pca_dim, bool) or not isinstance(self.pca_dim, int) or not 0 <= self.pca_dim <= 24:
+            raise bad("pca_dim", "a whole number in [0, 24] (0: no PCA)")
+        if not self.upstream_gas_t_per_mwh >= 0:
+            raise bad("upstream_gas_t_per_mwh", ">= 0")
         if not self.weight_concentration_prior > 0:
             raise bad("weight_concentration_prior", "> 0")
         if not 0 <= self.min_weight < 1:
