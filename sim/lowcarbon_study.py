@@ -13,7 +13,10 @@
    thermal units' commitment).  The deterministic configuration (S1) is planned on the forecast (the
    hourly sample mean) and scored ex post at its worst case over the same data-driven set (SPEC §6.5
    "Evaluating scenario 1"), so all six totals are worst-case costs of a first-stage plan;
-3. solves the full configuration (S5) again over the box and the polyhedral set (003 Table 3);
+3. with ``compare`` (``--compare box,polyhedral``), solves the full configuration (S5) again over the box
+   and the polyhedral set of SPEC §6.5 (003 Table 3).  **Not by default yet**: these sets live in all 24
+   hours (24 and 48 binaries), and their worst-case MILPs did not finish within the 300 s time limit on the
+   2-core development machine (the data-driven ellipsoids have 12 binaries each, in 6 principal components);
 4. scores every plan out of sample on ``replay_days`` independent wind days (the recourse LP per day);
 5. writes the tables below, ``figures/*.png`` and ``report.md`` (:mod:`sim.lowcarbon_report`).
 
@@ -102,10 +105,10 @@ class StudySettings:
     def for_scenario(cls, sc: LowCarbonScenario, quick: bool) -> StudySettings:
         u = sc.uncertainty
         if quick:
-            # the CI version: a 3-component truncation of the DP mixture (the full fit keeps ~15 ellipsoids,
-            # each a subproblem MILP per C&CG iteration)
+            # the CI version: a 2-component truncation of the DP mixture (003 draws 2 ellipses; the full fit
+            # keeps ~15, each a subproblem MILP per C&CG iteration)
             return cls(n_samples=min(u.n_samples, 400), n_history=min(u.n_history, 365),
-                       n_components=min(u.n_components, 3), replay_days=min(u.replay_days, 10),
+                       n_components=min(u.n_components, 2), replay_days=min(u.replay_days, 5),
                        epsilon=max(u.epsilon, 5e-3), max_iter=u.max_iter, quick=True)
         return cls(n_samples=u.n_samples, n_history=u.n_history, n_components=u.n_components,
                    replay_days=u.replay_days, epsilon=u.epsilon, max_iter=u.max_iter)
@@ -314,8 +317,7 @@ def _init_worker() -> None:
     logging.basicConfig(level=logging.WARNING)
 
 
-def study_tasks(sc: LowCarbonScenario, st: StudySettings, compare: Sequence[str] = ("box", "polyhedral")
-                ) -> list[Task]:
+def study_tasks(sc: LowCarbonScenario, st: StudySettings, compare: Sequence[str] = ()) -> list[Task]:
     """Every configuration over the data-driven set, then the set variant over the ``compare`` sets."""
     bad = [s for s in compare if s not in USETS[1:]]
     if bad:
@@ -372,7 +374,7 @@ def run_lowcarbon_study(
     options: SolverOptions | None = None,
     figures: bool = True,
     quiet: bool = False,
-    compare: Sequence[str] = ("box", "polyhedral"),
+    compare: Sequence[str] = (),
 ) -> LowCarbonStudyResult:
     """Run the study and write every output into ``out`` (see the module docstring)."""
     t_all = time.perf_counter()
