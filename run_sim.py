@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     lc.add_argument("--seed", type=_non_negative_int, default=None,
                     help="seed of the wind samples, the mixture fit and the replay days (default: file)")
     lc.add_argument("--quick", action="store_true",
-                    help="400 samples, 2 ellipsoids, 5 replay days, C&CG gap 5e-3 (the version the tests run)")
+                    help="400 samples, 3 ellipsoids, 10 replay days, C&CG gap 5e-3 (the version the tests run)")
     lc.add_argument("--workers", type=_positive_int, default=min(2, os.cpu_count() or 1),
                     help="processes sharing the robust solves (default: min(2, cores)); results do not depend on it")
     lc.add_argument("--compare", default="",

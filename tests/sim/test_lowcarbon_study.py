@@ -1,7 +1,7 @@
 """The paper-003 study (sim.lowcarbon_study), quick version: the acceptance points on real solves.
 
 The full study (2000 samples, ~15 ellipsoids) is the ``slow`` test at the bottom; ``make test`` runs the
-quick one (400 samples, a 2-component truncation of the DP mixture, 5 replay days).
+quick one (400 samples, a 3-component truncation of the DP mixture, 10 replay days).
 """
 
 from __future__ import annotations
