@@ -157,7 +157,9 @@ def variant_devices(scenario: LowCarbonScenario, variant: LowCarbonVariant) -> d
         gt = dataclasses.replace(gt, k_h2_max=0.0)
         gb = dataclasses.replace(gb, k_h2_max=0.0)
         units = tuple(dataclasses.replace(u, k_nh3_max=0.0) for u in units)
-    carbon = dataclasses.replace(scenario.carbon_trading, conventional=variant.carbon == "conventional")
+    conventional = variant.carbon == "conventional"
+    carbon = dataclasses.replace(scenario.carbon_trading, conventional=conventional,
+                                 reward=scenario.carbon_trading.reward and not conventional)
     return {"gas_turbine": gt, "gas_boiler": gb, "thermal_units": units, "carbon_trading": carbon}
 
 
@@ -210,6 +212,8 @@ def build_lowcarbon_model(
         build_fixed_load(block("ev_uncontrolled"), hz, bus, uncontrolled_ev_load(scenario.ev_fleet, hz))
     handles["slack"] = build_recourse_slacks(block("slack"), scenario.recourse_slacks, hz, bus, heat)
     handles["carbon"] = build_carbon_trading(block("carbon"), dev["carbon_trading"], hz, ledger, bus)
+    if "ct_tier" in handles["carbon"].binaries:  # the declared sale tier of reward trading: first stage
+        first_stage.append(handles["carbon"].binaries["ct_tier"])
     close_lowcarbon_buses(m, bus, heat, gas, h2, nh3)
     m.obj = pyo.Objective(expr=m.cost, sense=pyo.minimize, doc="003 eq. 10")
     return LowCarbonModel(m, scenario, variant, handles, first_stage, wind_b)

@@ -49,9 +49,10 @@ Without CCUS, the methanation CO2 of P2G is taken from outside at no cost (``co2
 Binaries
 --------
 The only binary columns of the 003 model are the thermal units' commitment ``u``, start-up ``su``
-and shut-down ``sd`` (first-stage decisions of the two-stage RO, SPEC §6.5), listed in
-:attr:`~agents.devices.DeviceHandle.binaries`.  Everything else — storages, EV groups (whose mode
-binaries :func:`build_ev_fleet` relaxes to [0, 1]), carbon tiers, the piecewise coal curve, |x|
+and shut-down ``sd`` and, with reward-and-punishment trading, the declared sale tier (first-stage
+decisions of the two-stage RO, SPEC §6.5), listed in :attr:`~agents.devices.DeviceHandle.binaries`.
+Everything else — storages, EV groups (whose mode binaries :func:`build_ev_fleet` relaxes to [0, 1]),
+the buying tiers of CT-3, the piecewise coal curve, |x|
 linearisations — is continuous, so with ``u`` fixed the recourse is an LP.  Builders do not write
 equality rows that other rows already imply (e.g. CCUS writes the lean-tank balance through CC-4
 only, TP-1 is carried by the segment rows), which keeps the LP duals the KKT subproblem of §6.5
@@ -64,6 +65,7 @@ a paper value (``[paper]``) or a value chosen here (``[default] not in SPEC``), 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -1605,19 +1607,34 @@ class CarbonTradingParams:
     delta_h_t_per_mwh: float = _p(0.367, "t/MWh", "free allocation per MWh of heat delta_h")
     conventional: bool = _p(False, "", "True: single price c for buying and selling, no tiers",
                             "[paper] 003 scenario 6")
+    reward: bool = _p(False, "", "True: reward-and-punishment stepped trading: surplus allowances are sold in "
+                      "tiers of d at c, c(1+sigma), ... (the mirror of CT-3)",
+                      "[proposed] option of SPEC §3.15 (reward-stepped)")
+    volume_bound_t: float | None = _p(5.0e4, "t", "bound M on |E^tr| for the reward tiers' rows (None: derived "
+                                      "from the variable bounds); a larger |E^tr| makes the model infeasible",
+                                      "[proposed]")
 
     def __post_init__(self) -> None:
         _check_nonneg(self, "price_per_t", "growth", "delta_e_t_per_mwh", "delta_h_t_per_mwh")
         _check_positive(self, "interval_t")
+        if self.volume_bound_t is not None:
+            _check_positive(self, "volume_bound_t")
+        if self.reward and self.conventional:
+            raise ValueError("CarbonTradingParams: reward (stepped sale tiers) and conventional (one price) "
+                             "exclude each other")
 
 
-def stepped_carbon_cost(E: float, c: float, d: float, sigma: float) -> float:
+def stepped_carbon_cost(E: float, c: float, d: float, sigma: float, reward: bool = False) -> float:
     r"""CT-3: the stepped trading cost of a traded volume ``E`` [t] (万元 for ``c`` in 万元/t).
 
     ``E <= d``: ``cE`` (negative for ``E < 0``: surplus sold at ``c``); then the price rises by
-    ``c sigma`` per tier of length ``d``, the fifth tier (``E > 4d``) unbounded.
+    ``c sigma`` per tier of length ``d``, the fifth tier (``E > 4d``) unbounded.  ``reward``: a surplus
+    (``E < 0``) is sold in the mirrored tiers, ``F(E) = -F(-E)``: the first ``d`` tonnes at ``c``, the
+    next at ``c(1+sigma)``, ... (reward-and-punishment stepped trading, concave for ``E < 0``).
     """
     e = float(E)
+    if reward and e < 0:
+        return -stepped_carbon_cost(-e, c, d, sigma)
     if e <= d:
         return c * e
     if e <= 2 * d:
@@ -1644,7 +1661,23 @@ def build_carbon_trading(
 
     The marginal prices rise, so the tiers fill in order without binaries and ``cost_trade`` equals
     :func:`stepped_carbon_cost` at the optimum.  ``conventional=True``: ``F^trade = c E^tr`` (no tier
-    variables).  ``m^out_t`` is ``ledger.released`` (CCUS) or ``ledger.emitted``.  ``E^free``,
+    variables).
+
+    ``reward=True`` (reward-and-punishment stepped trading, SPEC §3.15 `[proposed option]`): a surplus is
+    sold in mirrored tiers, ``F(E) = -F^{CT-3}(-E)`` for ``E < 0``.  That part is concave, so it is the
+    minimum of the tier lines ``L_m(E) = A_m + s_m E`` (``s_m = c(1+mσ)``, ``A_m = c(1+mσ)md - F^{CT-3}(md)``,
+    ``m = 0..4``), each ``>= F`` everywhere and equal to it on tier ``m``.  The tier is chosen by binaries
+    ``tier[m]`` (``sum = 1``) and ``E^tr = sum_m w_m`` with ``|w_m| <= M tier[m]``:
+
+    .. math::
+
+        F^{trade} = \textstyle\sum_m (A_m\,tier_m + s_m w_m) + \sum_{k=1}^5 c(k-1)σ e_k
+
+    (the second sum is CT-3's surcharge over ``cE``, zero for ``E <= d``).  Minimising over the tier gives
+    :func:`stepped_carbon_cost` with ``reward=True``.  The binaries are ``handle.binaries["ct_tier"]``: in
+    two-stage robust dispatch they are first-stage decisions (the sale tier the park declares day-ahead;
+    the recourse stays an LP).  ``M`` = ``volume_bound_t`` or the bound of ``|E^tr|`` implied by the
+    variable bounds.  ``m^out_t`` is ``ledger.released`` (CCUS) or ``ledger.emitted``.  ``E^free``,
     ``E^act``, ``E^tr`` are the Expressions ``e_free_t``, ``e_act_t``, ``e_tr_t``; ``c``, ``d``, σ,
     δ_e, δ_h are mutable Params.  ``cost_trade`` is appended to ``bus.cost`` (any bus).
     """
@@ -1669,8 +1702,37 @@ def build_carbon_trading(
         doc="free allowance E^free [t] (CT-1)")
     b.e_act_t = pyo.Expression(expr=pyo.quicksum(ledger.release(t) for t in T), doc="actual emission E^act [t] (CT-2)")
     b.e_tr_t = pyo.Expression(expr=b.e_act_t - b.e_free_t, doc="traded volume E^tr [t] (CT-2)")
+    binaries: dict[str, Any] = {}
     if params.conventional:
         b.cost_trade = pyo.Expression(expr=b.price_per_t * b.e_tr_t, doc="carbon trading cost c E^tr [万元]")
+    elif params.reward:
+        big_m = params.volume_bound_t if params.volume_bound_t is not None else _volume_bound(b.e_tr_t)
+        c, d, sig = params.price_per_t, params.interval_t, params.growth
+        b.TIERS = pyo.Set(initialize=list(range(1, N_TIERS + 1)), ordered=True, doc="price tiers")
+        b.SALE = pyo.Set(initialize=list(range(N_TIERS)), ordered=True, doc="sale tiers m (reward)")
+        b.volume_bound_t = pyo.Param(initialize=big_m, doc="M: bound of |E^tr| [t]")
+        b.e_sell_t = pyo.Var(within=pyo.NonNegativeReals, doc="allowance sold e_0 [t] (CT-3)")
+        b.e_tier_t = pyo.Var(b.TIERS, bounds=lambda m, k: (0, m.interval_t if k < N_TIERS else None),
+                             doc="allowance bought in tier k e_k [t] (CT-3)")
+        b.tier = pyo.Var(b.SALE, within=pyo.Binary, doc="sale tier m chosen")
+        b.w_t = pyo.Var(b.SALE, doc="E^tr carried by the line of sale tier m [t]")
+        b.one_tier = pyo.Constraint(expr=pyo.quicksum(b.tier[k] for k in b.SALE) == 1, doc="one sale tier")
+        b.def_traded = pyo.Constraint(
+            expr=b.e_tr_t == -b.e_sell_t + pyo.quicksum(b.e_tier_t[k] for k in b.TIERS),
+            doc="E^tr = -e_0 + sum_k e_k (CT-3, LP form)")
+        b.def_lines = pyo.Constraint(expr=b.e_tr_t == pyo.quicksum(b.w_t[k] for k in b.SALE),
+                                     doc="E^tr = sum_m w_m")
+        b.w_up = pyo.Constraint(b.SALE, rule=lambda m, k: m.w_t[k] <= m.volume_bound_t * m.tier[k],
+                                doc="w_m <= M tier_m")
+        b.w_lo = pyo.Constraint(b.SALE, rule=lambda m, k: m.w_t[k] >= -m.volume_bound_t * m.tier[k],
+                                doc="w_m >= -M tier_m")
+        slope = {k: c * (1 + k * sig) for k in range(N_TIERS)}
+        icpt = {k: slope[k] * k * d - stepped_carbon_cost(k * d, c, d, sig) for k in range(N_TIERS)}
+        b.cost_trade = pyo.Expression(
+            expr=pyo.quicksum(icpt[k] * b.tier[k] + slope[k] * b.w_t[k] for k in b.SALE)
+            + pyo.quicksum(b.price_per_t * (k - 1) * b.growth * b.e_tier_t[k] for k in b.TIERS),
+            doc="reward-and-punishment stepped carbon trading cost [万元]")
+        binaries["ct_tier"] = b.tier
     else:
         b.TIERS = pyo.Set(initialize=list(range(1, N_TIERS + 1)), ordered=True, doc="price tiers")
         b.e_sell_t = pyo.Var(within=pyo.NonNegativeReals, doc="allowance sold e_0 [t] (CT-3)")
@@ -1684,5 +1746,16 @@ def build_carbon_trading(
                 b.price_per_t * (1 + (k - 1) * b.growth) * b.e_tier_t[k] for k in b.TIERS),
             doc="stepped carbon trading cost F^trade [万元] (CT-3)")
     bus.cost.append(b.cost_trade)
-    return LowCarbonHandle(block=b, costs={"cost_trade": b.cost_trade},
+    return LowCarbonHandle(block=b, binaries=binaries, costs={"cost_trade": b.cost_trade},
                            co2={"e_free_t": b.e_free_t, "e_act_t": b.e_act_t, "e_tr_t": b.e_tr_t})
+
+
+def _volume_bound(expr: Any) -> float:
+    """``max |expr|`` over the variable bounds (interval arithmetic), rounded up; raises if unbounded."""
+    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+
+    lo, hi = compute_bounds_on_expr(expr)
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"build_carbon_trading: E^tr is unbounded by the variable bounds ({lo}, {hi}); set "
+                         "carbon_trading.volume_bound_t (t) for the reward tiers")
+    return float(math.ceil(max(abs(lo), abs(hi), 1.0)))

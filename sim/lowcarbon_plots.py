@@ -401,7 +401,9 @@ def convergence(conv: pd.DataFrame, currency: str = "1e4 CNY") -> Figure:
         ax1.plot(it, d["lb"], color=colour, linestyle="--", marker="x", markersize=3, alpha=0.7)
         ub = d["ub"].to_numpy(float)
         lb = d["lb"].to_numpy(float)
-        gap = np.where(np.abs(ub) > 0, (ub - lb) / np.maximum(np.abs(ub), 1e-12), np.nan)
+        ok = np.isfinite(ub) & (np.abs(ub) > 0)  # no UB yet (heuristic iterations, bounds): no gap point
+        gap = np.full(ub.shape, np.nan)
+        gap[ok] = (ub[ok] - lb[ok]) / np.abs(ub[ok])
         gap = np.clip(gap, 1e-8, None)
         ax2.semilogy(it, gap, color=colour, linestyle=ls, marker="o", markersize=3, label=label)
     vals = conv[["lb", "ub"]].to_numpy(float)

@@ -147,6 +147,13 @@ INF = float(highspy.kHighsInf)
 #: the smallest nonzero ``|A_y|`` of row ``i`` (see :class:`TwoStageRobust`).
 DUAL_BOUND_FACTOR = 10.0
 
+#: relative MIP gap of the master in :meth:`TwoStageRobust.bound` (its dual bound is the result; the plan only
+#: steers the search)
+BOUND_MASTER_GAP = 1e-3
+
+#: HiGHS options of the subproblem MILPs (over :class:`SolverOptions`; ``subproblem_options`` adds to them).
+SUBPROBLEM_OPTIONS: dict[str, Any] = {}
+
 
 def _status_name(ms: Any) -> str:
     M = highspy.HighsModelStatus
@@ -273,9 +280,14 @@ class WorstCase:
     """The worst case of a first-stage plan over an uncertainty set (:meth:`TwoStageRobust.worst_case`).
 
     ``value`` is ``Q(x, u*)`` from the primal recourse LP at ``u*`` (it equals the subproblem objective up
-    to ``verify_tol``); ``part_values[k]`` is the worst ``Q`` over part ``k``.  ``bound_updates`` counts the
-    enlargements of the McCormick dual bounds made during this call (all parts); ``dual_bound_scale`` is
-    the scale of the default bounds finally used for the worst part.
+    to ``verify_tol``); ``part_values[k]`` is the worst ``Q`` over part ``k`` -- with ``prune`` (the
+    default, see :class:`TwoStageRobust`) only for the worst part and for parts solved by enumeration;
+    for a part whose MILP was cut off it is the best ``Q`` found there (a lower bound), and
+    ``part_bounds[k]`` an upper bound of its worst ``Q`` (``part_values[k]`` itself when exact).
+    ``bound_updates`` counts the enlargements of the McCormick dual bounds made during this call (all
+    parts); ``dual_bound_scale`` is the scale of the default bounds finally used for the worst part.
+    ``stats``: counts of the work done (``lp`` recourse LPs, ``milp`` subproblem MILPs, ``pruned`` MILPs cut
+    off, ``enumerated`` parts solved by enumeration) and ``heuristic_s``/``milp_s``/``enumeration_s``.
     """
 
     u: FloatArray
@@ -291,6 +303,8 @@ class WorstCase:
     bound_updates: int
     dual_bound_scale: float
     sizes: list[ModelSize]
+    part_bounds: list[float] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)
 
     @property
     def bounds_enlarged(self) -> bool:
@@ -378,6 +392,36 @@ def _entries(comp: Any) -> list[Any]:
     return [comp]
 
 
+def _set_rows(part: VertexSet) -> tuple[sp.csr_matrix, FloatArray, FloatArray]:
+    """The rows ``slb <= S z <= sub`` of a vertex set: pairs, budget and the clip bounds on ``c + D z``."""
+    D = part.directions
+    m = part.n_binaries
+    srows: list[sp.spmatrix] = []
+    s_lb: list[FloatArray] = []
+    s_ub: list[FloatArray] = []
+    if part.pairs.size:
+        pr = part.pairs
+        k = pr.shape[0]
+        srows.append(sp.csr_matrix((np.ones(2 * k), (np.repeat(np.arange(k), 2), pr.ravel())), shape=(k, m)))
+        s_lb.append(np.full(k, -INF))
+        s_ub.append(np.ones(k))
+    if part.budget is not None and m:
+        srows.append(sp.csr_matrix(np.ones((1, m))))
+        s_lb.append(np.full(1, -INF))
+        s_ub.append(np.array([float(part.budget)]))
+    if (part.lower is not None or part.upper is not None) and m:
+        nz = np.flatnonzero(np.any(D != 0.0, axis=1))
+        lo = (part.lower - part.center)[nz] if part.lower is not None else np.full(nz.size, -INF)
+        hi = (part.upper - part.center)[nz] if part.upper is not None else np.full(nz.size, INF)
+        srows.append(sp.csr_matrix(D[nz]))
+        s_lb.append(lo)
+        s_ub.append(hi)
+    S = sp.vstack(srows, format="csr") if srows else sp.csr_matrix((0, m))
+    slb = np.concatenate(s_lb) if s_lb else np.zeros(0)
+    sub = np.concatenate(s_ub) if s_ub else np.zeros(0)
+    return S, slb, sub
+
+
 class _Subproblem:
     """The max–min subproblem of one :class:`VertexSet` as a MILP (LP duality + McCormick), persistent.
 
@@ -419,6 +463,8 @@ class _Subproblem:
         p_hi = np.where(bounded & (p_hi > 0), Mrow, p_hi)
         self.side_row = side_row
         self.side_val = side_val
+        # sign of each multiplier: 0 free (equality row), +1 lower bound (>= 0), -1 upper bound (<= 0)
+        self.side_sign = np.concatenate([np.zeros(rows_eq.size), np.ones(rows_lo.size), -np.ones(rows_hi.size)])
         self.bounded = bounded
         self.p_lo, self.p_hi = p_lo, p_hi
         npi = side_row.size
@@ -437,8 +483,12 @@ class _Subproblem:
         d_hi = np.concatenate([np.full(cols_eq.size, INF), np.full(cols_lo.size, INF), np.zeros(cols_hi.size)])
         nd = cside_col.size
         S_col = sp.csr_matrix((np.ones(nd), (cside_col, np.arange(nd))), shape=(ny, nd))
+        self.cside_col = cside_col
+        self.cside_sign = np.concatenate([np.zeros(cols_eq.size), np.ones(cols_lo.size), -np.ones(cols_hi.size)])
+        self.d_lo, self.d_hi = d_lo, d_hi
         # --- g and McCormick bounds
         G = sp.csr_matrix(AuD.T @ S_row)  # m x npi
+        self.G = G
         Gp = G.maximum(0)
         Gn = G.minimum(0)
         lo0 = np.where(np.isfinite(p_lo), p_lo, 0.0)
@@ -447,29 +497,7 @@ class _Subproblem:
         U = np.asarray(Gp @ hi0 + Gn @ lo0, dtype=float).ravel()
         self.L, self.U = L, U
         # --- set rows on z
-        srows: list[sp.spmatrix] = []
-        s_lb: list[FloatArray] = []
-        s_ub: list[FloatArray] = []
-        if part.pairs.size:
-            pr = part.pairs
-            k = pr.shape[0]
-            srows.append(sp.csr_matrix((np.ones(2 * k), (np.repeat(np.arange(k), 2), pr.ravel())), shape=(k, m)))
-            s_lb.append(np.full(k, -INF))
-            s_ub.append(np.ones(k))
-        if part.budget is not None and m:
-            srows.append(sp.csr_matrix(np.ones((1, m))))
-            s_lb.append(np.full(1, -INF))
-            s_ub.append(np.array([float(part.budget)]))
-        if (part.lower is not None or part.upper is not None) and m:
-            nz = np.flatnonzero(np.any(D != 0.0, axis=1))
-            lo = (part.lower - part.center)[nz] if part.lower is not None else np.full(nz.size, -INF)
-            hi = (part.upper - part.center)[nz] if part.upper is not None else np.full(nz.size, INF)
-            srows.append(sp.csr_matrix(D[nz]))
-            s_lb.append(lo)
-            s_ub.append(hi)
-        S = sp.vstack(srows, format="csr") if srows else sp.csr_matrix((0, m))
-        slb = np.concatenate(s_lb) if s_lb else np.zeros(0)
-        sub = np.concatenate(s_ub) if s_ub else np.zeros(0)
+        S, slb, sub = _set_rows(part)
         self.npi, self.nd, self.m = npi, nd, m
         Ady = sp.csr_matrix(e._Ay.T @ S_row)
         if e.mccormick == "aggregated":
@@ -493,6 +521,7 @@ class _Subproblem:
             col_ub = np.concatenate([p_hi, d_hi, U, np.ones(m), np.maximum(U, 0.0)])
             c_tail = [np.zeros(m), D.T @ e._cu if m else np.zeros(0), -np.ones(m)]
             z0 = npi + nd + m
+            self._kk = self._ss = np.zeros(0, dtype=np.int64)
         else:
             # columns [π | d | z | v]: v_p = π_s z_k for every nonzero G[k, s], with π_s ∈ [lo_s, hi_s]
             Gc = sp.coo_matrix(G)
@@ -518,6 +547,7 @@ class _Subproblem:
             col_ub = np.concatenate([p_hi, d_hi, np.ones(m), np.maximum(hi_s, 0.0)])
             c_tail = [D.T @ e._cu if m else np.zeros(0), -gg]
             z0 = npi + nd
+            self._kk, self._ss = kk.astype(np.int64), ss.astype(np.int64)
         heights = [next(int(b.shape[0]) for b in row if b is not None) for row in blocks]
         full = [[blk if blk is not None else sp.csr_matrix((heights[i], widths[j]))
                  for j, blk in enumerate(row)] for i, row in enumerate(blocks)]
@@ -527,17 +557,65 @@ class _Subproblem:
         integer = np.zeros(A.shape[1], dtype=bool)
         integer[z0:z0 + m] = True
         self.z_cols = np.arange(z0, z0 + m)
+        self.n_cols = int(A.shape[1])
+        self.col_lb, self.col_ub = col_lb, col_ub
+        self.aggregated = e.mccormick == "aggregated"
+        # HiGHS solves min −V: the sense of objective_bound (the cutoff) is then unambiguous
         self.h = _new_highs(e.options, mip_rel_gap=e.subproblem_gap)
-        _pass(self.h, highspy.ObjSense.kMaximize, c, float(e._cu @ part.center), col_lb, col_ub, row_lb, row_ub,
+        for opt, val in e.subproblem_options.items():
+            if self.h.setOptionValue(opt, val) == highspy.HighsStatus.kError:
+                raise ValueError(f"{e.name}: HiGHS rejected subproblem option {opt} = {val!r}")
+        _pass(self.h, highspy.ObjSense.kMinimize, -c, -float(e._cu @ part.center), col_lb, col_ub, row_lb, row_ub,
               A, integer, f"{e.name}: subproblem of {part.name!r}")
         self.size = ModelSize(int(A.shape[0]), int(A.shape[1]), m)
         self._pi_idx = np.arange(npi, dtype=np.int32)
+        self._z_idx = self.z_cols.astype(np.int32)
         self._shift_c = np.asarray(e._Au @ part.center, dtype=float)
 
     def set_x(self, eng: TwoStageRobust, x: FloatArray) -> None:
         shift = np.asarray(eng._Ax @ x, dtype=float) + self._shift_c
         cost = self.side_val - shift[self.side_row]
-        self.h.changeColsCost(self.npi, self._pi_idx, cost)
+        self.h.changeColsCost(self.npi, self._pi_idx, -cost)
+
+    def set_cutoff(self, cutoff: float | None) -> None:
+        """Only solutions with ``V >= cutoff`` are of interest (HiGHS ``objective_bound`` on ``−V``); None: off."""
+        self.h.setOptionValue("objective_bound", INF if cutoff is None else -float(cutoff))
+
+    def run(self) -> _Run:
+        """Solve; objective and bound of the returned run are in terms of ``V`` (the maximisation)."""
+        r = _run(self.h, True)
+        return _Run(r.status, -r.objective, -r.dual_bound, r.x, r.solve_s)
+
+    def multipliers(self, row_dual: FloatArray, col_dual: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``(π, d)`` of this dual from the row duals and reduced costs of the recourse LP (HiGHS, min sense)."""
+        lam = row_dual[self.side_row]
+        pi = np.where(self.side_sign > 0, np.maximum(lam, 0.0), np.where(self.side_sign < 0, np.minimum(lam, 0.0), lam))
+        rc = col_dual[self.cside_col]
+        d = np.where(self.cside_sign > 0, np.maximum(rc, 0.0), np.where(self.cside_sign < 0, np.minimum(rc, 0.0), rc))
+        return pi, d
+
+    def inside(self, pi: FloatArray, rel: float = 1e-6) -> bool:
+        """Are the bounded multipliers strictly inside their McCormick bounds (``rel`` margin)?"""
+        b = self.bounded
+        lo_ok = ~np.isfinite(self.p_lo) | (pi >= self.p_lo * (1 - rel))
+        hi_ok = ~np.isfinite(self.p_hi) | (pi <= self.p_hi * (1 - rel))
+        return bool(np.all(~b | (lo_ok & hi_ok)))
+
+    def start_vector(self, pi: FloatArray, d: FloatArray, z: FloatArray) -> FloatArray:
+        """A full solution ``[π | d | g | z | w]`` (or ``[π | d | z | v]``) from multipliers and a member ``z``."""
+        g = np.asarray(self.G @ pi, dtype=float)
+        if self.aggregated:
+            vec = np.concatenate([pi, d, g, z, g * z])
+        else:
+            vec = np.concatenate([pi, d, z, pi[self._ss] * z[self._kk]])
+        return np.asarray(np.clip(vec, self.col_lb, self.col_ub), dtype=float)
+
+    def set_start(self, z: FloatArray, full: FloatArray | None = None) -> None:
+        """Offer HiGHS a MIP start: a full vector, or only ``z`` (HiGHS completes it with an LP)."""
+        if full is not None:
+            self.h.setSolution(self.n_cols, np.arange(self.n_cols, dtype=np.int32), full)
+        else:
+            self.h.setSolution(int(self._z_idx.size), self._z_idx, np.asarray(z, dtype=float))
 
     def active_bounds(self, pi: FloatArray, rel: float = 1e-6) -> int:
         """Number of bounded multipliers at their McCormick bound."""
@@ -549,12 +627,181 @@ class _Subproblem:
 
 @dataclass
 class _PartState:
-    """Cached subproblem of one part, with the scale of its dual bounds."""
+    """Cached subproblem of one part, with the scale of its dual bounds; the last worst ``z`` found there
+    (start of the next heuristic), the linear oracle over its members and, for a small part, the members
+    kept for enumeration (``None``: not enumerable; not yet computed while ``members_done`` is False)."""
 
     part: VertexSet
     scale: float
     sub: _Subproblem
     confirmed: bool = False
+    last_z: FloatArray | None = None
+    oracle: _ZOracle | None = None
+    members: tuple[FloatArray, FloatArray] | None = None
+    members_done: bool = False
+
+
+@dataclass
+class _Point:
+    """A member ``z`` of a part with ``u``, ``Q(x, u)``, the recourse ``y`` and the recourse LP's duals."""
+
+    q: float
+    z: FloatArray
+    u: FloatArray
+    y: FloatArray
+    row_dual: FloatArray
+    col_dual: FloatArray
+
+
+@dataclass
+class _PartOutcome:
+    """Result of the subproblem MILP of one part: ``point`` is None when the MILP was cut off (its worst
+    value is then at most the cutoff), else the verified worst case with the MILP's objective ``V`` and
+    bound."""
+
+    point: _Point | None
+    V: float
+    bound: float
+    seconds: float
+    enlargements: int
+    scale: float
+
+
+class _ZOracle:
+    """``max a^T z`` over the members of a vertex set: greedy when the pairs are disjoint (one item per pair,
+    the ``budget`` best positive items; exact without clip rows, and kept when it satisfies them), else a
+    small persistent MILP."""
+
+    def __init__(self, part: VertexSet, options: SolverOptions) -> None:
+        self.part = part
+        self.options = options
+        used = part.pairs.ravel()
+        self.disjoint = used.size == np.unique(used).size
+        in_pair = np.zeros(part.n_binaries, dtype=bool)
+        in_pair[used] = True
+        self.singles = np.flatnonzero(~in_pair)
+        self.cap = part.n_binaries if part.budget is None else math.floor(part.budget + 1e-9)
+        self.h: highspy.Highs | None = None
+
+    def greedy(self, a: FloatArray) -> FloatArray | None:
+        if not self.disjoint:
+            return None
+        pr = self.part.pairs
+        pick = np.where(a[pr[:, 0]] >= a[pr[:, 1]], pr[:, 0], pr[:, 1]) if pr.size else np.zeros(0, dtype=np.int64)
+        cand = np.concatenate([pick, self.singles])
+        cand = cand[a[cand] > 0]
+        cand = cand[np.argsort(-a[cand], kind="stable")][:self.cap]
+        z = np.zeros(self.part.n_binaries)
+        z[cand] = 1.0
+        return z
+
+    def best(self, a: FloatArray) -> FloatArray | None:
+        """An ``argmax a^T z`` over the members (None if the MILP fails)."""
+        z = self.greedy(a)
+        if z is not None and self.part.feasible(z):
+            return z
+        m = self.part.n_binaries
+        if self.h is None:
+            S, slb, sub = _set_rows(self.part)
+            self.h = _new_highs(self.options, mip_rel_gap=1e-9)
+            self.h.setOptionValue("output_flag", False)
+            self.h.setOptionValue("presolve", "on")
+            _pass(self.h, highspy.ObjSense.kMaximize, np.zeros(m), 0.0, np.zeros(m), np.ones(m), slb, sub, S,
+                  np.ones(m, dtype=bool), f"{self.part.name}: linear oracle")
+        self.h.changeColsCost(m, np.arange(m, dtype=np.int32), np.asarray(a, dtype=float))
+        r = _run(self.h, True)
+        if r.status != "optimal" or r.x.size != m:
+            return None
+        zz = np.round(r.x)
+        return zz if self.part.feasible(zz, tol=1e-6) else None
+
+
+def _members(part: VertexSet, limit: int) -> tuple[FloatArray, FloatArray] | None:
+    """All members ``z`` of a part and their points ``u`` if there are at most ``limit`` of them, without those
+    that are the midpoint of two other members (``Q`` is convex in ``u``, so they never exceed the larger of
+    the two); None if the part has more members (counted before the clip bounds).
+
+    Midpoints are found in integer coordinates: ``ζ = z_i − z_j`` for a pair whose directions are opposite
+    (``D_j = −D_i``, so ``D_i z_i + D_j z_j = D_i ζ``), ``z`` otherwise; ``ζ_a = (ζ_b + ζ_c)/2`` implies
+    ``u_a = (u_b + u_c)/2``.
+    """
+    m = part.n_binaries
+    used = part.pairs.ravel()
+    cap = m if part.budget is None else math.floor(part.budget + 1e-9)
+    if used.size != np.unique(used).size:
+        return None
+    in_pair = np.zeros(m, dtype=bool)
+    in_pair[used] = True
+    singles = np.flatnonzero(~in_pair)
+    # number of selections (at most one item per pair, at most `cap` items): coefficients of
+    # (1 + 2t)^pairs (1 + t)^singles, summed up to t^cap
+    poly = np.array([1.0])
+    for f in [np.array([1.0, 2.0])] * part.pairs.shape[0] + [np.array([1.0, 1.0])] * singles.size:
+        poly = np.convolve(poly, f)[:cap + 1]
+        if poly.sum() > limit:
+            return None
+    Z = np.zeros((1, m))
+    groups: list[list[int]] = [[int(i), int(j)] for i, j in part.pairs] + [[int(i)] for i in singles]
+    for g in groups:
+        room = Z.sum(axis=1) < cap - 0.5
+        new = [Z]
+        for i in g:
+            Zi = Z[room].copy()
+            Zi[:, i] = 1.0
+            new.append(Zi)
+        Z = np.vstack(new)
+    U = part.center[None, :] + Z @ part.directions.T
+    ok = np.ones(Z.shape[0], dtype=bool)
+    if part.lower is not None:
+        ok &= np.all(part.lower - 1e-9 <= U, axis=1)
+    if part.upper is not None:
+        ok &= np.all(part.upper + 1e-9 >= U, axis=1)
+    Z, U = Z[ok], U[ok]
+    # integer coordinates
+    D = part.directions
+    cols: list[FloatArray] = []
+    for i, j in part.pairs:
+        if np.allclose(D[:, j], -D[:, i], rtol=0.0, atol=1e-12 * max(1.0, float(np.abs(D[:, i]).max()))):
+            cols.append(Z[:, i] - Z[:, j])
+        else:
+            cols.extend([Z[:, i], Z[:, j]])
+    cols.extend(Z[:, i] for i in singles)
+    C = np.rint(np.stack(cols, axis=1)).astype(np.int64) + 1 if cols else np.zeros((Z.shape[0], 0), dtype=np.int64)
+    n = Z.shape[0]
+    if n > 2 and C.shape[1]:
+        base = 3 ** np.arange(C.shape[1], dtype=np.int64) if C.shape[1] <= 39 else None
+        if base is not None:
+            codes = C @ base
+            order = np.argsort(codes)
+            sorted_codes = codes[order]
+            keep = np.ones(n, dtype=bool)
+            for a in range(n):
+                other = 2 * C[a][None, :] - C  # the partner of each b, shifted coordinates in {0, 1, 2}
+                valid = np.all((other >= 0) & (other <= 2), axis=1)
+                valid[a] = False
+                if not valid.any():
+                    continue
+                oc = other[valid] @ base
+                pos = np.searchsorted(sorted_codes, oc)
+                pos = np.minimum(pos, n - 1)
+                hit = (sorted_codes[pos] == oc) & (order[pos] != a)
+                if hit.any():
+                    keep[a] = False
+            Z, U = Z[keep], U[keep]
+    # a nearest-neighbour tour, so that consecutive recourse LPs are close (warm start)
+    n = Z.shape[0]
+    if n > 2:
+        tour = [0]
+        left = np.ones(n, dtype=bool)
+        left[0] = False
+        for _ in range(n - 1):
+            dist = np.abs(U - U[tour[-1]]).sum(axis=1)
+            dist[~left] = np.inf
+            nxt = int(np.argmin(dist))
+            tour.append(nxt)
+            left[nxt] = False
+        Z, U = Z[tour], U[tour]
+    return Z, U
 
 
 class _Master:
@@ -574,9 +821,12 @@ class _Master:
         coo = sp.coo_matrix(e._Afs)
         self._blocks: list[tuple[sp.coo_matrix, FloatArray, FloatArray, list[tuple[str, str]]]] = [
             (coo, e._fs_lb, e._fs_ub, [(f"first stage: {f}", n) for f, n in e._fs_labels])]
+        self.last: FloatArray | None = None  # the last solution (columns [x, θ, y^1, ...])
 
-    def add(self, u: FloatArray) -> None:
-        """Append the recourse copy ``y^ℓ`` and rows of scenario ``u``, and ``θ ≥ c_y y^ℓ + c_u u``."""
+    def add(self, u: FloatArray, y: FloatArray | None = None) -> None:
+        """Append the recourse copy ``y^ℓ`` and rows of scenario ``u``, and ``θ ≥ c_y y^ℓ + c_u u``.  With ``y``
+        (an optimal recourse of the last plan at ``u``) the last solution extended by ``y`` is offered to HiGHS as
+        a MIP start (it is feasible: the last plan with θ raised to cover the new scenario)."""
         e = self.e
         nx, ny, nr = e.n_x, e.n_y, e._rlb.size
         base = self.n_cols
@@ -607,20 +857,35 @@ class _Master:
         labels = [(f"scenario {ell}: {f}", f"{n} (scenario {ell})") for f, n in e._rec_labels]
         labels.append((f"scenario {ell}: θ ≥ recourse cost", f"theta[{ell}]"))
         self._blocks.append((sp.coo_matrix(M), lb, ub, labels))
+        if y is not None and self.last is not None and self.last.size == base and y.size == ny:
+            start = np.concatenate([self.last, y])
+            start[nx] = max(float(start[nx]), float(e._cy @ y + e._cu @ u))
+            self.h.setSolution(int(start.size), np.arange(start.size, dtype=np.int32), start)
 
     def contains(self, u: FloatArray, tol: float = 1e-9) -> bool:
         return any(np.allclose(u, s, rtol=0.0, atol=tol * max(1.0, float(np.abs(s).max(initial=0.0))))
                    for s in self.scenarios)
 
-    def solve(self, label: str) -> tuple[float, FloatArray, float]:
-        """``(LB, x, seconds)``: LB is the MIP dual bound (the objective for an LP master)."""
+    def solve(self, label: str, time_limit_s: float | None = None) -> tuple[float, FloatArray, float, float]:
+        """``(LB, x, seconds, θ)``: LB is the MIP dual bound (the objective for an LP master), θ the master's
+        estimate of the worst recourse cost of ``x``.  ``time_limit_s``: stop HiGHS then and accept its
+        incumbent with the (still valid) dual bound; only for a MIP master that has found a plan."""
         e = self.e
         is_mip = bool(self.integer.any())
+        if time_limit_s is not None:
+            self.h.setOptionValue("time_limit", float(max(time_limit_s, 1.0)))
         r = _run(self.h, is_mip)
+        if time_limit_s is not None:
+            self.h.setOptionValue("time_limit", float(e.options.time_limit_s))
+            if r.status == "time_limit" and is_mip and r.x.size and math.isfinite(r.dual_bound):
+                r.status = "optimal"  # a plan with a valid bound: enough for a lower bound
         if r.status != "optimal":
             raise self._failure(label, r.status)
         lb = r.dual_bound if is_mip and math.isfinite(r.dual_bound) else r.objective
-        return min(lb, r.objective), e._clean_x(r.x[:e.n_x]), r.solve_s
+        x = e._clean_x(r.x[:e.n_x])
+        self.last = np.array(r.x, dtype=float)
+        self.last[:e.n_x] = x
+        return min(lb, r.objective), x, r.solve_s, float(r.x[e.n_x])
 
     def _failure(self, label: str, status: str) -> SolveError:
         e = self.e
@@ -708,6 +973,22 @@ class TwoStageRobust:
     mccormick:
         ``"aggregated"`` (``w_k = g_k z_k``, default) or ``"disaggregated"`` (one product per multiplier and
         direction; a larger model, slower on the tests made so far).
+    prune:
+        Worst case over a union (:meth:`worst_case`): heuristic points for every part first, then the exact
+        search of the remaining parts in decreasing order of their heuristic value, each cut off at the best
+        value so far (a part that cannot exceed it is skipped).  False: one subproblem MILP per part.
+    enumerate_limit:
+        Parts with at most this many members are enumerated (one recourse LP per member; 0: never).
+    monotone_bb, bb_node_limit:
+        Exact search of a part by branch and bound on ``z`` with the monotone bound of :meth:`_monotone_bb`
+        (one recourse LP per node) before the subproblem MILP; the MILP takes over after ``bb_node_limit``
+        nodes.
+    heuristic_steps, heuristic_flips:
+        The heuristic worst case (:meth:`_climb`): at most ``heuristic_steps`` moves to the member the
+        recourse duals' subgradient points to, then (``heuristic_flips``) passes over the members one move
+        away.  In :meth:`solve` the heuristic also drives the intermediate C&CG iterations.
+    subproblem_options:
+        Extra HiGHS options of the subproblem MILPs.
     """
 
     def __init__(
@@ -726,6 +1007,13 @@ class TwoStageRobust:
         verify_tol: float = 1e-6,
         subproblem_gap: float = 1e-6,
         mccormick: str = "aggregated",
+        prune: bool = True,
+        enumerate_limit: int = 0,
+        monotone_bb: bool = True,
+        bb_node_limit: int = 2000,
+        heuristic_steps: int = 20,
+        heuristic_flips: bool = True,
+        subproblem_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -744,7 +1032,21 @@ class TwoStageRobust:
             raise ValueError(f"{name}: subproblem_gap must be in [0, 1), got {subproblem_gap}")
         if mccormick not in ("aggregated", "disaggregated"):
             raise ValueError(f"{name}: mccormick must be 'aggregated' or 'disaggregated', got {mccormick!r}")
+        if int(enumerate_limit) != enumerate_limit or enumerate_limit < 0:
+            raise ValueError(f"{name}: enumerate_limit must be an integer >= 0, got {enumerate_limit}")
+        if int(heuristic_steps) != heuristic_steps or heuristic_steps < 0:
+            raise ValueError(f"{name}: heuristic_steps must be an integer >= 0, got {heuristic_steps}")
         self.mccormick = mccormick
+        self.prune = bool(prune)
+        self.monotone_bb = bool(monotone_bb)
+        if int(bb_node_limit) != bb_node_limit or bb_node_limit < 1:
+            raise ValueError(f"{name}: bb_node_limit must be an integer >= 1, got {bb_node_limit}")
+        self.bb_node_limit = int(bb_node_limit)
+        self.enumerate_limit = int(enumerate_limit)
+        self.heuristic_steps = int(heuristic_steps)
+        self.heuristic_flips = bool(heuristic_flips)
+        self.subproblem_options: dict[str, Any] = dict(SUBPROBLEM_OPTIONS)
+        self.subproblem_options.update(subproblem_options or {})
         self.dual_bound_growth = float(dual_bound_growth)
         self.max_bound_updates = int(max_bound_updates)
         self.confirm_dual_bound = bool(confirm_dual_bound)
@@ -863,12 +1165,39 @@ class TwoStageRobust:
         _pass(self._rec, highspy.ObjSense.kMinimize, self._cy, 0.0, self._ylb, self._yub, self._rlb, self._rub,
               self._Ay, np.zeros(self.n_y, dtype=bool), f"{name}: recourse LP")
         self._rec_rows_i32 = np.arange(self._rlb.size, dtype=np.int32)
+        self._rec_x: FloatArray | None = None  # the plan whose rows the recourse LP holds (None: unknown)
+        self._rec_base = (self._rlb, self._rub)
+        self._u_rows = np.unique(self._Au.nonzero()[0]).astype(np.int32)
+        self._Au_rows = self._Au[self._u_rows].toarray() if self._u_rows.size else np.zeros((0, self.dim))
+        self._sigma = self._monotone_directions()
         self._det: highspy.Highs | None = None
         self._parts_cache: dict[int, _PartState] = {}
         self.build_s = time.perf_counter() - t0
         log.debug("%s: %d first-stage, %d uncertain, %d recourse columns; %d first-stage and %d recourse rows "
                   "(%d recourse integers relaxed), compiled in %.2fs", name, self.n_x, self.dim, self.n_y,
                   fs_rows.size, rec_rows.size, self.n_relaxed_integers, self.build_s)
+
+    def _monotone_directions(self) -> FloatArray:
+        """``σ_j = +1`` if raising ``u_j`` only relaxes the recourse rows that hold it (an upper row bound
+        that rises, a lower one that falls), ``−1`` if lowering it does, ``0`` otherwise (a ranged or equality
+        row, or mixed effects).  With every ``σ_j ≠ 0`` the recourse feasible set grows along ``σ``, so for
+        ``σ∘ω <= σ∘u``: ``Q(x, u) <= Q(x, ω) − c_u ω + c_u u`` (the bound of the monotone branch and bound)."""
+        Au = sp.csc_matrix(self._Au)
+        lo_f = np.isfinite(self._rlb)
+        hi_f = np.isfinite(self._rub)
+        sigma = np.zeros(self.dim)
+        for j in range(self.dim):
+            rows = Au.indices[Au.indptr[j]:Au.indptr[j + 1]]
+            vals = Au.data[Au.indptr[j]:Au.indptr[j + 1]]
+            if rows.size == 0:
+                sigma[j] = 1.0
+                continue
+            only_hi = hi_f[rows] & ~lo_f[rows]
+            only_lo = lo_f[rows] & ~hi_f[rows]
+            up = (only_hi & (vals < 0)) | (only_lo & (vals > 0))
+            down = (only_hi & (vals > 0)) | (only_lo & (vals < 0))
+            sigma[j] = 1.0 if up.all() else (-1.0 if down.all() else 0.0)
+        return sigma
 
     # ------------------------------------------------------------------ sizes and conversions
     @property
@@ -973,16 +1302,42 @@ class TwoStageRobust:
         """``(Q(x, u), y)``: the recourse LP ``min c_y y + c_u u`` over ``Ω(x, u)`` (persistent model)."""
         xf = self.x_flat(x)
         uf = self._u_vec(u)
-        shift = np.asarray(self._Ax @ xf + self._Au @ uf, dtype=float)
+        ax = np.asarray(self._Ax @ xf, dtype=float)
+        shift = ax + np.asarray(self._Au @ uf, dtype=float)
         lb = self._rlb - shift
         ub = self._rub - shift
+        self._rec_x = None
         if lb.size:
             self._rec.changeRowsBounds(lb.size, self._rec_rows_i32, lb, ub)
+        self._rec_base = (self._rlb - ax, self._rub - ax)
         r = _run(self._rec, False)
         if r.status != "optimal":
             raise self._recourse_failure(r.status, lb, ub)
         y = r.x
+        self._rec_x = xf.copy()
         return float(self._cy @ y + self._cu @ uf), y
+
+    def _lp_value(self, x: FloatArray, u: FloatArray) -> float | None:
+        """``Q(x, u)`` from the persistent recourse LP, changing only the rows that hold ``u`` when the LP
+        already holds ``x``; None when the LP is not solved to optimality (infeasible ``u``)."""
+        h = self._rec
+        t = self._u_rows
+        if self._rec_x is None or not np.array_equal(self._rec_x, x):
+            self._rec_base = (self._rlb - np.asarray(self._Ax @ x, dtype=float),
+                              self._rub - np.asarray(self._Ax @ x, dtype=float))
+            shift = np.asarray(self._Au @ u, dtype=float)
+            self._rec_x = None
+            if shift.size:
+                h.changeRowsBounds(shift.size, self._rec_rows_i32, self._rec_base[0] - shift,
+                                   self._rec_base[1] - shift)
+            self._rec_x = x.copy()
+        elif t.size:
+            shift = self._Au_rows @ u
+            h.changeRowsBounds(t.size, t, self._rec_base[0][t] - shift, self._rec_base[1][t] - shift)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        return float(h.getInfo().objective_function_value + self._cu @ u)
 
     def _recourse_failure(self, status: str, lb: FloatArray, ub: FloatArray) -> SolveError:
         if status == "unbounded":
@@ -1063,13 +1418,229 @@ class TwoStageRobust:
             return ModelSize(int(self._rlb.size), self.n_y, 0)
         return self._state(part).sub.size
 
-    def _worst_part(self, x: FloatArray, part: VertexSet, label: str
-                    ) -> tuple[float, FloatArray, FloatArray, FloatArray, float, float, float, int, float]:
-        """``(Q, u, z, y, V, bound, seconds, enlargements, scale)`` of one part."""
+    def _point(self, x: FloatArray, part: VertexSet, z: FloatArray, context: str) -> _Point:
+        """``Q(x, c + D z)`` with the recourse and the LP's duals."""
+        u = part.point(z)
+        q, y = self._recourse_ctx(x, u, context)
+        sol = self._rec.getSolution()
+        return _Point(q, np.asarray(z, dtype=float), u, y, np.asarray(sol.row_dual, dtype=float),
+                      np.asarray(sol.col_dual, dtype=float))
+
+    def _climb(self, x: FloatArray, st: _PartState, z0: FloatArray, label: str, stats: dict[str, float]
+               ) -> _Point:
+        """Alternating ("mountain-climbing") heuristic: at ``u`` the recourse duals give a subgradient ``s`` of
+        ``Q(x, ·)``; the member maximising ``s^T D z`` is at least as bad (``Q`` is convex), so move there while
+        the primal LP confirms an increase.  When that stops, a pass over the members one move away (a move
+        added, removed or switched within its pair), each scored by the recourse LP, moves to the best
+        improving one and the climb resumes (``heuristic_flips``)."""
+        part = st.part
+        if st.oracle is None:
+            st.oracle = _ZOracle(part, self.options)
+        ctx = f"{label}: heuristic on {part.name!r}"
+        pt = self._point(x, part, z0, ctx)
+        stats["lp"] += 1
+        steps = 0
+        while steps < self.heuristic_steps:
+            s = self._cu - np.asarray(self._Au.T @ pt.row_dual, dtype=float)
+            a = part.directions.T @ s
+            zn = st.oracle.best(a)
+            nxt: _Point | None = None
+            if zn is not None and float(a @ (zn - pt.z)) > 1e-9 * max(1.0, abs(pt.q)):
+                nxt = self._point(x, part, zn, ctx)
+                stats["lp"] += 1
+                steps += 1
+            if nxt is None or nxt.q <= pt.q + 1e-9 * max(1.0, abs(pt.q)):
+                if not self.heuristic_flips:
+                    break
+                nxt = self._flip_pass(x, part, pt, stats)
+                steps += 1
+                if nxt is None:
+                    break
+            pt = nxt
+        return pt
+
+    def _flip_pass(self, x: FloatArray, part: VertexSet, pt: _Point, stats: dict[str, float]) -> _Point | None:
+        """The best member one move away from ``pt.z`` if it beats ``pt`` (recourse LP values), else None."""
+        z = pt.z
+        partner = np.full(part.n_binaries, -1, dtype=np.int64)
+        if part.pairs.size:
+            partner[part.pairs[:, 0]] = part.pairs[:, 1]
+            partner[part.pairs[:, 1]] = part.pairs[:, 0]
+        best_q, best_z = pt.q + 1e-9 * max(1.0, abs(pt.q)), None
+        for i in range(part.n_binaries):
+            zn = z.copy()
+            zn[i] = 1.0 - zn[i]
+            if zn[i] > 0.5 and partner[i] >= 0:
+                zn[partner[i]] = 0.0
+            if not part.feasible(zn):
+                continue
+            q = self._lp_value(x, part.point(zn))
+            stats["lp"] += 1
+            if q is not None and q > best_q:
+                best_q, best_z = q, zn
+        if best_z is None:
+            return None
+        stats["lp"] += 1
+        return self._point(x, part, best_z, f"heuristic on {part.name!r}")
+
+    def _heuristic(self, x: FloatArray, st: _PartState, label: str, stats: dict[str, float]) -> _Point:
+        """Best of the climbs from the part's last worst ``z`` and from its center."""
+        starts = [np.zeros(st.part.n_binaries)]
+        if st.last_z is not None and st.last_z.any():
+            starts.insert(0, st.last_z)
+        best: _Point | None = None
+        for z0 in starts:
+            pt = self._climb(x, st, z0, label, stats)
+            if best is None or pt.q > best.q:
+                best = pt
+        assert best is not None
+        return best
+
+    def _enumerate(self, x: FloatArray, st: _PartState, label: str, stats: dict[str, float]) -> _Point | None:
+        """The exact worst case of a small part by the recourse LP at each of its members (midpoints of two
+        other members skipped); None if the part has more than ``enumerate_limit`` members."""
+        if not st.members_done:
+            st.members = _members(st.part, self.enumerate_limit) if self.enumerate_limit > 0 else None
+            st.members_done = True
+        if st.members is None:
+            return None
+        Z, U = st.members
+        ctx = f"{label}: enumeration of {st.part.name!r}"
+        vals = np.empty(Z.shape[0])
+        for i in range(Z.shape[0]):
+            v = self._lp_value(x, U[i])
+            vals[i] = v if v is not None else self._recourse_ctx(x, U[i], ctx)[0]  # raises with a diagnosis
+        stats["lp"] += Z.shape[0]
+        k = int(np.argmax(vals))
+        pt = self._point(x, st.part, Z[k], ctx)
+        stats["lp"] += 1
+        return pt
+
+    def _bb_applies(self, part: VertexSet) -> bool:
+        """Monotone branch and bound: on, every ``σ_j ≠ 0`` and disjoint pairs."""
+        used = part.pairs.ravel()
+        return (self.monotone_bb and part.n_binaries > 0 and bool(np.all(self._sigma != 0))
+                and used.size == np.unique(used).size)
+
+    def _monotone_bb(self, x: FloatArray, st: _PartState, cutoff: float, label: str, stats: dict[str, float]
+                     ) -> tuple[_Point | None, bool]:
+        """Exact worst case of a part by branch and bound on ``z`` with the monotone bound (recourse rows
+        relaxed along ``σ``, :meth:`_monotone_directions`): over the members of a node, the corner ``ω``
+        (per coordinate the ``σ``-smallest value reachable with the node's free binaries, pairs and remaining
+        budget, clipped to the set's bounds) gives ``Q(x, u) <= Q(x, ω) − c_u ω + max c_u u``.  Every node
+        costs one recourse LP.  Returns ``(point, complete)``: the best member above ``cutoff`` (None if the
+        part cannot exceed it, within ``subproblem_gap``); ``complete`` False when ``bb_node_limit`` nodes
+        did not settle it (the point is then only the best found)."""
+        part = st.part
+        D = part.directions
+        m = part.n_binaries
+        sigma = self._sigma
+        cuD = D.T @ self._cu
+        pr = part.pairs
+        used = pr.ravel()
+        in_pair = np.zeros(m, dtype=bool)
+        in_pair[used] = True
+        singles = np.flatnonzero(~in_pair)
+        G2 = np.vstack([pr.reshape(-1, 2), np.stack([singles, np.full(singles.size, -1)], axis=1)]).astype(np.int64)
+        ng = G2.shape[0]
+        group_of = np.empty(m, dtype=np.int64)
+        group_of[G2[:, 0]] = np.arange(ng)
+        has2 = G2[:, 1] >= 0
+        group_of[G2[has2, 1]] = np.flatnonzero(has2)
+        cap = m if part.budget is None else math.floor(part.budget + 1e-9)
+        gap = self.subproblem_gap
+        cu0 = float(self._cu @ part.center)
+        best: _Point | None = None
+        cut = cutoff
+        ctx = f"{label}: branch and bound on {part.name!r}"
+        stack: list[npt.NDArray[np.int8]] = [np.full(m, -1, dtype=np.int8)]
+        nodes = 0
+        while stack:
+            fx = stack.pop()
+            if nodes >= self.bb_node_limit:
+                stats["bb_nodes"] = stats.get("bb_nodes", 0) + nodes
+                return best, False
+            nodes += 1
+            ones = fx == 1
+            closed = np.zeros(ng, dtype=bool)
+            closed[group_of[ones]] = True
+            free = (fx == -1) & ~closed[group_of]
+            rem = cap - int(ones.sum())
+            zf = ones.astype(float)
+            base = part.center + D @ zf
+            if rem <= 0 or not free.any():
+                # a single candidate: the fixed ones
+                if part.feasible(zf):
+                    q = self._lp_value(x, base)
+                    stats["lp"] += 1
+                    if q is None:
+                        q = self._recourse_ctx(x, base, ctx)[0]
+                    if q > cut:
+                        best = self._point(x, part, zf, ctx)
+                        stats["lp"] += 1
+                        cut = max(cut, best.q + gap * max(1.0, abs(best.q)))
+                continue
+            # per open group and coordinate: the σ-most extreme move among its free items (or none)
+            a = np.where(free[G2[:, 0]], G2[:, 0], -1)
+            b = np.where(has2 & free[np.maximum(G2[:, 1], 0)], G2[:, 1], -1)
+            ok = (a >= 0) | (b >= 0)
+            a, b = a[ok], b[ok]
+            Da = np.where(a[None, :] >= 0, D[:, np.maximum(a, 0)], 0.0)
+            Db = np.where(b[None, :] >= 0, D[:, np.maximum(b, 0)], 0.0)
+            E = np.minimum(0.0, np.minimum(sigma[:, None] * Da, sigma[:, None] * Db))  # σ-signed, <= 0
+            k = min(rem, E.shape[1])
+            ext = np.sum(np.partition(E, k - 1, axis=1)[:, :k], axis=1) if k < E.shape[1] else E.sum(axis=1)
+            omega = base + sigma * ext
+            if part.lower is not None:
+                omega = np.where(sigma > 0, np.maximum(omega, part.lower), omega)
+            if part.upper is not None:
+                omega = np.where(sigma < 0, np.minimum(omega, part.upper), omega)
+            gains = np.maximum(0.0, np.maximum(np.where(a >= 0, cuD[np.maximum(a, 0)], 0.0),
+                                               np.where(b >= 0, cuD[np.maximum(b, 0)], 0.0)))
+            cmax = cu0 + float(cuD @ zf) + float(np.sort(gains)[::-1][:rem].sum())
+            val = self._lp_value(x, omega)
+            stats["lp"] += 1
+            if val is None:
+                bound = INF  # the recourse is infeasible at the corner: no bound, branch
+                s = None
+            else:
+                bound = val - float(self._cu @ omega) + cmax
+                if bound <= cut:
+                    continue
+                s = self._cu - np.asarray(self._Au.T @ np.asarray(self._rec.getSolution().row_dual), dtype=float)
+                # the corner is itself a member when no free move is σ-favourable: an exact value
+                if np.array_equal(omega, base) and part.feasible(zf) and val > cut:
+                    best = self._point(x, part, zf, ctx)
+                    stats["lp"] += 1
+                    cut = max(cut, best.q + gap * max(1.0, abs(best.q)))
+                    if bound <= cut:
+                        continue
+            # branch on the free binary whose direction moves Q the most at the corner
+            idx = np.flatnonzero(free)
+            score = np.abs(D[:, idx].T @ s) if s is not None else -sigma @ D[:, idx]
+            j = int(idx[int(np.argmax(score))])
+            up = s is not None and float(s @ D[:, j]) > 0
+            c0 = fx.copy()
+            c0[j] = 0
+            c1 = fx.copy()
+            c1[j] = 1
+            # depth first, the child the subgradient prefers last on the stack (explored first)
+            stack.extend([c0, c1] if up else [c1, c0])
+        stats["bb_nodes"] = stats.get("bb_nodes", 0) + nodes
+        return best, True
+
+    def _worst_part(self, x: FloatArray, part: VertexSet, label: str, cutoff: float | None = None,
+                    incumbent: _Point | None = None, start: _Point | None = None) -> _PartOutcome:
+        """The subproblem MILP of one part with its verification (and dual-bound enlargement) loop.
+
+        ``cutoff``: only a worst case above it is wanted; the MILP is then cut off (``point`` None) when the
+        part cannot exceed it.  ``incumbent``: the point the cutoff comes from; its recourse duals certify
+        that the MILP is feasible, so that "infeasible" under the cutoff means "cut off" (without a
+        certificate the MILP is solved again without cutoff).  ``start``: a MIP start."""
         t0 = time.perf_counter()
         if part.n_binaries == 0:
-            q, y = self._recourse_ctx(x, part.center, f"{label}: at the center of {part.name!r}")
-            return q, part.center.copy(), np.zeros(0), y, q, q, time.perf_counter() - t0, 0, 1.0
+            pt = self._point(x, part, np.zeros(0), f"{label}: at the center of {part.name!r}")
+            return _PartOutcome(pt, pt.q, pt.q, time.perf_counter() - t0, 0, 1.0)
         st = self._state(part)
         fails = 0
         enlargements = 0
@@ -1078,7 +1649,23 @@ class TwoStageRobust:
         while True:
             sub = st.sub
             sub.set_x(self, x)
-            r = _run(sub.h, True)
+            sub.set_cutoff(cutoff)
+            if start is not None:
+                pi, d = sub.multipliers(start.row_dual, start.col_dual)
+                sub.set_start(start.z, sub.start_vector(pi, d, start.z) if sub.inside(pi, 0.0) else None)
+            r = sub.run()
+            if cutoff is not None:
+                if r.status == "optimal" and r.objective <= cutoff:
+                    return _PartOutcome(None, r.objective, cutoff, time.perf_counter() - t0, enlargements, st.scale)
+                if r.status in ("infeasible", "no_solution"):
+                    if incumbent is not None and sub.inside(sub.multipliers(incumbent.row_dual,
+                                                                             incumbent.col_dual)[0], 0.0):
+                        return _PartOutcome(None, -INF, cutoff, time.perf_counter() - t0, enlargements, st.scale)
+                    cutoff = None  # no certificate: solve it again without cutoff
+                    continue
+                if r.status != "optimal":
+                    cutoff = None
+                    continue
             if r.status in ("infeasible", "unbounded_or_infeasible", "unbounded"):
                 # a recourse that is infeasible somewhere makes the dual unbounded; bounds that are too small
                 # can make the bounded dual infeasible
@@ -1103,15 +1690,15 @@ class TwoStageRobust:
                 if not part.feasible(z, tol=1e-6):
                     raise SolveError(f"{label}: the subproblem of {part.name!r} returned z = {z}, which is not a "
                                      "member of the set", "numerical_error", [])
-                u = part.point(z)
-                q, y = self._recourse_ctx(x, u, f"{label}: at the worst case of {part.name!r}")
+                pt = self._point(x, part, z, f"{label}: at the worst case of {part.name!r}")
+                q = pt.q
                 V = r.objective
                 agree = abs(V - q) <= tol * max(1.0, abs(q))
                 active = sub.active_bounds(r.x[:sub.npi])
                 if (agree and prev is not None and abs(V - prev) <= tol * max(1.0, abs(V))) or (
                         agree and active == 0 and (st.confirmed or not self.confirm_dual_bound)):
                     st.confirmed = True
-                    return (q, u, z, y, V, r.dual_bound, time.perf_counter() - t0, enlargements, st.scale)
+                    return _PartOutcome(pt, V, r.dual_bound, time.perf_counter() - t0, enlargements, st.scale)
                 if prev is not None or not (agree and active == 0):  # a failed check, not the first confirmation
                     if fails >= self.max_bound_updates:
                         raise SolveError(
@@ -1135,18 +1722,154 @@ class TwoStageRobust:
 
     def worst_case(self, x: Mapping[str, Any] | Sequence[float] | FloatArray,
                    uset: VertexSet | UnionSet) -> WorstCase:
-        """The worst ``u`` of a plan: ``max`` over the parts of ``max_{z} Q(x, c + D z)`` (one MILP per part)."""
+        """The worst ``u`` of a plan: ``max`` over the parts of ``max_{z} Q(x, c + D z)``.
+
+        Without ``prune``: one subproblem MILP per part.  With ``prune`` (default): small parts are
+        enumerated, the others get a heuristic worst case; then the MILPs of the remaining parts are solved
+        in decreasing order of their heuristic value with the best value found so far as a cutoff (see
+        :class:`TwoStageRobust`)."""
         xf = self.x_flat(x)
         parts = self._parts(uset)
         t0 = time.perf_counter()
-        res = [self._worst_part(xf, p, f"{self.name}: worst case") for p in parts]
-        k = int(np.argmax([r[0] for r in res]))
-        q, u, z, y, V, bound, _, _, scale = res[k]
+        label = f"{self.name}: worst case"
+        stats: dict[str, float] = {"lp": 0, "milp": 0, "pruned": 0, "enumerated": 0, "heuristic_s": 0.0,
+                                   "milp_s": 0.0, "enumeration_s": 0.0}
+        n = len(parts)
+        if not self.prune:
+            outs = [self._worst_part(xf, p, label) for p in parts]
+            stats["milp"] = sum(p.n_binaries > 0 for p in parts)
+            pts: list[_Point] = []
+            for o in outs:
+                assert o.point is not None
+                pts.append(o.point)
+            k = int(np.argmax([pt.q for pt in pts]))
+            best_o = outs[k]
+            V, bound, scale = best_o.V, best_o.bound, best_o.scale
+            updates = sum(o.enlargements for o in outs)
+            bounds = [o.bound for o in outs]
+            stats["milp_s"] = float(sum(o.seconds for o in outs))
+        else:
+            pts, bounds, _exact, k, V, bound, scale, updates = self._worst_pruned(xf, parts, label, stats)
+        for pt, part in zip(pts, parts, strict=True):
+            if part.n_binaries:
+                self._state(part).last_z = pt.z
+        best = pts[k]
+        stats["lp"] = float(stats["lp"])
         return WorstCase(
-            u=u, z=z, part=k, part_name=parts[k].name, value=q, y=y, part_values=[r[0] for r in res],
-            subproblem_objective=V, subproblem_dual_bound=bound, solve_s=time.perf_counter() - t0,
-            bound_updates=sum(r[7] for r in res), dual_bound_scale=scale,
-            sizes=[self.subproblem_size(p) for p in parts])
+            u=best.u, z=best.z, part=k, part_name=parts[k].name, value=best.q, y=best.y,
+            part_values=[pt.q for pt in pts], subproblem_objective=V, subproblem_dual_bound=bound,
+            solve_s=time.perf_counter() - t0, bound_updates=updates, dual_bound_scale=scale,
+            sizes=[self.subproblem_size(p) for p in parts], part_bounds=bounds[:n], stats=stats)
+
+    def _heuristic_worst(self, x: FloatArray, parts: tuple[VertexSet, ...], label: str) -> tuple[int, _Point]:
+        """``(part, point)``: the best member found by the heuristic over all parts (centers of single-point
+        parts included)."""
+        stats: dict[str, float] = {"lp": 0}
+        best: tuple[int, _Point] | None = None
+        for k, part in enumerate(parts):
+            if part.n_binaries == 0:
+                pt = self._point(x, part, np.zeros(0), f"{label}: at the center of {part.name!r}")
+            else:
+                st = self._state(part)
+                pt = self._heuristic(x, st, label, stats)
+                st.last_z = pt.z
+            if best is None or pt.q > best[1].q:
+                best = (k, pt)
+        assert best is not None
+        return best
+
+    def _worst_pruned(self, x: FloatArray, parts: tuple[VertexSet, ...], label: str, stats: dict[str, float]
+                      ) -> tuple[list[_Point], list[float], list[bool], int, float, float, float, int]:
+        """``(points, upper bounds, exact, worst part, V, bound, scale, enlargements)`` of :meth:`worst_case`
+        with ``prune``."""
+        n = len(parts)
+        pts: list[_Point] = []
+        exact = [False] * n
+        scales = [1.0] * n
+        Vs = [math.nan] * n
+        for k, part in enumerate(parts):
+            if part.n_binaries == 0:
+                pts.append(self._point(x, part, np.zeros(0), f"{label}: at the center of {part.name!r}"))
+                stats["lp"] += 1
+                exact[k] = True
+                continue
+            st = self._state(part)
+            scales[k] = st.scale
+            t1 = time.perf_counter()
+            pt = self._enumerate(x, st, label, stats)
+            if pt is not None:
+                stats["enumerated"] += 1
+                stats["enumeration_s"] += time.perf_counter() - t1
+                exact[k] = True
+            else:
+                pt = self._heuristic(x, st, label, stats)
+                stats["heuristic_s"] += time.perf_counter() - t1
+            pts.append(pt)
+        for k in range(n):
+            if exact[k]:
+                Vs[k] = pts[k].q
+        bounds = [pts[k].q if exact[k] else INF for k in range(n)]
+        updates = 0
+        gap = self.subproblem_gap
+        # MILPs of the other parts, most promising first, cut off at the best value so far
+        cut = [False] * n
+        for k in sorted((k for k in range(n) if not exact[k]), key=lambda j: -pts[j].q):
+            kb = int(np.argmax([p.q for p in pts]))
+            inc = pts[kb]
+            cutoff = inc.q + gap * max(1.0, abs(inc.q))
+            st = self._state(parts[k])
+            if self._bb_applies(parts[k]):
+                t1 = time.perf_counter()
+                found, complete = self._monotone_bb(x, st, cutoff, label, stats)
+                stats["bb_s"] = stats.get("bb_s", 0.0) + time.perf_counter() - t1
+                if found is not None and found.q > pts[k].q:
+                    pts[k] = found
+                if complete:
+                    stats["bb_parts"] = stats.get("bb_parts", 0) + 1
+                    exact[k] = True
+                    Vs[k] = pts[k].q
+                    bounds[k] = max(cutoff, pts[k].q + gap * max(1.0, abs(pts[k].q)))
+                    continue
+                kb = int(np.argmax([p.q for p in pts]))
+                inc = pts[kb]
+                cutoff = inc.q + gap * max(1.0, abs(inc.q))
+            out = self._worst_part(x, parts[k], label, cutoff=cutoff, incumbent=inc)
+            stats["milp"] += 1
+            stats["milp_s"] += out.seconds
+            updates += out.enlargements
+            scales[k] = out.scale
+            if out.point is None:
+                stats["pruned"] += 1
+                cut[k] = True
+                bounds[k] = cutoff
+            else:
+                if out.point.q > pts[k].q:
+                    pts[k] = out.point
+                Vs[k] = out.V
+                bounds[k] = max(out.bound, pts[k].q)
+        kb = int(np.argmax([p.q for p in pts]))
+        if cut[kb]:
+            # the worst case is the heuristic's point: the recourse duals there, inside the part's McCormick
+            # bounds, prove V(z*) = Q(z*); otherwise (or for the confirmation) solve the part's MILP in full
+            st = self._state(parts[kb])
+            pi = st.sub.multipliers(pts[kb].row_dual, pts[kb].col_dual)[0]
+            if st.sub.inside(pi) and (st.confirmed or not self.confirm_dual_bound):
+                Vs[kb] = pts[kb].q
+            else:
+                out = self._worst_part(x, parts[kb], label, start=pts[kb])
+                stats["milp"] += 1
+                stats["milp_s"] += out.seconds
+                updates += out.enlargements
+                scales[kb] = out.scale
+                assert out.point is not None
+                if out.point.q >= pts[kb].q:
+                    pts[kb] = out.point
+                    Vs[kb] = out.V
+                else:
+                    Vs[kb] = pts[kb].q
+                bounds[kb] = max(out.bound, pts[kb].q)
+                kb = int(np.argmax([p.q for p in pts]))
+        return pts, bounds, exact, kb, Vs[kb], max(bounds), scales[kb], updates
 
     # ------------------------------------------------------------------ evaluation and C&CG
     def evaluate(self, x: Mapping[str, Any] | Sequence[float] | FloatArray,
@@ -1165,8 +1888,8 @@ class TwoStageRobust:
             bound_updates=wc.bound_updates, engine=self)
 
     def solve(self, uset: VertexSet | UnionSet, eps: float = 1e-3, max_iter: int = 30,
-              initial_u: Sequence[float] | FloatArray | None = None, allow_unconverged: bool = False
-              ) -> RobustResult:
+              initial_u: Sequence[float] | FloatArray | None = None, allow_unconverged: bool = False,
+              *, heuristic_iterations: bool = True) -> RobustResult:
         """Two-stage RO by column-and-constraint generation (Zeng & Zhao 2013).
 
         The master ``min c_x x + θ`` s.t. ``x ∈ X``, ``θ ≥ c_y y^ℓ + c_u u^ℓ``, ``y^ℓ ∈ Ω(x, u^ℓ)`` is one
@@ -1177,6 +1900,13 @@ class TwoStageRobust:
         ``(UB − LB)/|UB| ≤ eps``; after ``max_iter`` iterations, or when ``u*`` is already a scenario while
         the gap is open (solver tolerances), :class:`SolveError` is raised unless ``allow_unconverged``.
         The returned plan is the one with the best UB.
+
+        ``heuristic_iterations`` (default): an iteration first runs only the heuristic of the worst case
+        (the climbs of :meth:`worst_case`); when it finds a member ``u`` whose recourse cost exceeds the
+        master's ``θ`` by more than ``eps/2`` (relative), ``u`` is added without the exact worst case (the
+        iteration's UB is not updated: no bound is proven; its ``subproblem_s`` is the heuristic's time).
+        Only iterations where the heuristic finds no such ``u`` solve the worst case exactly, so the
+        returned plan, UB and convergence are exact as without it.
         """
         if not (math.isfinite(eps) and eps >= 0):
             raise ValueError(f"{self.name}: eps must be finite and >= 0, got {eps}")
@@ -1206,31 +1936,56 @@ class TwoStageRobust:
         converged = False
         updates = 0
         reason = ""
+        pending: list[tuple[float, FloatArray]] = []  # plans scored by the heuristic only: (lower bound, x)
+
+        def exact(xx: FloatArray) -> WorstCase:
+            nonlocal ub, best, updates
+            w = self.worst_case(xx, uset)
+            updates += w.bound_updates
+            total = self.first_stage_cost(xx) + w.value
+            if total < ub:
+                ub, best = total, (xx, w)
+            return w
+
         for it in range(1, max_iter + 1):
             label = f"{self.name}: C&CG iteration {it}"
-            m_lb, x, m_s = master.solve(label)
+            m_lb, x, m_s, theta = master.solve(label)
             lb = max(lb, m_lb)
-            wc = self.worst_case(x, uset)
-            updates += wc.bound_updates
-            total = self.first_stage_cost(x) + wc.value
-            if total < ub:
-                ub, best = total, (x, wc)
-            gap = (ub - lb) / max(abs(ub), 1e-9)
+            t1 = time.perf_counter()
+            new: tuple[FloatArray, FloatArray] | None = None
+            wc: WorstCase | None = None
+            if heuristic_iterations and it < max_iter:
+                _, hp = self._heuristic_worst(x, parts, label)
+                est = self.first_stage_cost(x) + hp.q  # a lower bound of the plan's worst-case cost
+                if (hp.q > theta + 0.5 * eps * max(1.0, abs(est)) and est - lb > eps * max(abs(est), 1e-9)
+                        and not master.contains(hp.u)):
+                    new = (hp.u, hp.y)  # a violated scenario, and the plan cannot close the gap: no exact solve
+                    pending.append((est, x))
+            if new is None:
+                wc = exact(x)
+                new = (wc.u, wc.y)
+            # plans scored by the heuristic only that could now close the gap are scored exactly
+            for est_j, x_j in sorted(pending, key=lambda p: p[0]):
+                if est_j - lb <= eps * max(abs(est_j), 1e-9) and (ub - lb) > eps * max(abs(ub), 1e-9):
+                    exact(x_j)
+                    pending.remove((est_j, x_j))
+            gap = (ub - lb) / max(abs(ub), 1e-9) if math.isfinite(ub) else math.inf
             lbs.append(lb)
             ubs.append(ub)
             gaps.append(gap)
             mts.append(m_s)
-            sts.append(wc.solve_s)
-            log.debug("%s: LB %.10g UB %.10g gap %.3g (master %.2fs, subproblem %.2fs)", label, lb, ub, gap, m_s,
-                      wc.solve_s)
+            sts.append(time.perf_counter() - t1)
+            log.debug("%s: LB %.10g UB %.10g gap %.3g, θ %.10g, scenario cost %.10g (master %.2fs, subproblem %.2fs%s)",
+                      label, lb, ub, gap, theta, float(self._cu @ new[0] + self._cy @ new[1]), m_s, sts[-1],
+                      "" if wc is not None else ", heuristic")
             if gap <= eps:
                 converged = True
                 break
-            if master.contains(wc.u):
+            if master.contains(new[0]):
                 reason = (f"the worst case u* of iteration {it} is already a master scenario although the gap "
                           f"{gap:.3g} > eps: the remaining gap comes from solver tolerances (tighten mip_rel_gap)")
                 break
-            master.add(wc.u)
+            master.add(new[0], new[1])
         else:
             reason = f"max_iter = {max_iter} iterations reached"
         assert best is not None
@@ -1249,6 +2004,80 @@ class TwoStageRobust:
             master_s=mts, subproblem_s=sts, wall_s=time.perf_counter() - t0, master_size=master.size,
             subproblem_sizes=[self.subproblem_size(p) for p in parts], scenarios=list(master.scenarios),
             bound_updates=updates, engine=self)
+
+    def bound(self, uset: VertexSet | UnionSet, max_iter: int = 30,
+              initial_u: Sequence[float] | FloatArray | None = None, time_limit_s: float | None = None
+              ) -> RobustResult:
+        """A proven lower bound of the robust optimum over ``uset`` when the exact worst case is out of reach.
+
+        C&CG with the heuristic worst case only (the climbs of :meth:`worst_case`, no subproblem MILP): each
+        iteration solves the master (its bound is a valid lower bound of ``min_x max_{u∈U} cost``: the master
+        is a relaxation over the scenarios found so far) and adds the member the heuristic finds for the
+        master's plan while its recourse cost exceeds θ.  It stops when the heuristic finds no violated
+        member, after ``max_iter`` iterations or once ``time_limit_s`` has passed (a master solve is then
+        stopped at the limit and its MIP dual bound used).  The master runs with a relative gap of
+        ``BOUND_MASTER_GAP`` (its dual bound, not its plan, is the result).
+
+        The result has ``method = "bound"``, ``converged = False`` and ``lower_bound`` = the last master bound.
+        ``objective`` is the last plan's cost at the worst member found (by the last heuristic or among the
+        scenarios added; a lower bound of that plan's
+        worst-case cost: no upper bound is proven, ``ub_history`` is ``inf``).  Used for sets whose
+        worst-case MILP is too hard (the 24-hour box and polyhedral sets of 003 Table 3): a robust cost of
+        another set below this bound proves that set cheaper."""
+        if int(max_iter) != max_iter or max_iter < 1:
+            raise ValueError(f"{self.name}: max_iter must be an integer >= 1, got {max_iter}")
+        if time_limit_s is not None and not (math.isfinite(time_limit_s) and time_limit_s > 0):
+            raise ValueError(f"{self.name}: time_limit_s must be finite and > 0, got {time_limit_s}")
+        parts = self._parts(uset)
+        t0 = time.perf_counter()
+        if initial_u is None:
+            inits = [parts[0].center]
+        else:
+            arr = np.asarray(initial_u, dtype=float)
+            inits = [self._u_vec(r) for r in (arr.reshape(1, -1) if arr.ndim == 1 else arr)]
+        master = _Master(self, mip_rel_gap=max(self.options.mip_rel_gap, BOUND_MASTER_GAP))
+        for u0 in inits:
+            if not master.contains(u0):
+                master.add(u0)
+        found: list[tuple[int, FloatArray]] = []  # (part, z) of the scenarios added by the heuristic
+        lbs: list[float] = []
+        mts: list[float] = []
+        sts: list[float] = []
+        lb = -math.inf
+        last: tuple[FloatArray, int, _Point] | None = None
+        for it in range(1, max_iter + 1):
+            label = f"{self.name}: bounding iteration {it}"
+            left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
+            m_lb, x, m_s, theta = master.solve(label, left)
+            lb = max(lb, m_lb)
+            t1 = time.perf_counter()
+            kp, hp = self._heuristic_worst(x, parts, label)
+            last = (x, kp, hp)
+            lbs.append(lb)
+            mts.append(m_s)
+            sts.append(time.perf_counter() - t1)
+            log.debug("%s: LB %.10g, θ %.10g, heuristic worst case %.10g", label, lb, theta, hp.q)
+            violated = hp.q > theta + 1e-6 * max(1.0, abs(theta)) and not master.contains(hp.u)
+            if not violated or (time_limit_s is not None and time.perf_counter() - t0 > time_limit_s):
+                break
+            master.add(hp.u, hp.y)
+            found.append((kp, hp.z))
+        assert last is not None
+        x, kp, hp = last
+        for k, z in found:  # the plan's worst member among the scenarios found (θ covers them)
+            pt = self._point(x, parts[k], z, f"{self.name}: bounding, scenario of {parts[k].name!r}")
+            if pt.q > hp.q:
+                kp, hp = k, pt
+        fsc = self.first_stage_cost(x)
+        n = len(lbs)
+        return RobustResult(
+            name=self.name, method="bound", x=self.x_dict(x), x_flat=x, u=hp.u, z=hp.z, part=kp,
+            part_name=parts[kp].name, y=hp.y, objective=fsc + hp.q, first_stage_cost=fsc, recourse_cost=hp.q,
+            converged=False, iterations=n, lb_history=lbs, ub_history=[math.inf] * n,
+            gap_history=[math.inf] * n, master_s=mts, subproblem_s=sts, wall_s=time.perf_counter() - t0,
+            master_size=master.size,
+            subproblem_sizes=[self.subproblem_size(p) for p in parts], scenarios=list(master.scenarios),
+            engine=self)
 
     # ------------------------------------------------------------------ Pyomo hand-back
     def load(self, x: Mapping[str, Any] | Sequence[float] | FloatArray, u: Sequence[float] | FloatArray,

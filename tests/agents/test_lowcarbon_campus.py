@@ -10,6 +10,7 @@ import pyomo.environ as pyo
 import pytest
 
 from agents.lowcarbon_campus import COST_COLUMNS, build_lowcarbon_model, uncontrolled_ev_load
+from agents.lowcarbon_devices import stepped_carbon_cost
 from agents.milp import HighsModel
 from scenarios.lowcarbon_loader import LowCarbonScenario, load_lowcarbon_ies
 from scenarios.schema import ScenarioError
@@ -120,9 +121,19 @@ def test_more_flexibility_never_costs_more(solved: dict[str, tuple]) -> None:
     assert tot["S3"] <= tot["S2"] + 1e-6
     assert tot["S4"] <= tot["S3"] + 1e-6
     assert tot["S5"] <= tot["S4"] + 1e-6
-    # a net seller of allowances pays the same under stepped and conventional trading (SPEC CT-3)
-    assert solved["S5"][0].co2_breakdown()["traded"] < 0
-    assert tot["S6"] == pytest.approx(tot["S5"], rel=1e-7)
+    # the campus sells allowances: the reward tiers of S5 pay more for a surplus than S6's single price, and each
+    # configuration's trading cost is its formula at the traded volume (the declared tier is the best one)
+    ct = solved["S5"][0].scenario.carbon_trading
+    assert ct.reward
+    e5 = solved["S5"][0].co2_breakdown()["traded"]
+    e6 = solved["S6"][0].co2_breakdown()["traded"]
+    assert e5 < -ct.interval_t and e6 < 0
+    c5 = solved["S5"][0].cost_breakdown()["carbon_trading"]
+    c6 = solved["S6"][0].cost_breakdown()["carbon_trading"]
+    assert c5 == pytest.approx(stepped_carbon_cost(e5, ct.price_per_t, ct.interval_t, ct.growth,
+                                                   reward=True), abs=1e-6)
+    assert c6 == pytest.approx(ct.price_per_t * e6, abs=1e-6)
+    assert tot["S5"] < tot["S6"] - 1.0
 
 
 def test_uncontrolled_ev_load_serves_the_same_energy(scenario: LowCarbonScenario) -> None:

@@ -67,7 +67,7 @@ from agents.lowcarbon_devices import (
     set_wind_availability,
     stepped_carbon_cost,
 )
-from agents.milp import HighsModel, SolverOptions
+from agents.milp import HighsModel, SolveError, SolverOptions
 from agents.rural_devices import HeatBus, build_fixed_load, build_heat_storage, build_power_storage
 
 TOL = 1e-6
@@ -847,6 +847,66 @@ def test_conventional_trading_is_linear(E: float) -> None:
     _, obj = solve(s.m)
     assert obj == pytest.approx(0.025 * E, abs=1e-9)
     assert ev(handle.costs["cost_trade"]) == pytest.approx(0.025 * E, abs=1e-9)
+
+
+REWARD_POINTS = [-4 * D - 300, -4 * D - 1e-3, -4 * D, -3.5 * D, -3 * D, -2 * D - 1e-3, -2 * D, -1.5 * D, -D - 1e-3,
+                 -D, -D / 2, 0.0, D, 2.5 * D, 4 * D + 100]
+
+
+def test_reward_stepped_cost_formula() -> None:
+    c, s = 0.025, 0.25
+    # sales: the first d at c, the next at c(1+s), ...; the mirror of CT-3, so F(-E) = -F(E)
+    assert stepped_carbon_cost(-D, c, D, s, reward=True) == pytest.approx(-c * D)
+    assert stepped_carbon_cost(-2 * D, c, D, s, reward=True) == pytest.approx(-c * D * (2 + s))
+    assert stepped_carbon_cost(-3 * D, c, D, s, reward=True) == pytest.approx(-c * D * (3 + 3 * s))
+    assert stepped_carbon_cost(-4 * D - 100, c, D, s, reward=True) == pytest.approx(
+        -c * D * (4 + 6 * s) - c * (1 + 4 * s) * 100)
+    assert stepped_carbon_cost(2.5 * D, c, D, s, reward=True) == stepped_carbon_cost(2.5 * D, c, D, s)
+    xs = np.linspace(-5 * D, 0, 501)
+    ys = np.array([stepped_carbon_cost(x, c, D, s, reward=True) for x in xs])
+    slopes = np.diff(ys) / np.diff(xs)
+    assert np.all(np.diff(slopes) <= 1e-12)  # concave on the sale side: deeper reduction earns more per tonne
+    assert slopes.max() == pytest.approx(c * (1 + 4 * s)) and slopes.min() == pytest.approx(c)
+
+
+@pytest.mark.parametrize("E", REWARD_POINTS)
+def test_reward_trading_milp_equals_formula(E: float) -> None:
+    s, handle = trading_model(E, CarbonTradingParams(reward=True))
+    hm, obj = solve(s.m, lp=False)
+    assert ev(s.m.ct.e_tr_t) == pytest.approx(E, abs=1e-9)
+    assert obj == pytest.approx(stepped_carbon_cost(E, 0.025, D, 0.25, reward=True), abs=1e-8)
+    assert ev(handle.costs["cost_trade"]) == pytest.approx(obj, abs=1e-8)
+    tier = val(hm, s.m.ct.tier)
+    assert tier.sum() == pytest.approx(1.0) and set(np.round(tier)) <= {0.0, 1.0}
+    if E < 0 and abs(E / D - round(E / D)) > 1e-3:  # strictly inside a sale tier: that tier's line is chosen
+        assert int(np.argmax(tier)) == min(int(-E // D), 4)
+    # every tier's line is an upper bound of F that touches it on its tier (so min over tiers = F)
+    c, sig = 0.025, 0.25
+    for k in range(5):
+        line = c * (1 + k * sig) * (E + k * D) - stepped_carbon_cost(k * D, c, D, sig)
+        surcharge = stepped_carbon_cost(E, c, D, sig) - c * E
+        assert line + surcharge >= stepped_carbon_cost(E, c, D, sig, reward=True) - 1e-9
+    assert handle.binaries["ct_tier"] is s.m.ct.tier
+
+
+def test_reward_trading_bound_from_variable_bounds() -> None:
+    s, _ = trading_model(-2.5 * D, CarbonTradingParams(reward=True, volume_bound_t=None))
+    big_m = pyo.value(s.m.ct.volume_bound_t)
+    assert 2.5 * D <= big_m < 1e4  # the fixed emissions and allocation bound E^tr
+    _, obj = solve(s.m, lp=False)
+    assert obj == pytest.approx(stepped_carbon_cost(-2.5 * D, 0.025, D, 0.25, reward=True), abs=1e-8)
+
+
+def test_reward_trading_params_are_checked() -> None:
+    with pytest.raises(ValueError, match="exclude each other"):
+        CarbonTradingParams(reward=True, conventional=True)
+    with pytest.raises(ValueError, match="volume_bound_t"):
+        CarbonTradingParams(reward=True, volume_bound_t=-1.0)
+    # a traded volume outside the declared bound M is infeasible, not silently capped
+    s, _ = trading_model(-3 * D, CarbonTradingParams(reward=True, volume_bound_t=D))
+    hm = HighsModel(s.m, "lowcarbon", SolverOptions(), relax_integrality=False)
+    with pytest.raises(SolveError, match="infeasible"):
+        hm.solve()
 
 
 def test_trading_prices_are_mutable() -> None:

@@ -11,6 +11,7 @@ own membership test) and all commitment vectors, and solves the recourse LP for 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pyomo.environ as pyo
@@ -207,7 +208,7 @@ def test_worst_case_over_a_union_is_the_worst_part() -> None:
     A = poly(1, name="A")
     B = poly(2, delta=10.0, name="B", center=(30.0, 30.0, 30.0, 30.0))
     U = UnionSet("A∪B", (A, B))
-    eng = engine()
+    eng = engine(prune=False)  # one exact MILP per part: every part's worst value
     for on in PLANS[:2]:
         x = plan(on)
         wc = eng.worst_case(x, U)
@@ -215,6 +216,7 @@ def test_worst_case_over_a_union_is_the_worst_part() -> None:
         assert close(wc.part_values[0], brute_worst(eng, x, (A,)))
         assert close(wc.part_values[1], brute_worst(eng, x, (B,)))
         assert wc.part == int(np.argmax(wc.part_values)) and wc.part_name == (A, B)[wc.part].name
+        assert wc.stats["milp"] == 2 and wc.stats["pruned"] == 0
 
 
 # ------------------------------------------------------------------------------ 2. C&CG = brute force
@@ -244,6 +246,33 @@ def test_ccg_equals_brute_force_min_max(sets: str) -> None:
     assert close(eng.evaluate(r.x, uset).objective, r.objective)
     assert close(r.first_stage_cost + r.recourse_cost, r.objective)
     assert close(eng.recourse(r.x_flat, r.u)[0], r.recourse_cost)
+
+
+@pytest.mark.parametrize("sets", ["poly", "box", "union"])
+def test_bound_is_a_valid_lower_bound_and_its_point_a_member(sets: str) -> None:
+    eng = engine()
+    parts: tuple[VertexSet, ...]
+    if sets == "poly":
+        parts = (poly(2),)
+    elif sets == "box":
+        parts = (box(),)
+    else:
+        parts = (poly(1, name="A"), poly(2, delta=10.0, name="B", center=(30.0, 30.0, 30.0, 30.0)))
+    uset: VertexSet | UnionSet = parts[0] if len(parts) == 1 else UnionSet("A∪B", parts)
+    r = eng.bound(uset)
+    opt = brute_robust(eng, parts)
+    assert r.method == "bound" and not r.converged
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(r.lb_history))
+    assert r.lower_bound <= opt + 1e-6 * abs(opt)
+    assert r.lower_bound > -math.inf and all(math.isinf(u) for u in r.ub_history)
+    # the reported point is a member of its part, and objective is that plan's cost there (<= its worst case)
+    part = parts[r.part]
+    assert part.feasible(r.z) and np.allclose(part.point(r.z), r.u)
+    assert close(r.first_stage_cost + eng.recourse(r.x_flat, r.u)[0], r.objective)
+    assert r.objective <= eng.evaluate(r.x, uset).objective + 1e-6
+    assert r.objective >= r.lower_bound - 1e-6  # the heuristic stopped: no member above θ was found
+    with pytest.raises(ValueError, match="time_limit_s"):
+        eng.bound(uset, time_limit_s=0.0)
 
 
 def test_robust_plan_differs_from_deterministic_and_beats_it_ex_post() -> None:
@@ -392,7 +421,7 @@ def test_recourse_without_relatively_complete_recourse_fails_loudly() -> None:
 def test_tiny_dual_bound_is_enlarged_until_the_worst_case_is_exact(confirm: bool) -> None:
     S = poly(2)
     ref = engine()
-    tiny = engine(dual_bound=1e-2, max_bound_updates=8, confirm_dual_bound=confirm)
+    tiny = engine(dual_bound=1e-2, max_bound_updates=8, confirm_dual_bound=confirm, monotone_bb=False)
     for on in PLANS[:2]:
         x = plan(on)
         wc = tiny.worst_case(x, S)
@@ -404,23 +433,160 @@ def test_tiny_dual_bound_is_enlarged_until_the_worst_case_is_exact(confirm: bool
 
 
 def test_dual_bound_that_cannot_be_verified_raises() -> None:
-    eng = engine(dual_bound=1e-2, max_bound_updates=1)
+    eng = engine(dual_bound=1e-2, max_bound_updates=1, monotone_bb=False)
     with pytest.raises(SolveError, match="McCormick dual bounds") as exc:
         eng.worst_case(plan(PLANS[0]), poly(2))
     assert exc.value.status == "dual_bound"
 
 
 def test_default_dual_bound_needs_no_enlargement_on_the_toy() -> None:
-    eng = engine()
+    eng = engine(monotone_bb=False)
     wc = eng.worst_case(plan(PLANS[0]), poly(2))
     assert wc.bound_updates == 0 and wc.dual_bound_scale == 1.0
     # with the confirmation the first solve of a part is repeated once with 10x bounds, then kept
-    eng = engine(confirm_dual_bound=True)
+    eng = engine(confirm_dual_bound=True, monotone_bb=False)
     S = poly(2)
     wc = eng.worst_case(plan(PLANS[0]), S)
     assert wc.bound_updates == 1 and wc.dual_bound_scale == 10.0
     wc = eng.worst_case(plan(PLANS[1]), S)  # the part's bound is confirmed and kept
     assert wc.bound_updates == 0 and wc.dual_bound_scale == 10.0
+
+
+# ------------------------------------------------------------------------------ 7. fast worst-case paths
+
+#: the worst-case paths: (label, engine keywords).  "bb" is the default (monotone branch and bound: the
+#: toy's wind row ``w <= wind`` only relaxes as the wind rises), "milp" the heuristic + cutoff MILPs
+#: (also what the equality/ranged toys use), "milp_tiny_bb" a branch and bound that gives up at once.
+PATHS = {
+    "bb": {},
+    "milp": {"monotone_bb": False},
+    "milp_disaggregated": {"monotone_bb": False, "mccormick": "disaggregated"},
+    "milp_tiny_bb": {"bb_node_limit": 1},
+    "enumerate": {"enumerate_limit": 10_000},
+    "no_heuristic": {"monotone_bb": False, "heuristic_steps": 0},
+    "independent": {"prune": False},
+}
+
+
+def three_parts() -> tuple[VertexSet, ...]:
+    """A union whose worst part is the last one (least wind) for the plans tested."""
+    return (poly(1, name="A"), poly(1, delta=15.0, name="B", center=(30.0, 30.0, 30.0, 30.0)),
+            poly(2, delta=10.0, name="C", center=(12.0, 14.0, 12.0, 14.0)))
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_every_path_equals_enumeration_on_unions_whose_worst_part_is_last(path: str) -> None:
+    parts = three_parts()
+    U = UnionSet("A∪B∪C", parts)
+    ref = engine()
+    eng = engine(**PATHS[path])  # type: ignore[arg-type]
+    for on in PLANS:
+        x = plan(on)
+        per_part = [brute_worst(ref, x, (P,)) for P in parts]
+        assert int(np.argmax(per_part)) == 2  # the worst part is not the first
+        wc = eng.worst_case(x, U)
+        assert close(wc.value, max(per_part)), (path, on, wc.value, per_part)
+        assert wc.part == 2 and close(eng.recourse(x, wc.u)[0], wc.value)
+        assert parts[2].feasible(wc.z) and np.allclose(wc.u, parts[2].point(wc.z))
+        assert close(wc.subproblem_objective, wc.value)
+        # part values are exact or lower bounds, part bounds upper bounds
+        for k in range(3):
+            assert wc.part_values[k] <= per_part[k] * (1 + 1e-6) + 1e-6
+            assert wc.part_bounds[k] >= per_part[k] * (1 - 1e-6) - 1e-6
+        if path == "independent":
+            assert all(close(v, t) for v, t in zip(wc.part_values, per_part, strict=True))
+
+
+@pytest.mark.parametrize("path", ["bb", "milp", "enumerate", "milp_tiny_bb"])
+@pytest.mark.parametrize("set_name", list(SETS))
+def test_every_path_equals_enumeration_on_single_sets(set_name: str, path: str) -> None:
+    S = SETS[set_name]()
+    eng = engine(**PATHS[path])  # type: ignore[arg-type]
+    for on in PLANS:
+        x = plan(on)
+        best = brute_worst(eng, x, (S,))
+        wc = eng.worst_case(x, S)
+        assert close(wc.value, best), (set_name, path, on, wc.value, best)
+        assert S.feasible(wc.z) and close(eng.recourse(x, wc.u)[0], wc.value)
+
+
+def test_the_paths_do_what_they_say() -> None:
+    U = UnionSet("A∪B∪C", three_parts())
+    x = plan(PLANS[0])
+    wc = engine().worst_case(x, U)
+    assert wc.stats["bb_parts"] == 3 and wc.stats["milp"] == 0  # the monotone branch and bound settles all
+    wc = engine(monotone_bb=False).worst_case(x, U)
+    assert wc.stats["milp"] >= 3 and wc.stats["pruned"] >= 2  # the best part found first cuts the others off
+    wc = engine(enumerate_limit=10_000).worst_case(x, U)
+    assert wc.stats["enumerated"] == 3 and wc.stats["milp"] == 0
+    wc = engine(bb_node_limit=1).worst_case(x, U)
+    assert wc.stats["milp"] >= 1  # the branch and bound gave up: MILPs settle it
+    # u in an equality row: not monotone, so the MILPs
+    wc = engine(toy(wind_row="eq")).worst_case(x, U)
+    assert wc.stats.get("bb_parts", 0) == 0 and wc.stats["milp"] >= 1
+
+
+def test_monotone_directions_follow_the_row_type() -> None:
+    assert np.all(engine()._sigma == 1.0)  # w <= wind: more wind relaxes
+    assert np.all(engine(toy(wind_row="eq"))._sigma == 0.0)  # w + cur == wind: neither
+    assert np.all(engine(toy(wind_row="ranged"))._sigma == 0.0)  # -1000 <= w - wind <= 0: two-sided
+
+
+def test_enumeration_drops_only_midpoints() -> None:
+    """The members kept for enumeration: every member that is not the midpoint of two others, and the
+    worst case over them is the worst case over all members."""
+    from sim.robust import _members
+
+    S = poly(None, delta=12.0)  # no budget: zero moves are midpoints of +/- moves
+    kept = _members(S, 10_000)
+    assert kept is not None
+    Z, Uk = kept
+    allz = members(S)
+    assert len(Z) < len(allz)
+    pts = [tuple(np.round(S.center + S.directions @ z, 9)) for z in allz]
+    for z, u in zip(Z, Uk, strict=True):
+        assert S.feasible(z) and np.allclose(u, S.point(z))
+    for z in allz:  # a dropped member is the midpoint of two members
+        u = S.center + S.directions @ z
+        if not any(np.array_equal(z, k) for k in Z):
+            assert any(tuple(np.round(2 * u - np.array(p), 9)) in pts and not np.allclose(p, u) for p in pts)
+    eng = engine()
+    x = plan(PLANS[1])
+    assert close(max(eng.recourse(x, u)[0] for u in Uk), brute_worst(eng, x, (S,)))
+    assert _members(S, 5) is None  # too many members
+    assert _members(box(), 10_000) is not None and len(_members(box(), 10_000)[0]) == 16  # corners: all kept
+
+
+@pytest.mark.parametrize("heuristic_iterations", [True, False])
+def test_ccg_equals_brute_force_with_and_without_heuristic_iterations(heuristic_iterations: bool) -> None:
+    parts = three_parts()
+    U = UnionSet("A∪B∪C", parts)
+    eng = engine()
+    r = eng.solve(U, eps=1e-6, heuristic_iterations=heuristic_iterations)
+    assert r.converged and close(r.objective, brute_robust(eng, parts))
+    assert close(eng.evaluate(r.x, U).objective, r.objective)
+    assert close(eng.recourse(r.x_flat, r.u)[0], r.recourse_cost)
+    assert all(b <= a for a, b in itertools.pairwise(r.ub_history))
+
+
+def test_cutoff_above_the_worst_case_cuts_the_milp_off() -> None:
+    eng = engine(monotone_bb=False)
+    S = poly(2)
+    x = plan(PLANS[0])
+    best = brute_worst(eng, x, (S,))
+    pt = eng._heuristic(x, eng._state(S), "test", {"lp": 0})
+    out = eng._worst_part(x, S, "test", cutoff=best + 1.0, incumbent=pt)
+    assert out.point is None and out.bound == best + 1.0
+    out = eng._worst_part(x, S, "test", cutoff=best - 1.0, incumbent=pt)
+    assert out.point is not None and close(out.point.q, best)
+
+
+def test_subproblem_options_reach_highs() -> None:
+    eng = engine(subproblem_options={"mip_heuristic_effort": 0.0})
+    S = poly(2)
+    assert eng._state(S).sub.h.getOptionValue("mip_heuristic_effort")[1] == 0.0
+    with pytest.raises(ValueError, match="rejected subproblem option"):
+        engine(subproblem_options={"no_such_option": 1})._state(S)
 
 
 # ------------------------------------------------------------------------------ load into Pyomo
