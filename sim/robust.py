@@ -31,7 +31,14 @@ import pyomo.environ as pyo
 import scipy.sparse as sp
 from pyomo.core.base.var import Var, VarData
 
-from agents.milp import ACCEPT_PRIMAL_INFEASIBILITY, SolveError, SolverOptions, compile_model, constraint_family
+from agents.milp import (
+    ACCEPT_PRIMAL_INFEASIBILITY,
+    SolveError,
+    SolverOptions,
+    _status_name,
+    compile_model,
+    constraint_family,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,22 +160,6 @@ BOUND_MASTER_GAP = 1e-3
 
 #: HiGHS options of the subproblem MILPs (over :class:`SolverOptions`; ``subproblem_options`` adds to them).
 SUBPROBLEM_OPTIONS: dict[str, Any] = {}
-
-
-def _status_name(ms: Any) -> str:
-    M = highspy.HighsModelStatus
-    table = {
-        M.kOptimal: "optimal",
-        M.kInfeasible: "infeasible",
-        M.kUnboundedOrInfeasible: "unbounded_or_infeasible",
-        M.kUnbounded: "unbounded",
-        M.kTimeLimit: "time_limit",
-        M.kIterationLimit: "iteration_limit",
-        M.kSolutionLimit: "solution_limit",
-        M.kInterrupt: "interrupted",
-        M.kModelEmpty: "optimal",
-    }
-    return table.get(ms, str(ms).split(".")[-1])
 
 
 def _new_highs(options: SolverOptions, mip_rel_gap: float | None = None) -> highspy.Highs:
@@ -1887,6 +1878,22 @@ class TwoStageRobust:
             subproblem_s=[wc.solve_s], wall_s=time.perf_counter() - t0, subproblem_sizes=wc.sizes,
             bound_updates=wc.bound_updates, engine=self)
 
+    def _seed_master(self, master: _Master, parts: tuple[VertexSet, ...],
+                     initial_u: Sequence[float] | FloatArray | None) -> None:
+        """Add the initial scenarios: ``initial_u`` (one point ``(d,)`` or points ``(L, d)``), default the
+        center of the first part."""
+        if initial_u is None:
+            inits = [parts[0].center]
+        else:
+            arr = np.asarray(initial_u, dtype=float)
+            rows = arr.reshape(1, -1) if arr.ndim == 1 else arr
+            if rows.ndim != 2 or rows.shape[0] == 0:
+                raise ValueError(f"{self.name}: initial_u must be one point (d,) or points (L, d)")
+            inits = [self._u_vec(r) for r in rows]
+        for u0 in inits:
+            if not master.contains(u0):
+                master.add(u0)
+
     def solve(self, uset: VertexSet | UnionSet, eps: float = 1e-3, max_iter: int = 30,
               initial_u: Sequence[float] | FloatArray | None = None, allow_unconverged: bool = False,
               *, heuristic_iterations: bool = True) -> RobustResult:
@@ -1914,18 +1921,8 @@ class TwoStageRobust:
             raise ValueError(f"{self.name}: max_iter must be an integer >= 1, got {max_iter}")
         parts = self._parts(uset)
         t0 = time.perf_counter()
-        if initial_u is None:
-            inits = [parts[0].center]
-        else:
-            arr = np.asarray(initial_u, dtype=float)
-            rows = arr.reshape(1, -1) if arr.ndim == 1 else arr
-            if rows.ndim != 2 or rows.shape[0] == 0:
-                raise ValueError(f"{self.name}: initial_u must be one point (d,) or points (L, d)")
-            inits = [self._u_vec(r) for r in rows]
         master = _Master(self, mip_rel_gap=min(self.options.mip_rel_gap, eps / 10.0) if eps > 0 else 0.0)
-        for u0 in inits:
-            if not master.contains(u0):
-                master.add(u0)
+        self._seed_master(master, parts, initial_u)
         lb, ub = -math.inf, math.inf
         lbs: list[float] = []
         ubs: list[float] = []
@@ -2030,15 +2027,8 @@ class TwoStageRobust:
             raise ValueError(f"{self.name}: time_limit_s must be finite and > 0, got {time_limit_s}")
         parts = self._parts(uset)
         t0 = time.perf_counter()
-        if initial_u is None:
-            inits = [parts[0].center]
-        else:
-            arr = np.asarray(initial_u, dtype=float)
-            inits = [self._u_vec(r) for r in (arr.reshape(1, -1) if arr.ndim == 1 else arr)]
         master = _Master(self, mip_rel_gap=max(self.options.mip_rel_gap, BOUND_MASTER_GAP))
-        for u0 in inits:
-            if not master.contains(u0):
-                master.add(u0)
+        self._seed_master(master, parts, initial_u)
         found: list[tuple[int, FloatArray]] = []  # (part, z) of the scenarios added by the heuristic
         lbs: list[float] = []
         mts: list[float] = []
