@@ -7,7 +7,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 BIN   := $(VENV)/bin
 OUT   ?= results
 
-.PHONY: run study-campus study-ieee33 study-rural study-lowcarbon test lint typecheck pytest test-slow bench clean
+.PHONY: run study-campus study-ieee33 study-rural study-lowcarbon test lint typecheck imports pytest test-slow bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
@@ -38,13 +38,19 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-pytest: $(BIN)/.installed
-	$(BIN)/pytest -m "not slow"
+# the layer contracts of DESIGN v2 (.importlinter): imports only go downward, no cycles
+imports: $(BIN)/.installed
+	$(BIN)/lint-imports
 
-test: lint typecheck pytest
+# two xdist workers (one HiGHS thread each: agents.milp.SolverOptions defaults to threads=1)
+PYTEST_WORKERS ?= 2
+pytest: $(BIN)/.installed
+	$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS)
+
+test: lint typecheck imports pytest
 
 test-slow: $(BIN)/.installed
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m slow -n $(PYTEST_WORKERS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/campus_dro.py --out benchmarks/results

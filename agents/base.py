@@ -15,7 +15,7 @@ from typing import Any
 import mesa
 import pyomo.environ as pyo
 
-from agents.devices import Complementarity, Horizon
+from agents.devices.core import Complementarity, Horizon
 
 
 @dataclass

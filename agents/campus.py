@@ -15,22 +15,12 @@ import numpy as np
 import pyomo.environ as pyo
 
 from agents.base import BlockHandle, EnergyAgent
-from agents.devices import (
-    BatteryParams,
-    Bus,
-    CHPParams,
-    Complementarity,
-    GridParams,
-    Horizon,
-    RenewableParams,
-    ShiftableLoadParams,
-    build_battery,
-    build_chp,
-    build_grid,
-    build_renewable,
-    build_shiftable_load,
-    close_bus,
-)
+from agents.devices.core import Bus, Complementarity, Horizon, close_bus
+from agents.devices.demand import ShiftableLoadParams, build_shiftable_load
+from agents.devices.grid import GridParams, build_grid
+from agents.devices.renewables import RenewableParams, build_renewable
+from agents.devices.storage import BatteryParams, build_battery
+from agents.devices.thermal import CHPParams, build_chp
 
 ParkKind = Literal["pv", "wind", "chp"]
 
@@ -67,7 +57,7 @@ def build_campus(
     """Build one park: its devices, the port ``p2p_net_in_kw`` and the balance C-3/C-4.
 
     ``exclusive=False`` builds the storage and grid without their exclusivity rows (the LP
-    relaxation); :meth:`agents.devices.Complementarity.enforce` adds them where needed.
+    relaxation); :meth:`agents.devices.core.Complementarity.enforce` adds them where needed.
 
     Sub-blocks: ``pv``/``wind``/``chp`` (whichever the park has), ``ess``, ``load``, ``grid``.
     ``block.cost`` is the park's operating cost (the park's share of C-10).

@@ -40,24 +40,20 @@ import numpy as np
 import pyomo.environ as pyo
 
 from agents.base import BlockHandle, EnergyAgent
-from agents.devices import (
+from agents.devices.core import (
     RT_HORIZON,
-    BatteryParams,
     Bus,
     Complementarity,
-    GridParams,
     Horizon,
-    RenewableParams,
-    build_battery,
-    build_grid,
-    build_renewable,
-    cancel_circulation,
     close_bus,
     complementarity_pair,
     param_values,
     profile_param,
     set_profile,
 )
+from agents.devices.grid import GridParams, build_grid, cancel_circulation
+from agents.devices.renewables import RenewableParams, build_renewable
+from agents.devices.storage import BatteryParams, build_battery
 from agents.milp import HighsModel, SolverOptions, SolveStats
 from market.interfaces import Offer, as_vector
 from market.pricing import DEFAULT_TOU_PARTITION, period_values, repeat_to_grid
@@ -452,7 +448,7 @@ def solve_certified(
 
     1. LP relaxation (every binary continuous).  Pairs in ``lossless`` (a subset of ``pairs`` whose
        simultaneous use changes nothing, e.g. the exchange ports of a coalition with ``η^x = 1``)
-       are first netted in the solution vector (:func:`agents.devices.cancel_circulation`).  If no
+       are first netted in the solution vector (:func:`agents.devices.grid.cancel_circulation`).  If no
        pair is then used both ways at once (``min(pos, neg) ≤ tol``) the LP optimum is
        MILP-feasible and hence optimal: ``"lp-certified"``.
     2. Else add the rows of the offending indices, make their binaries integer and solve the MILP;

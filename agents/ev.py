@@ -9,6 +9,9 @@ Three layers, one model:
 * :func:`build_ev` — the Pyomo builder of one vehicle (EV-1…EV-6, overnight variant EV-4'), used
   wherever an EV is part of a joint Pyomo model (centralized / oracle coordination, tests).
   :class:`EVAgent` is the Mesa agent per vehicle and delegates to it.
+* :class:`EVFleetParams`, :func:`build_ev_fleet`, :func:`default_ev_fleet` — paper 003's EV fleet
+  device (aggregated groups of :func:`build_ev`, relaxed to an LP, with V2G compensation; SPEC §3.7,
+  F^EV of §3.15).
 * :class:`EVFleet` — the efficient path the coordinators use to get the EV response
   ``P_EV[n,k] = sum_m argmin EV-6`` to a price vector (SPEC §5.6).  EVs are independent, so the
   fleet is one block-diagonal LP assembled directly in numpy and handed to ``highspy`` once
@@ -41,7 +44,20 @@ import pyomo.environ as pyo
 import scipy.sparse as sp
 
 from agents.base import BlockHandle, EnergyAgent
-from agents.devices import RT_HORIZON, Horizon, complementarity_pair, profile_param
+from agents.devices.core import (
+    _MINE,
+    DA_HORIZON,
+    RT_HORIZON,
+    Bus,
+    Horizon,
+    LowCarbonHandle,
+    _bad,
+    _check_nonneg,
+    _p,
+    _periods,
+    complementarity_pair,
+    profile_param,
+)
 from agents.milp import SolveError
 
 log = logging.getLogger(__name__)
@@ -396,14 +412,14 @@ def build_ev(
                  + c^{EV}(P^c_t+P^{dis}_t)\big]                                            \text{(EV-6)}
 
     ``v2g = False`` gives :math:`P^{dis} = X^{dis} = 0` (bounds).  The upper rows of EV-2 are the
-    complementarity rows of :class:`agents.devices.Complementarity` (binary ``x_charge``): built for
+    complementarity rows of :class:`agents.devices.core.Complementarity` (binary ``x_charge``): built for
     every plugged period when ``exclusive`` is True, for none when False (the power limits stay as
     column bounds, so the LP relaxation is valid); with ``x_charge`` integer, EV-1 then makes the
     pair exclusive.  A minimum power (``p_*_min_kw > 0``) needs all EV-2 rows and both binaries
     integer, whatever ``exclusive`` says (:attr:`EVHandle.integer_binaries`).
 
     ``prices`` (currency/kWh per period) are the mutable Param ``price_per_kwh`` (update with
-    :func:`agents.devices.set_profile`).  ``block.cost`` is EV-6 (plus the optional
+    :func:`agents.devices.core.set_profile`).  ``block.cost`` is EV-6 (plus the optional
     :func:`tie_break_costs`); ``p_net_kw = P^c - P^{dis}`` is the vehicle's net load (output
     ``ev_net_kw``).  ``params`` are passed through :func:`make_feasible` first.
     """
@@ -1108,3 +1124,114 @@ def aggregate_fleet(evs: Sequence[EVParams], fine: Horizon, coarse: Horizon) -> 
 
 
 __all__ += ["aggregate_fleet"]
+
+# ============================================================================ 003's EV fleet device
+#
+# Paper 003's EV fleet (SPEC §3.7, F^EV of §3.15) as a device of the low-carbon campus: aggregated
+# vehicle groups, each an EV-1…EV-6 block of :func:`build_ev` with its mode binaries relaxed (an LP),
+# summed into fleet charging / discharging with the V2G compensation.  It lives here, not in
+# :mod:`agents.devices`, because it is built from :func:`build_ev` and this module imports
+# :mod:`agents.devices.core` (the other way round would be an import cycle).
+
+
+@dataclass(frozen=True)
+class EVFleetParams:
+    """003's EV fleet: aggregated vehicle groups (:class:`agents.ev.EVParams`, whose kW/kWh fields hold
+    **MW/MWh** here and whose ``c_ev`` is c^EV in 万元/MWh) and the V2G compensation c^{EV,dis}."""
+
+    groups: tuple[EVParams, ...]
+    discharge_compensation_per_mwh: float = _p(0.02, "万元/MWh", "V2G compensation c^EV,dis", _MINE)
+
+    def __post_init__(self) -> None:
+        if not self.groups:
+            raise _bad("EVFleetParams", "groups", "a non-empty tuple of EVParams", self.groups)
+        names = [g.name for g in self.groups]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise _bad("EVFleetParams", "groups", "EVParams with distinct names", dup)
+        for g in self.groups:
+            if g.p_charge_min_kw or g.p_discharge_min_kw:
+                raise _bad("EVFleetParams", "groups", "groups with p_charge_min_kw = p_discharge_min_kw = 0 "
+                           f"(003's EV model is an LP); group {g.name!r} has minimum powers",
+                           (g.p_charge_min_kw, g.p_discharge_min_kw))
+        _check_nonneg(self, "discharge_compensation_per_mwh")
+
+
+def build_ev_fleet(block: pyo.Block, params: EVFleetParams, horizon: Horizon, bus: Bus) -> LowCarbonHandle:
+    r"""003's EV fleet, one :func:`agents.ev.build_ev` block per group (SPEC §3.7, F^EV of §3.15).
+
+    Each group ``m`` is ``build_ev(group[m], p_m, horizon, prices=0, exclusive=False)``: EV-1…EV-5
+    (work window or overnight cyclic EV-4'), with ``block.group[m].cost`` =
+    :math:`c^{EV}\sum_t(P^c_{m,t}+P^{dis}_{m,t})\Delta t` (EV-6 with π = 0, λ = 0; 003 has no
+    electricity price).  Its mode binaries ``x_charge``/``x_discharge`` are then relaxed to [0, 1]:
+    without EV-2's complementarity rows (``exclusive=False``, zero minimum power) they appear only in
+    EV-1, so the relaxation loses nothing and the fleet is an LP (003's recourse, SPEC §6.5).
+
+    .. math::
+
+        P^{EV,ch}_t = \textstyle\sum_m P^c_{m,t},\qquad P^{EV,dis}_t = \sum_m P^{dis}_{m,t}
+        F^{EV} = \textstyle\sum_{m,t}\big(c^{EV,dis}P^{dis}_{m,t} + c^{EV}(P^c_{m,t}+P^{dis}_{m,t})\big)\Delta t
+
+    Injection ``P^{EV,dis}_t - P^{EV,ch}_t``; ``cost_ev``.  The groups' fields in kW/kWh are MW/MWh.
+    """
+    T = _periods(block, horizon)
+    dt = horizon.dt_h
+    b = block
+    names = [g.name for g in params.groups]
+    b.GROUPS = pyo.Set(initialize=names, ordered=True, doc="EV groups")
+    b.group = pyo.Block(b.GROUPS, doc="one EV block per group (agents.ev.build_ev)")
+    zero = np.zeros(horizon.n)
+    for g in params.groups:
+        gb = b.group[g.name]
+        build_ev(gb, g, horizon, zero, exclusive=False)
+        for var in (gb.x_charge, gb.x_discharge):
+            for v in var.values():
+                v.domain = pyo.UnitInterval
+    b.discharge_compensation_per_mwh = pyo.Param(initialize=params.discharge_compensation_per_mwh, mutable=True,
+                                                 doc="V2G compensation c^EV,dis [万元/MWh]")
+    b.p_charge_mw = pyo.Var(b.T, within=pyo.NonNegativeReals, doc="fleet charging P^EV,ch_t [MW]")
+    b.p_discharge_mw = pyo.Var(b.T, within=pyo.NonNegativeReals, doc="fleet discharging P^EV,dis_t [MW]")
+    b.def_charge = pyo.Constraint(
+        b.T, rule=lambda m, t: m.p_charge_mw[t] == pyo.quicksum(m.group[g].p_charge_kw[t] for g in names),
+        doc="fleet charging = sum of groups")
+    b.def_discharge = pyo.Constraint(
+        b.T, rule=lambda m, t: m.p_discharge_mw[t] == pyo.quicksum(m.group[g].p_discharge_kw[t] for g in names),
+        doc="fleet discharging = sum of groups")
+    b.cost_ev = pyo.Expression(
+        expr=pyo.quicksum(b.group[g].cost for g in names)
+        + b.discharge_compensation_per_mwh * dt * pyo.quicksum(b.p_discharge_mw[t] for t in T),
+        doc="EV cost F^EV: scheduling c^EV (P^c + P^dis) dt + V2G compensation [万元]")
+    for t in T:
+        bus.inject(t, b.p_discharge_mw[t] - b.p_charge_mw[t])
+    bus.cost.append(b.cost_ev)
+    return LowCarbonHandle(block=b, outputs={"ev_charge_mw": (b.p_charge_mw, "MW"),
+                                             "ev_discharge_mw": (b.p_discharge_mw, "MW")},
+                           costs={"cost_ev": b.cost_ev})
+
+
+def default_ev_fleet(horizon: Horizon = DA_HORIZON) -> EVFleetParams:
+    """30 aggregated EV groups (003: "30 elements") `[default] not in SPEC`, deterministic.
+
+    Every group: 10 MWh, ±2.5 MW, η 0.95, SOC 0.2–0.95, departure SOC 0.8, c^EV = 0.005 万元/MWh
+    (fleet: 300 MWh, 75 MW).  12 ``work`` groups plugged in during the day: arrive 07/08/09 h
+    (``i mod 3``), leave 17/18/19/20 h (``i mod 4``), arrival SOC 0.30–0.45.  18 ``home`` groups
+    plugged in overnight (cyclic EV-4'): leave 06/07/08 h, return 17–21 h (``i mod 5``), trip
+    2.0–4.0 MWh.  Clock hours map to the period starting then on ``horizon``.
+    """
+    def period(hour: float) -> int:
+        return round(hour / horizon.dt_h) + 1
+
+    common: dict[str, Any] = dict(capacity_kwh=10.0, p_charge_max_kw=2.5, p_discharge_max_kw=2.5, eta=0.95,
+                                  soc_min=0.2, soc_max=0.95, soc_required=0.8, v2g=True, c_ev=0.005,
+                                  station="003")
+    groups: list[EVParams] = []
+    for i in range(12):
+        groups.append(EVParams(name=f"ev_work_{i:02d}", kind="work", arrival_period=period(7 + i % 3),
+                               departure_period=period(17 + i % 4), soc_arrival=0.30 + 0.05 * (i % 4), **common))
+    for i in range(18):
+        groups.append(EVParams(name=f"ev_home_{i:02d}", kind="home", arrival_period=period(17 + i % 5),
+                               departure_period=period(6 + i % 3), trip_kwh=2.0 + 0.5 * (i % 5), **common))
+    return EVFleetParams(groups=tuple(groups))
+
+
+__all__ += ["EVFleetParams", "build_ev_fleet", "default_ev_fleet"]

@@ -1,8 +1,9 @@
 """Paper 003's low-carbon campus as one Pyomo model per comparison configuration (SPEC §3.9–§3.15, §6.5).
 
-:func:`build_lowcarbon_model` assembles the device builders of :mod:`agents.lowcarbon_devices` on the
+:func:`build_lowcarbon_model` assembles the device builders of :mod:`agents.devices` (gas, thermal, hydrogen,
+carbon, storage, renewables, heat, demand) and 003's EV fleet (:func:`agents.ev.build_ev_fleet`) on the
 five carriers (electricity, heat, CH4, H2, NH3) and the CO2 ledger, switched by a
-:class:`~scenarios.lowcarbon_loader.LowCarbonVariant`:
+:class:`LowCarbonConfiguration` (a scenario variant):
 
 =============  ===========================================================================================
 ``p2g_ccus``   electrolyser + methanation (P2G), CCUS with solvent storage, H2 storage
@@ -26,41 +27,204 @@ groups them into the columns of 003 Table 1 (:meth:`LowCarbonModel.cost_breakdow
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
 
-from agents.devices import Bus, Horizon, build_battery
-from agents.lowcarbon_devices import (
+from agents.devices.carbon import CarbonLedger, CarbonTradingParams, CCUSParams, build_carbon_trading, build_ccus
+from agents.devices.core import (
+    DA_HORIZON,
     AmmoniaBus,
-    CarbonLedger,
-    EVFleetParams,
+    Bus,
     GasBus,
+    HeatBus,
+    Horizon,
     HydrogenBus,
     LowCarbonHandle,
-    build_ammonia_storage,
-    build_carbon_trading,
-    build_ccus,
+    close_lowcarbon_buses,
+)
+from agents.devices.demand import (
+    DemandResponseParams,
+    RecourseSlackParams,
     build_demand_response,
-    build_electric_heater,
-    build_ev_fleet,
+    build_fixed_load,
+    build_recourse_slacks,
+)
+from agents.devices.gas import (
+    GasBoilerParams,
+    GasPurchaseParams,
+    GasTurbineParams,
     build_gas_boiler,
     build_gas_purchase,
     build_gas_turbine,
-    build_hydrogen_storage,
-    build_p2a,
-    build_p2g,
-    build_recourse_slacks,
-    build_thermal_unit,
-    build_wind_farm,
-    close_lowcarbon_buses,
-    set_wind_availability,
 )
-from agents.rural_devices import HeatBus, build_fixed_load, build_heat_storage
-from scenarios.lowcarbon_loader import LowCarbonScenario, LowCarbonVariant
+from agents.devices.heat import ElectricHeaterParams, build_electric_heater
+from agents.devices.hydrogen import P2AParams, P2GParams, build_p2a, build_p2g
+from agents.devices.renewables import WindFarmParams, build_wind_farm, set_wind_availability
+from agents.devices.storage import (
+    AmmoniaStorageParams,
+    BatteryParams,
+    HeatStorageParams,
+    HydrogenStorageParams,
+    build_ammonia_storage,
+    build_battery,
+    build_heat_storage,
+    build_hydrogen_storage,
+)
+from agents.devices.thermal import ThermalUnitParams, build_thermal_unit
+from agents.ev import EVFleetParams, build_ev_fleet
+
+# ---------------------------------------------------------------------------------------------- parameters
+
+#: Carbon-trading modes of a configuration: stepped (CT-3) or conventional (one price).
+CARBON_MODES = ("stepped", "conventional")
+
+
+@dataclass(frozen=True)
+class LowCarbonConfiguration:
+    """Which devices and rules one build of the campus uses: a comparison configuration of 003 §4.1
+    (SPEC §6.5 "Scenario definitions"); the scenario's ``[[variants]]`` tables
+    (:data:`scenarios.lowcarbon_loader.LowCarbonVariant` is an alias of this class).
+
+    ``robust``: wind uncertainty handled by the data-driven two-stage RO (False: the deterministic plan on
+    the forecast, scored ex post on the same set); ``p2g_ccus``: P2G and CCUS built; ``blending``: H2
+    blending in GT/GB and NH3 co-firing in TP with P2A and the NH3 storage; ``ev_dr``: EV fleet and DR;
+    ``carbon``: ``stepped`` (CT-3) or ``conventional`` (one price c).
+    """
+
+    name: str
+    label: str = ""
+    robust: bool = True
+    p2g_ccus: bool = True
+    blending: bool = True
+    ev_dr: bool = True
+    carbon: str = "stepped"
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
+            raise ValueError(f"variant.name = {self.name!r}: must be letters, digits, '_', '.', '-'")
+        if self.carbon not in CARBON_MODES:
+            raise ValueError(f"variant {self.name}: carbon = {self.carbon!r}: must be one of {', '.join(CARBON_MODES)}")
+
+
+@dataclass(frozen=True)
+class LowCarbonUncertaintyParams:
+    """How the campus's robust day-ahead decision handles wind: wind samples, mixture fit, sets and C&CG
+    settings (SPEC §6.5); the scenario's ``[uncertainty]`` table
+    (:data:`scenarios.lowcarbon_loader.LowCarbonUncertaintySpec` is an alias of this class)."""
+
+    n_history: int = field(default=365, metadata={"unit": "days", "doc": "'historical' wind days"})
+    n_samples: int = field(default=2000, metadata={"unit": "days", "doc": "expanded samples the sets are fitted to"})
+    n_components: int = field(default=20, metadata={"unit": "", "doc": "DP-GMM truncation"})
+    weight_concentration_prior: float = field(default=1.0, metadata={"unit": "", "doc": "DP concentration"})
+    pca_dim: int = field(default=6, metadata={"unit": "", "doc": "principal components the mixture is fitted in "
+                                                            "(0: the full 24-h space)"})
+    min_weight: float = field(default=0.02, metadata={"unit": "1", "doc": "smallest component weight kept"})
+    coverage: float = field(default=0.95, metadata={"unit": "1", "doc": "share of samples inside the union"})
+    gamma_b: int = field(default=6, metadata={"unit": "", "doc": "Gamma_B of the vertex approximation"})
+    box_q_low: float = field(default=0.005, metadata={"unit": "1", "doc": "box set lower quantile"})
+    box_q_high: float = field(default=0.995, metadata={"unit": "1", "doc": "box set upper quantile"})
+    gamma_poly: int = field(default=12, metadata={"unit": "", "doc": "polyhedral set budget"})
+    epsilon: float = field(default=1e-3, metadata={"unit": "1", "doc": "C&CG relative gap"})
+    max_iter: int = field(default=30, metadata={"unit": "", "doc": "C&CG iteration limit"})
+    replay_days: int = field(default=100, metadata={"unit": "days", "doc": "out-of-sample days each plan is scored on"})
+    upstream_gas_t_per_mwh: float = field(default=0.03, metadata={
+        "unit": "t/MWh", "doc": "upstream CO2 of purchased gas, the proxy for 003's 'indirect CO2' (SPEC §3.15)"})
+
+    def __post_init__(self) -> None:
+        def bad(name: str, allowed: str) -> ValueError:
+            return ValueError(f"uncertainty.{name} = {getattr(self, name)!r}: must be {allowed}")
+
+        for name in ("n_history", "n_samples", "n_components", "gamma_b", "gamma_poly", "max_iter", "replay_days"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise bad(name, "a whole number >= 1")
+        if self.n_samples < 50:
+            raise bad("n_samples", ">= 50 (the mixture needs data)")
+        if isinstance(self.pca_dim, bool) or not isinstance(self.pca_dim, int) or not 0 <= self.pca_dim <= 24:
+            raise bad("pca_dim", "a whole number in [0, 24] (0: no PCA)")
+        if not self.upstream_gas_t_per_mwh >= 0:
+            raise bad("upstream_gas_t_per_mwh", ">= 0")
+        if not self.weight_concentration_prior > 0:
+            raise bad("weight_concentration_prior", "> 0")
+        if not 0 <= self.min_weight < 1:
+            raise bad("min_weight", "in [0, 1)")
+        if not 0 < self.coverage < 1:
+            raise bad("coverage", "in (0, 1)")
+        if not 0 <= self.box_q_low < self.box_q_high <= 1:
+            raise bad("box_q_high", f"in (box_q_low = {self.box_q_low}, 1] with box_q_low >= 0")
+        if not 0 <= self.epsilon < 1:
+            raise bad("epsilon", "in [0, 1)")
+
+
+@dataclass(frozen=True, eq=False)
+class LowCarbonCampusParams:
+    """The parameters of paper 003's low-carbon campus: device parameters, loads, wind farms, settings and
+    the comparison configurations (variants).
+
+    This is all :func:`build_lowcarbon_model` needs, and all the ``lowcarbon_ies`` scenario holds
+    (:data:`scenarios.lowcarbon_loader.LowCarbonScenario` is an alias of this class).
+    """
+
+    name: str
+    description: str
+    seed: int
+    currency: str
+    farm_capacities_mw: tuple[float, ...]
+    wind: WindFarmParams
+    gas_purchase: GasPurchaseParams
+    gas_turbine: GasTurbineParams
+    gas_boiler: GasBoilerParams
+    thermal_units: tuple[ThermalUnitParams, ...]
+    p2g: P2GParams
+    p2a: P2AParams
+    ammonia_storage: AmmoniaStorageParams
+    hydrogen_storage: HydrogenStorageParams
+    electric_storage: BatteryParams
+    heat_storage: HeatStorageParams
+    ccus: CCUSParams
+    electric_heater: ElectricHeaterParams
+    demand_response: DemandResponseParams
+    ev_fleet: EVFleetParams
+    recourse_slacks: RecourseSlackParams
+    carbon_trading: CarbonTradingParams
+    uncertainty: LowCarbonUncertaintyParams
+    variants: tuple[LowCarbonConfiguration, ...]
+    electric_load_mw: np.ndarray = field(metadata={"unit": "MW", "doc": "conventional electric load P^con_t"})
+    heat_load_mw: np.ndarray = field(metadata={"unit": "MW", "doc": "conventional heat load R^con_t"})
+    horizon: Horizon = DA_HORIZON
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("electric_load_mw", "heat_load_mw"):
+            arr = np.array(getattr(self, name), dtype=float)
+            if arr.shape != (self.horizon.n,):
+                raise ValueError(f"scenario {self.name}: {name} must have {self.horizon.n} values, got {arr.shape}")
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"scenario {self.name}: variant names must be unique, got {names}")
+        if not self.variants:
+            raise ValueError(f"scenario {self.name}: no variants")
+        if abs(sum(self.farm_capacities_mw) - self.wind.capacity_mw) > 1e-9:
+            raise ValueError(f"scenario {self.name}: wind.capacity_mw {self.wind.capacity_mw} != sum of the farm "
+                             f"capacities {sum(self.farm_capacities_mw)}")
+
+    def variant(self, name: str) -> LowCarbonConfiguration:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        known = ", ".join(v.name for v in self.variants)
+        raise KeyError(f"scenario {self.name}: no variant {name!r} (variants: {known})")
+
+
+# ---------------------------------------------------------------------------------------------- model
 
 #: Columns of 003 Table 1 and the named device cost Expressions each one sums (万元).
 COST_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -80,8 +244,8 @@ class LowCarbonModel:
     """A built configuration: the Pyomo model, its device handles and what the robust layer needs."""
 
     model: pyo.ConcreteModel
-    scenario: LowCarbonScenario
-    variant: LowCarbonVariant
+    scenario: LowCarbonCampusParams
+    variant: LowCarbonConfiguration
     handles: dict[str, LowCarbonHandle]
     first_stage: list[Any]  # the thermal units' u, su, sd Var components
     wind_block: Any  # the wind farm block (its p_avail_mw is u)
@@ -149,7 +313,7 @@ class LowCarbonModel:
         return float(self.series(device, output).sum() * self.scenario.horizon.dt_h)
 
 
-def variant_devices(scenario: LowCarbonScenario, variant: LowCarbonVariant) -> dict[str, Any]:
+def variant_devices(scenario: LowCarbonCampusParams, variant: LowCarbonConfiguration) -> dict[str, Any]:
     """The device parameters a variant uses (blending off: zero blend limits)."""
     gt, gb = scenario.gas_turbine, scenario.gas_boiler
     units = scenario.thermal_units
@@ -164,7 +328,7 @@ def variant_devices(scenario: LowCarbonScenario, variant: LowCarbonVariant) -> d
 
 
 def build_lowcarbon_model(
-    scenario: LowCarbonScenario, variant: LowCarbonVariant, wind_mw: Sequence[float] | np.ndarray
+    scenario: LowCarbonCampusParams, variant: LowCarbonConfiguration, wind_mw: Sequence[float] | np.ndarray
 ) -> LowCarbonModel:
     """Build configuration ``variant`` of the campus with wind availability ``wind_mw`` (24 values, MW)."""
     hz = scenario.horizon

@@ -16,7 +16,10 @@ Contract
 * After changing mutable ``Param`` values (or variable bounds) call :meth:`HighsModel.update`:
   the model is recompiled and only what changed (costs, bounds, coefficients) is pushed into the
   live HiGHS instance, which keeps its basis as a warm start.  A structural change (a new
-  variable or constraint) falls back to a fresh ``passModel``.
+  variable or constraint) falls back to a fresh ``passModel``.  :meth:`HighsModel.update_params` is
+  the fast path for a model whose structure and fixed variables did not change: only the rows,
+  bounds and costs that depend on a Param whose value changed are re-evaluated (no recompile), so a
+  persistent model takes a new day's data in milliseconds.
 * Every :meth:`HighsModel.solve` returns :class:`SolveStats` with status, objective, dual bound,
   gap and the timings build / hand-over / solve / extract.  An infeasible or failed solve raises
   :class:`SolveError` whose message names the model, the case and the constraint families that
@@ -27,10 +30,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import highspy
@@ -52,6 +56,25 @@ LpMethod = Literal["simplex", "ipm", "choose"]
 ACCEPT_PRIMAL_INFEASIBILITY = 1e-6
 
 
+#: Environment variable naming the HiGHS thread count used when :attr:`SolverOptions.threads` is not
+#: given (the test suite sets it to 1 under pytest-xdist, so two workers do not oversubscribe two cores).
+THREADS_ENV = "COOPGRID_HIGHS_THREADS"
+
+
+def default_threads() -> int:
+    """HiGHS threads from :data:`THREADS_ENV` (0, i.e. HiGHS decides, when unset); a clear error if malformed."""
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if not text:
+        return 0
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"environment variable {THREADS_ENV}={text!r}: expected a whole number >= 0") from None
+    if n < 0:
+        raise ValueError(f"environment variable {THREADS_ENV}={text!r}: expected a whole number >= 0")
+    return n
+
+
 @dataclass(frozen=True)
 class SolverOptions:
     """Options handed to HiGHS for every solve.
@@ -62,7 +85,7 @@ class SolverOptions:
 
     time_limit_s: float = 300.0
     mip_rel_gap: float = 1e-4
-    threads: int = 0  # 0 = HiGHS decides
+    threads: int = field(default_factory=default_threads)  # 0 = HiGHS decides
     lp_method: LpMethod = "simplex"
     presolve: bool = True
     random_seed: int = 0
@@ -237,7 +260,7 @@ def _compile(model: pyo.Block) -> _Compiled:
 
 
 #: Public names of the compiled form ``min c x + c0, row_lb <= A x <= row_ub, col_lb <= x <= col_ub`` for
-#: engines that work on the matrices themselves (e.g. :class:`sim.robust.TwoStageRobust`).
+#: engines that work on the matrices themselves (e.g. :class:`agents.decision.robust.TwoStageRobust`).
 CompiledModel = _Compiled
 compile_model = _compile
 
@@ -295,6 +318,7 @@ class HighsModel:
         self.x: np.ndarray = np.full(len(self._cm.columns), np.nan)
         self.row_activity: np.ndarray = np.full(len(self._cm.rows), np.nan)
         self.last: SolveStats | None = None
+        self._pindex: _ParamIndex | None = None
 
     # ------------------------------------------------------------------ set-up
     def _apply_options(self) -> None:
@@ -433,8 +457,31 @@ class HighsModel:
             for r, cidx, val in zip(rows.tolist(), cols.tolist(), vals.tolist(), strict=True):
                 h.changeCoeff(r, cidx, val)
             self._cm = new
+        if self._pindex is not None:  # the compiled model holds the current Param values
+            self._pindex.snapshot()
         dt = time.perf_counter() - t0
         self.handover_s = dt
+        return dt
+
+    def update_params(self) -> float:
+        """Push the values of mutable Params that changed since the last compile or update.  Returns seconds.
+
+        The fast path of :meth:`update` for a persistent model that takes new data (a new day): the
+        first call indexes which rows, column bounds and objective terms depend on which mutable
+        Params (once, about as long as a compile); later calls read every indexed Param, and for
+        those whose value changed re-evaluate only the dependent row bounds, coefficients, column
+        bounds and costs and push them into HiGHS (the basis is kept, as with :meth:`update`).
+
+        Contract: the model's structure (variables, active constraints, objective) and its fixed
+        variables are those of the last compile; after adding, activating or (un)fixing anything call
+        :meth:`update` instead.  A new coefficient (an entry that was 0 at compile time) is supported.
+        """
+        t0 = time.perf_counter()
+        if self._pindex is None:
+            self._pindex = _ParamIndex(self)
+        self._pindex.push()
+        dt = time.perf_counter() - t0
+        self.handover_s += dt
         return dt
 
     def clear_solver(self) -> None:
@@ -611,6 +658,272 @@ class HighsModel:
                     examples[fam].append(f"{con.name} short by {viol[i]:.4g}")
         ranked = sorted(out.items(), key=lambda kv: -kv[1])[:top]
         return [(fam, viol, examples[fam]) for fam, viol in ranked]
+
+
+class _ParamIndex:
+    """Which rows, column bounds and objective terms of a :class:`HighsModel` depend on which mutable Params.
+
+    Built by the first :meth:`HighsModel.update_params`.  Per dependent row it keeps the row's linear
+    form with the Params left symbolic (``generate_standard_repn(..., compute_values=False)``, fixed
+    variables taken as columns as :func:`_compile` does): its constant, bounds and the coefficients
+    that are expressions.  :meth:`push` evaluates only what depends on a changed Param.
+    """
+
+    def __init__(self, hm: HighsModel) -> None:
+        self.hm = hm
+        self.params: list[Any] = []
+        self._pos: dict[int, int] = {}
+        self.deps: list[list[tuple[str, Any]]] = []
+        self.rows: dict[int, tuple[Any, Any, Any, Any, list[tuple[Any, Any]]]] = {}
+        self.cols: dict[int, tuple[VarData, Any, Any]] = {}
+        self.obj: tuple[Any, list[tuple[Any, Any]]] | None = None
+        self._cm: _Compiled | None = None
+        self._row_of: dict[int, int] = {}
+        self.values = np.zeros(0)
+        self.sync()
+
+    # ------------------------------------------------------------------ indexing
+    def _params_of(self, *exprs: Any) -> list[int]:
+        from pyomo.core.expr.visitor import identify_mutable_parameters
+
+        out: list[int] = []
+        for e in exprs:
+            if e is None or isinstance(e, int | float):
+                continue
+            for p in identify_mutable_parameters(e):
+                k = self._pos.get(id(p))
+                if k is None:
+                    k = self._pos[id(p)] = len(self.params)
+                    self.params.append(p)
+                    self.deps.append([])
+                out.append(k)
+        return out
+
+    @staticmethod
+    def _symbolic(e: Any) -> bool:
+        return e is not None and not isinstance(e, int | float)
+
+    def _index_row(self, con: Any) -> None:
+        from pyomo.repn import generate_standard_repn
+
+        repn = generate_standard_repn(con.body, compute_values=False, quadratic=False)
+        const = repn.constant if self._symbolic(repn.constant) else None
+        coefs = [(v, c) for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True) if self._symbolic(c)]
+        lower, upper = con.lower, con.upper
+        lo = lower if self._symbolic(lower) else None
+        hi = upper if self._symbolic(upper) else None
+        ks = self._params_of(const, lo, hi, *(c for _, c in coefs))
+        if ks:
+            self.rows[id(con)] = (con, const, lower, upper, coefs)
+            for k in set(ks):
+                self.deps[k].append(("row", id(con)))
+
+    def sync(self) -> None:
+        """(Re)map rows and columns to the compiled model; index rows and columns not seen before."""
+        cm = self.hm._cm
+        if cm is self._cm:
+            return
+        first = self._cm is None
+        seen_rows = {id(con) for con, *_ in self.rows.values()} if not first else set()
+        fixed = [v for v in cm.columns if v.fixed]
+        vals = [v.value for v in fixed]
+        for v in fixed:  # as in _compile: fixed variables are columns, not constants
+            v.unfix()
+        try:
+            for con in cm.rows:
+                if first or id(con) not in seen_rows:
+                    self._index_row(con)
+            if first:
+                for v in cm.columns:
+                    lo, hi = v.lower, v.upper
+                    ks = self._params_of(lo if self._symbolic(lo) else None, hi if self._symbolic(hi) else None)
+                    if ks:
+                        self.cols[id(v)] = (v, lo, hi)
+                        for k in set(ks):
+                            self.deps[k].append(("col", id(v)))
+                from pyomo.repn import generate_standard_repn
+
+                objs = list(self.hm.model.component_data_objects(pyo.Objective, active=True, descend_into=True))
+                if len(objs) == 1:
+                    repn = generate_standard_repn(objs[0].expr, compute_values=False, quadratic=False)
+                    const = repn.constant if self._symbolic(repn.constant) else None
+                    coefs = [(v, c) for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True)
+                             if self._symbolic(c)]
+                    ks = self._params_of(const, *(c for _, c in coefs))
+                    if ks:
+                        self.obj = (const, coefs)
+                        for k in set(ks):
+                            self.deps[k].append(("obj", None))
+        finally:
+            for v, val in zip(fixed, vals, strict=True):
+                v.fix(val)
+        self._cm = cm
+        self._row_of = {id(con): i for i, con in enumerate(cm.rows)}
+        self.snapshot()
+
+    def snapshot(self) -> None:
+        """Take the Params' current values as the ones the live model holds."""
+        self.values = np.fromiter((_pvalue(p) for p in self.params), dtype=float, count=len(self.params))
+
+    # ------------------------------------------------------------------ pushing
+    def push(self) -> None:
+        self.sync()
+        hm, cm, h = self.hm, self.hm._cm, self.hm._highs
+        now = np.fromiter((_pvalue(p) for p in self.params), dtype=float, count=len(self.params))
+        changed = np.flatnonzero(~((now == self.values) | (np.isnan(now) & np.isnan(self.values))))
+        if changed.size == 0:
+            return
+        rows: set[int] = set()
+        cols: set[int] = set()
+        obj = False
+        for k in changed.tolist():
+            for kind, key in self.deps[k]:
+                if kind == "row":
+                    rows.add(key)
+                elif kind == "col":
+                    cols.add(key)
+                else:
+                    obj = True
+        col_of = hm._col_of
+        entries: list[tuple[int, int, float]] = []
+        r_idx: list[int] = []
+        r_lb: list[float] = []
+        r_ub: list[float] = []
+        for key in rows:
+            i = self._row_of.get(key)
+            if i is None:  # a row no longer in the model
+                continue
+            con, const, lower, upper, coefs = self.rows[key]
+            c0 = float(pyo.value(const)) if const is not None else self._const_of(i, con)
+            lb = -INF if lower is None else float(pyo.value(lower)) - c0
+            ub = INF if upper is None else float(pyo.value(upper)) - c0
+            if lb != cm.row_lb[i] or ub != cm.row_ub[i]:
+                r_idx.append(i)
+                r_lb.append(lb)
+                r_ub.append(ub)
+            for v, expr in coefs:
+                j = col_of.get(id(v))
+                if j is not None:
+                    entries.append((i, j, float(pyo.value(expr))))
+        if r_idx:
+            idx = np.asarray(r_idx, dtype=np.int32)
+            cm.row_lb[idx] = r_lb
+            cm.row_ub[idx] = r_ub
+            h.changeRowsBounds(idx.size, idx, np.asarray(r_lb), np.asarray(r_ub))
+        self._set_coefficients(entries)
+        c_idx: list[int] = []
+        c_lb: list[float] = []
+        c_ub: list[float] = []
+        for key in cols:
+            v, lower, upper = self.cols[key]
+            j = col_of.get(key)
+            if j is None or v.fixed:
+                continue
+            lb = -INF if lower is None else float(pyo.value(lower))
+            ub = INF if upper is None else float(pyo.value(upper))
+            if lb != cm.col_lb[j] or ub != cm.col_ub[j]:
+                c_idx.append(j)
+                c_lb.append(lb)
+                c_ub.append(ub)
+        if c_idx:
+            idx = np.asarray(c_idx, dtype=np.int32)
+            cm.col_lb[idx] = c_lb
+            cm.col_ub[idx] = c_ub
+            h.changeColsBounds(idx.size, idx, np.asarray(c_lb), np.asarray(c_ub))
+        if obj and self.obj is not None:
+            const, coefs = self.obj
+            if const is not None:
+                off = float(pyo.value(const))
+                if off != cm.c_offset:
+                    cm.c_offset = off
+                    h.changeObjectiveOffset(off)
+            js = [col_of.get(id(v)) for v, _ in coefs]
+            keep = [(j, float(pyo.value(e))) for j, (_, e) in zip(js, coefs, strict=True) if j is not None]
+            if keep:
+                jj = np.fromiter((j for j, _ in keep), dtype=np.int64, count=len(keep))
+                cc = np.fromiter((c for _, c in keep), dtype=float, count=len(keep))
+                # several terms of one column add up (e.g. a cost written in two parts)
+                total = np.zeros(cm.c.size)
+                np.add.at(total, jj, cc)
+                uniq = np.unique(jj)
+                static = self._static_cost(uniq)
+                new = total[uniq] + static
+                diff = new != cm.c[uniq]
+                if diff.any():
+                    j32 = uniq[diff].astype(np.int32)
+                    cm.c[j32] = new[diff]
+                    h.changeColsCost(j32.size, j32, new[diff])
+        self.values = now
+
+    def _const_of(self, i: int, con: Any) -> float:
+        """The numeric constant of a row whose constant holds no Param: ``lb_row = lower − constant``."""
+        lower, upper = con.lower, con.upper
+        cm = self.hm._cm
+        if lower is not None and not self._symbolic(lower):
+            return float(lower) - float(cm.row_lb[i])
+        if upper is not None and not self._symbolic(upper):
+            return float(upper) - float(cm.row_ub[i])
+        from pyomo.repn import generate_standard_repn
+
+        return float(generate_standard_repn(con.body, compute_values=True, quadratic=False).constant)
+
+    def _static_cost(self, cols: np.ndarray) -> np.ndarray:
+        """The numeric (Param-free) part of the objective coefficients of ``cols``."""
+        if not hasattr(self, "_static"):
+            from pyomo.repn import generate_standard_repn
+
+            cm = self.hm._cm
+            objs = list(self.hm.model.component_data_objects(pyo.Objective, active=True, descend_into=True))
+            static = np.zeros(cm.c.size)
+            fixed = [v for v in cm.columns if v.fixed]
+            vals = [v.value for v in fixed]
+            for v in fixed:
+                v.unfix()
+            try:
+                repn = generate_standard_repn(objs[0].expr, compute_values=False, quadratic=False)
+            finally:
+                for v, val in zip(fixed, vals, strict=True):
+                    v.fix(val)
+            col_of = self.hm._col_of
+            for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
+                j = col_of.get(id(v))
+                if j is not None and not self._symbolic(c):
+                    static[j] += float(c)
+            self._static: np.ndarray = static
+        return self._static[cols]
+
+    def _set_coefficients(self, entries: list[tuple[int, int, float]]) -> None:
+        """Write ``(row, col, value)`` into HiGHS and into the compiled matrix (CSC, sorted indices)."""
+        if not entries:
+            return
+        cm, h = self.hm._cm, self.hm._highs
+        A = cm.A
+        # several symbolic terms of one (row, col) add up
+        acc: dict[tuple[int, int], float] = {}
+        for i, j, val in entries:
+            acc[(i, j)] = acc.get((i, j), 0.0) + val
+        missing: list[tuple[int, int, float]] = []
+        for (i, j), val in acc.items():
+            lo, hi = A.indptr[j], A.indptr[j + 1]
+            k = lo + int(np.searchsorted(A.indices[lo:hi], i))
+            if k < hi and A.indices[k] == i:
+                if A.data[k] != val:
+                    A.data[k] = val
+                    h.changeCoeff(i, j, val)
+            elif val != 0.0:
+                missing.append((i, j, val))
+                h.changeCoeff(i, j, val)
+        if missing:
+            r, c, v = (np.array(x) for x in zip(*missing, strict=True))
+            add = sp.csc_matrix((v.astype(float), (r.astype(np.int64), c.astype(np.int64))), shape=A.shape)
+            new = (A + add).tocsc()
+            new.sort_indices()
+            cm.A = new
+
+
+def _pvalue(p: Any) -> float:
+    v = p.value
+    return math.nan if v is None else float(v)
 
 
 def _status_name(ms: Any) -> str:

@@ -11,7 +11,7 @@ column anywhere (checked by the tests).
 
 Relatively complete recourse (SPEC §6.4, §6.6 step 4)
 ----------------------------------------------------
-:class:`sim.uncertainty.TwoStageDRO` needs ``Q(x, u_k) < ∞`` for every ``x ∈ X`` and every sample.
+:class:`agents.decision.uncertainty.TwoStageDRO` needs ``Q(x, u_k) < ∞`` for every ``x ∈ X`` and every sample.
 Two things could break it:
 
 * *too much power* (``P^tr`` at its upper bound, PV +30 %, loads −30 %): PV curtailment
@@ -31,8 +31,11 @@ depends on neither ``x`` nor ``u``; its feasibility is checked once by the loade
 
 Public API
 ----------
+* :class:`RuralCampusParams` (with :class:`RuralUncertaintyParams`) — one campus's devices, profiles and
+  decision settings; the ``rural_ies`` scenario is exactly this (``scenarios.schema.RuralIESScenario``).
+* :data:`RURAL_DEFAULTS` (:class:`RuralDefaults`) — the SPEC §3.8 defaults table of the devices and prices.
 * :func:`sample_errors` — ``M`` historical error days → ``K`` reference samples with weights ``p0``.
-* :class:`RuralCampus` — builds the :class:`~sim.uncertainty.TwoStageLP` from a scenario and samples.
+* :class:`RuralCampus` — builds the :class:`~agents.decision.uncertainty.TwoStageLP` from a scenario and samples.
 * :func:`build_rural_day` → :class:`RuralDay` (samples, Ψ and one persistent :class:`TwoStageDRO`;
   solve many methods on it, extract the tidy dispatch of any plan);
 * :func:`solve_rural_day` — the one-call version: sample, build, solve one method, extract.
@@ -41,34 +44,19 @@ Public API
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from agents.devices import Bus, DeviceHandle, Horizon, build_renewable, param_values
-from agents.milp import SolverOptions
-from agents.rural_devices import (
-    HeatBus,
-    build_biogas_generator,
-    build_biogas_storage,
-    build_da_trading,
-    build_electric_boiler,
-    build_fixed_load,
-    build_heat_pump,
-    build_heat_storage,
-    build_intraday_trading,
-    build_power_storage,
-    build_transferable_load,
-    build_waste_heat_recovery,
-    close_rural_buses,
-)
-from scenarios.schema import RuralIESScenario
-from sim.uncertainty import (
+from agents.decision.uncertainty import (
+    METHODS,
     AmbiguitySet,
     DROResult,
     Evaluation,
@@ -79,14 +67,237 @@ from sim.uncertainty import (
     historical_errors,
     reference_samples,
 )
+from agents.devices.biogas import (
+    BiogasGeneratorParams,
+    BiogasStorageParams,
+    build_biogas_generator,
+    build_biogas_storage,
+)
+from agents.devices.core import (
+    DA_HORIZON,
+    Bus,
+    DeviceHandle,
+    HeatBus,
+    Horizon,
+    close_rural_buses,
+    hold_hourly,
+    param_values,
+)
+from agents.devices.demand import TransferableLoadParams, build_fixed_load, build_transferable_load
+from agents.devices.grid import DayAheadTradeParams, IntradayTradeParams, build_da_trading, build_intraday_trading
+from agents.devices.heat import (
+    ElectricBoilerParams,
+    HeatPumpParams,
+    build_electric_boiler,
+    build_heat_pump,
+    build_waste_heat_recovery,
+)
+from agents.devices.renewables import RenewableParams, build_renewable
+from agents.devices.storage import BatteryParams, HeatStorageParams, build_heat_storage, build_power_storage
+from agents.milp import SolverOptions
 
 log = logging.getLogger(__name__)
 
-#: Order of the error series in :func:`sim.uncertainty.historical_errors`: u^v (PV), u^p (power load), u^h (heat).
+#: Order of the error series in :func:`agents.decision.uncertainty.historical_errors`:
+#: u^v (PV), u^p (power load), u^h (heat).
 ERROR_SERIES = ("pv", "power_load", "heat_load")
 
 #: Tidy dispatch columns (DESIGN principle 9).
 DISPATCH_COLUMNS = ("method", "sample", "period", "entity", "variable", "value", "unit")
+
+
+# ====================================================================== parameters
+
+
+@dataclass(frozen=True)
+class RuralUncertaintyParams:
+    """How the rural campus handles uncertainty: reference samples, ambiguity set and solution method of
+    paper 002's constrained DRO (SPEC §6.4).
+
+    ``M`` historical error days (AR(1) with coefficient ``ar1_phi``, marginal ``N(0, sigma²)``, clipped
+    to ``±error_bound``) are reduced to ``K`` reference samples by k-means; Ψ has the radii of CD-4 for
+    the confidence levels ``alpha_1``, ``alpha_inf``.  ``method`` (one of
+    :data:`agents.decision.uncertainty.METHODS`) is how the campus makes its day-ahead decision; ``lam`` is λ of
+    CD-2, ``epsilon`` the C&CG relative gap and ``cvar_beta`` the level of method ``"cvar"``.
+    (:data:`scenarios.schema.RuralUncertaintySpec` is an alias of this class.)
+    """
+
+    method: str = field(default="cdro", metadata={"unit": "", "doc": "so, ro, dro, cdro or cvar"})
+    M: int = field(default=200, metadata={"unit": "days", "doc": "historical observations"})
+    K: int = field(default=50, metadata={"unit": "samples", "doc": "reference samples (k-means clusters)"})
+    alpha_inf: float = field(default=0.99, metadata={"unit": "1", "doc": "confidence of the inf-norm bound"})
+    alpha_1: float = field(default=0.95, metadata={"unit": "1", "doc": "confidence of the 1-norm bound"})
+    lam: float = field(default=0.2, metadata={"unit": "1", "doc": "lambda of CD-2, in [0, 1]"})
+    error_bound: float = field(default=0.30, metadata={"unit": "1", "doc": "relative error bound"})
+    ar1_phi: float = field(default=0.7, metadata={"unit": "1", "doc": "AR(1) coefficient of the errors"})
+    sigma: float = field(default=0.1, metadata={"unit": "1", "doc": "marginal std of the relative errors"})
+    epsilon: float = field(default=1e-4, metadata={"unit": "1", "doc": "C&CG relative gap"})
+    cvar_beta: float = field(default=0.8, metadata={"unit": "1", "doc": "CVaR level of method 'cvar'"})
+
+    def __post_init__(self) -> None:
+        def bad(name: str, allowed: str) -> ValueError:
+            return ValueError(f"uncertainty.{name} = {getattr(self, name)!r}: must be {allowed}")
+
+        if self.method not in METHODS:
+            raise bad("method", f"one of {', '.join(METHODS)}")
+        for name in ("M", "K"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise bad(name, "a whole number >= 1")
+        if self.K > self.M:
+            raise bad("K", f"<= M = {self.M} (k-means needs at least K historical days)")
+        for name in ("alpha_inf", "alpha_1"):
+            if not 0 < getattr(self, name) < 1:
+                raise bad(name, "in (0, 1)")
+        if not 0 <= self.lam <= 1:
+            raise bad("lam", "in [0, 1]")
+        if not 0 < self.error_bound < 1:
+            raise bad("error_bound", "in (0, 1)")
+        if not 0 <= self.ar1_phi < 1:
+            raise bad("ar1_phi", "in [0, 1)")
+        if not (math.isfinite(self.sigma) and self.sigma > 0):
+            raise bad("sigma", "> 0")
+        if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
+            raise bad("epsilon", ">= 0")
+        if not 0 <= self.cvar_beta < 1:
+            raise bad("cvar_beta", "in [0, 1)")
+
+
+@dataclass(frozen=True, eq=False)
+class RuralCampusParams:
+    """The parameters of one rural biogas-power-heat campus of paper 002 (SPEC §3.8, §3.6b, §6.4).
+
+    This is all a :class:`RuralCampus` needs, and all the ``rural_ies`` scenario holds
+    (:data:`scenarios.schema.RuralIESScenario` is an alias of this class).
+
+    Device parameters are the dataclasses of :mod:`agents.devices` (biogas, heat, storage, demand, grid;
+    :class:`~agents.devices.storage.BatteryParams` / :class:`~agents.devices.renewables.RenewableParams` for
+    the power storage and the PV plant).  Profiles have ``horizon.n`` (24) hourly values: the forecasts
+    ``power_load_kw``, ``heat_load_kw`` (kW_th), ``pv_forecast_kw`` and the digester output
+    ``biogas_production_m3_per_h``; the day-ahead price ``da_price`` (``p_t``) and the intraday
+    ``buy_price``/``sell_price`` (currency/kWh).  ``voll_factor`` prices the recourse slacks at
+    :attr:`voll_per_kwh` (SPEC §6.6 step 4).
+    """
+
+    name: str
+    description: str
+    seed: int
+    pv: RenewableParams
+    biogas_generator: BiogasGeneratorParams
+    biogas_storage: BiogasStorageParams
+    electric_boiler: ElectricBoilerParams
+    heat_pump: HeatPumpParams
+    power_storage: BatteryParams
+    heat_storage: HeatStorageParams
+    transferable_load: TransferableLoadParams
+    da_trading: DayAheadTradeParams
+    intraday_trading: IntradayTradeParams
+    uncertainty: RuralUncertaintyParams
+    voll_factor: float = field(metadata={"unit": "1", "doc": "VOLL / highest price of the day"})
+    power_load_kw: np.ndarray = field(metadata={"unit": "kW", "doc": "power-load forecast P^{d,f}_t"})
+    heat_load_kw: np.ndarray = field(metadata={"unit": "kW_th", "doc": "heat-load forecast H^{d,f}_t"})
+    pv_forecast_kw: np.ndarray = field(metadata={"unit": "kW", "doc": "PV forecast P^{v,f}_t"})
+    biogas_production_m3_per_h: np.ndarray = field(metadata={"unit": "m3/h", "doc": "digester output G^prod_t"})
+    da_price: np.ndarray = field(metadata={"unit": "currency/kWh", "doc": "day-ahead price p_t"})
+    buy_price: np.ndarray = field(metadata={"unit": "currency/kWh", "doc": "intraday purchase price c^buy_t"})
+    sell_price: np.ndarray = field(metadata={"unit": "currency/kWh", "doc": "intraday sale price c^sell_t"})
+    horizon: Horizon = DA_HORIZON
+    currency: str = "CNY"
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("power_load_kw", "heat_load_kw", "pv_forecast_kw", "biogas_production_m3_per_h",
+                     "da_price", "buy_price", "sell_price"):
+            arr = np.array(getattr(self, name), dtype=float)
+            arr.setflags(write=False)
+            if arr.shape != (self.horizon.n,):
+                raise ValueError(f"scenario {self.name}: {name} must have {self.horizon.n} values, got {arr.shape}")
+            object.__setattr__(self, name, arr)
+
+    @property
+    def voll_per_kwh(self) -> float:
+        """Value of lost load: ``voll_factor`` × the highest day-ahead or intraday purchase price."""
+        return float(self.voll_factor * max(self.da_price.max(), self.buy_price.max()))
+
+    @property
+    def power_load_peak_kw(self) -> float:
+        return float(self.power_load_kw.max())
+
+    @property
+    def heat_load_peak_kw(self) -> float:
+        return float(self.heat_load_kw.max())
+
+
+# ====================================================================== defaults (SPEC §3.8 table)
+
+
+# valley t=1..7 and 24; peak t=8..10 and 19..22; flat otherwise, 0.55 at t=14  [default] SPEC §3.8 (Fig. 3 missing)
+_DA_PRICE_HOURLY = np.array(
+    [0.35] * 7 + [1.00] * 3 + [0.65] * 3 + [0.55] + [0.65] * 4 + [1.00] * 4 + [0.65, 0.35]
+)
+
+
+@dataclass(frozen=True)
+class RuralDefaults:
+    """The defaults table of SPEC §3.8 (002's Table 1 is missing).  Every value is ``[default]``."""
+
+    pv_capacity_kw: float = 300.0  # [default] SPEC §3.8: PV capacity
+    power_load_peak_kw: float = 400.0  # [default] SPEC §3.8: power-load peak
+    heat_load_peak_kw: float = 300.0  # [default] SPEC §3.8: heat-load peak (kW_th)
+    forecast_error_frac: float = 0.30  # [paper] 002 §4: prediction error within ±30 % of the forecast
+    biogas_generator: BiogasGeneratorParams = field(default_factory=lambda: BiogasGeneratorParams(
+        p_min_kw=30.0, p_max_kw=150.0,  # [default] SPEC §3.8: P^g,min, P^g,max
+        lhv_kwh_per_m3=6.0,  # [default] SPEC §3.8: H (biogas LHV)
+        eta_power=0.35, eta_heat=0.45,  # [default] SPEC §3.8: eta_p, eta_h
+        gas_cost_per_m3=0.20,  # [default] SPEC §3.8: c^G
+    ))
+    biogas_production_m3_per_h: float = 60.0  # [default] SPEC §3.8: G^prod (constant)
+    biogas_storage: BiogasStorageParams = field(default_factory=lambda: BiogasStorageParams(
+        capacity_m3=600.0, s_initial_m3=300.0,  # [default] SPEC §3.8: S^G,max, S^G_0
+        s_min_m3=0.0,  # [default] not in SPEC: empty holder allowed
+    ))
+    electric_boiler: ElectricBoilerParams = field(default_factory=lambda: ElectricBoilerParams(
+        p_max_kw=150.0, efficiency=0.95))  # [default] SPEC §3.8: EB Pbar^b, eta_b
+    heat_pump: HeatPumpParams = field(default_factory=lambda: HeatPumpParams(
+        p_max_kw=100.0, cop=3.5))  # [default] SPEC §3.8: HP Pbar^hp, COP
+    power_storage: BatteryParams = field(default_factory=lambda: BatteryParams(
+        capacity_kwh=400.0, p_charge_max_kw=100.0, p_discharge_max_kw=100.0,  # [default] SPEC §3.8
+        soc_min_frac=0.1, soc_max_frac=0.9, soc_initial_frac=0.5,  # [default] SPEC §3.8: SOC 10-90 %, E_0 50 %
+        eta_charge=0.95, eta_discharge=0.95,  # [default] SPEC §3.8: eta = 0.95
+    ))
+    heat_storage: HeatStorageParams = field(default_factory=lambda: HeatStorageParams(
+        capacity_kwh=300.0, h_charge_max_kw=100.0, h_discharge_max_kw=100.0,  # [default] SPEC §3.8
+        loss_per_h=0.01,  # [default] SPEC §3.8: rho = 0.01/h
+        soc_min_frac=0.0, soc_max_frac=1.0, soc_initial_frac=0.5,  # [default] not in SPEC
+    ))
+    da_trading: DayAheadTradeParams = field(default_factory=lambda: DayAheadTradeParams(
+        p_min_kw=0.0, p_max_kw=500.0))  # [default] SPEC §3.8: P^tr bounds 0...500 kW
+    intraday_trading: IntradayTradeParams = field(default_factory=lambda: IntradayTradeParams(
+        p_buy_max_kw=500.0, p_sell_max_kw=500.0))  # [default] not in SPEC: taken equal to the P^tr bound
+    intraday_buy_factor: float = 1.2  # [default] SPEC §3.8: c^buy_t = 1.2 p_t
+    intraday_sell_factor: float = 0.5  # [default] SPEC §3.8: c^sell_t = 0.5 p_t
+    transferable_load: TransferableLoadParams = field(default_factory=lambda: TransferableLoadParams(
+        window_start_h=13.0, window_end_h=17.0,  # [default] SPEC §3.6b/§3.8: periods 14..17 (13:00-17:00)
+        load_kw=60.0,  # [default] SPEC §3.8: transferable load 60 kW
+        cost_up_per_kwh=0.05, cost_down_per_kwh=0.05,  # [default] SPEC §3.8: c^up = c^dn
+    ))
+
+    def da_price(self, horizon: Horizon = DA_HORIZON) -> np.ndarray:
+        """Day-ahead price p_t on ``horizon`` (hourly TOU of SPEC §3.8 `[default]`, held on finer grids)."""
+        return hold_hourly(_DA_PRICE_HOURLY, horizon)
+
+    def intraday_prices(self, horizon: Horizon = DA_HORIZON) -> tuple[np.ndarray, np.ndarray]:
+        """``(c^buy_t, c^sell_t) = (1.2 p_t, 0.5 p_t)`` on ``horizon`` `[default]`."""
+        p = self.da_price(horizon)
+        return self.intraday_buy_factor * p, self.intraday_sell_factor * p
+
+    def biogas_production(self, horizon: Horizon = DA_HORIZON) -> np.ndarray:
+        """Constant digester output ``G^prod_t`` on ``horizon`` `[default]`."""
+        return np.full(horizon.n, self.biogas_production_m3_per_h)
+
+
+#: The SPEC §3.8 defaults (all ``[default]``); derive variants with :func:`dataclasses.replace`.
+RURAL_DEFAULTS = RuralDefaults()
 
 
 # ====================================================================== reference samples
@@ -125,7 +336,7 @@ class ErrorSamples:
     def K(self) -> int:
         return int(self.p0.size)
 
-    def realised(self, scenario: RuralIESScenario, k: int) -> dict[str, np.ndarray]:
+    def realised(self, scenario: RuralCampusParams, k: int) -> dict[str, np.ndarray]:
         """Realised PV, power load and heat load of sample ``k`` (``forecast × (1 + u_k)``)."""
         return {
             "pv_kw": scenario.pv_forecast_kw * (1.0 + self.u_pv[k]),
@@ -134,12 +345,12 @@ class ErrorSamples:
         }
 
 
-def sample_errors(scenario: RuralIESScenario, rng: np.random.Generator) -> ErrorSamples:
+def sample_errors(scenario: RuralCampusParams, rng: np.random.Generator) -> ErrorSamples:
     """Draw ``M`` historical error days and reduce them to ``K`` reference samples (SPEC §6.4).
 
-    :func:`sim.uncertainty.historical_errors` draws ``(M, 3, T)`` relative errors (series in the
+    :func:`agents.decision.uncertainty.historical_errors` draws ``(M, 3, T)`` relative errors (series in the
     order of :data:`ERROR_SERIES`; AR(1) ``ar1_phi``, marginal ``N(0, sigma²)``, clipped to
-    ``±error_bound``) and :func:`sim.uncertainty.reference_samples` reduces them by k-means to the
+    ``±error_bound``) and :func:`agents.decision.uncertainty.reference_samples` reduces them by k-means to the
     cluster means with ``p_{k,0} = |cluster k| / M``.  Both draw from ``rng``, in that order.
     """
     u = scenario.uncertainty
@@ -195,9 +406,9 @@ class OutputSpec:
 
 
 class RuralCampus:
-    """Builder of paper 002's rural campus as a :class:`~sim.uncertainty.TwoStageLP` (Mesa-free).
+    """Builder of paper 002's rural campus as a :class:`~agents.decision.uncertainty.TwoStageLP` (Mesa-free).
 
-    ``two_stage_lp(samples)`` returns the problem; :class:`~sim.uncertainty.TwoStageDRO` builds it
+    ``two_stage_lp(samples)`` returns the problem; :class:`~agents.decision.uncertainty.TwoStageDRO` builds it
     once (first stage into ``m.fs``, recourse ``k`` into ``m.rec[k]``).  The sub-blocks of a recourse
     copy are the entities of the tidy dispatch: ``power_load``, ``heat_load``, ``pv``, ``grid``
     (intraday), ``transferable_load``, ``biogas_generator``, ``waste_heat``, ``biogas_storage``,
@@ -207,7 +418,7 @@ class RuralCampus:
     #: name of the first-stage variable in :attr:`DROResult.x` (relative to the first-stage block)
     X_NAME = "p_tr_kw"
 
-    def __init__(self, scenario: RuralIESScenario, name: str | None = None) -> None:
+    def __init__(self, scenario: RuralCampusParams, name: str | None = None) -> None:
         self.scenario = scenario
         self.name = name or scenario.name
         self._outputs: list[OutputSpec] | None = None
@@ -216,7 +427,7 @@ class RuralCampus:
     def build_first_stage(self, block: pyo.Block) -> tuple[Any, list[Any]]:
         """``P^tr_t`` in ``[p_min_kw, p_max_kw]`` with cost ``C^DA`` (``block.cost``).
 
-        Built with :func:`~agents.rural_devices.build_da_trading` and no buses: the recourse copies
+        Built with :func:`~agents.devices.grid.build_da_trading` and no buses: the recourse copies
         inject ``P^tr_t`` into their own buses (:meth:`build_recourse`).
         """
         s = self.scenario
@@ -304,7 +515,7 @@ class RuralDay:
     (nothing is rebuilt); :meth:`dispatch` evaluates a plan and extracts the dispatch of every sample.
     """
 
-    scenario: RuralIESScenario
+    scenario: RuralCampusParams
     samples: ErrorSamples
     campus: RuralCampus
     problem: TwoStageLP
@@ -341,7 +552,7 @@ class RuralDay:
 
 
 def build_rural_day(
-    scenario: RuralIESScenario,
+    scenario: RuralCampusParams,
     rng: np.random.Generator | None = None,
     *,
     seed: int | None = None,
@@ -349,7 +560,7 @@ def build_rural_day(
     options: SolverOptions | None = None,
 ) -> RuralDay:
     """Draw the reference samples (from ``rng``, else ``default_rng(seed)``, else the scenario seed),
-    build Ψ from :func:`~sim.uncertainty.ambiguity_radii` ``(M, K, alpha_1, alpha_inf)`` and the
+    build Ψ from :func:`~agents.decision.uncertainty.ambiguity_radii` ``(M, K, alpha_1, alpha_inf)`` and the
     persistent :class:`TwoStageDRO`.  ``samples`` skips the draw."""
     t0 = time.perf_counter()
     if samples is None:
@@ -367,7 +578,7 @@ def build_rural_day(
 
 
 def solve_rural_day(
-    scenario: RuralIESScenario,
+    scenario: RuralCampusParams,
     method: str | None = None,
     *,
     rng: np.random.Generator | None = None,

@@ -36,7 +36,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from agents.base import BlockHandle, EnergyAgent
-from agents.devices import RT_HORIZON, Horizon
+from agents.devices.core import RT_HORIZON, Horizon
 from market.interfaces import as_vector
 from market.pricing import (
     DEFAULT_CUT_ELASTICITY,

@@ -1,6 +1,6 @@
 """Benchmark of the three-campus CVaR-DRO cloud model (paper 000): solve paths, LP methods, overhead.
 
-For every number of RT scenarios ``S`` and every LP method a fresh :class:`sim.cloud.CloudModel`
+For every number of RT scenarios ``S`` and every LP method a fresh :class:`sim.systems.three_campus.cloud.CloudModel`
 (``formulation="auto"``: LP with complementarity certificate, MILP fallback on the offending
 devices only) is built and the proposed case is solved.  The timings of each stage (Pyomo build,
 hand-over to HiGHS, solve, extraction), the modelling overhead share, the problem size, the path
@@ -36,8 +36,8 @@ import pandas as pd
 from agents.milp import LpMethod, SolveError, SolverOptions, SolveStats
 from scenarios.loader import load_three_campus
 from scenarios.schema import ThreeCampusScenario
-from sim.cloud import CloudCase, CloudModel
-from sim.reporting import finite_or_none, jsonable, machine_info, markdown_table, write_json, write_text
+from sim.engine.io import finite_or_none, jsonable, machine_info, markdown_table, write_json, write_text
+from sim.systems.three_campus.cloud import CloudCase, CloudModel
 
 LP_METHODS: tuple[str, ...] = ("ipm", "simplex", "choose")
 QUICK_SCENARIOS = [2]

@@ -37,11 +37,11 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from agents.devices import RT_HORIZON, set_profile
+from agents.devices.core import RT_HORIZON, set_profile
 from agents.ev import EVFleet, EVParams, build_ev, sample_fleet
 from agents.milp import HighsModel, SolverOptions
 from market.pricing import bisection_prices
-from sim.reporting import int_list, machine_info, markdown_table, write_json, write_text
+from sim.engine.io import int_list, machine_info, markdown_table, write_json, write_text
 
 STATIONS = ("13", "19", "31")
 TOU = np.repeat([0.07] * 7 + [0.11] * 3 + [0.16] * 4 + [0.11] * 4 + [0.16] * 4 + [0.11] * 2, 4)

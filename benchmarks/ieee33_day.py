@@ -1,13 +1,13 @@
-"""Benchmark of one IEEE-33 study day of paper 004 (sim/ieee33_schemes.py) for 20, 100, 500 EVs per station.
+"""Benchmark of one IEEE-33 study day of paper 004 (sim/systems/ieee33/schemes.py) for 20, 100, 500 EVs per station.
 
 For every fleet size ``K`` (EVs per station, ``IEEE33Scenario.with_evs_per_station``) the study day of
-the scenario's seed (:func:`sim.ieee33_schemes.make_day`) is run the way ``run_sim.py study ieee33``
-runs it: one :class:`sim.ieee33_schemes.DistributionModel`, the day-ahead TOU design, then the
+the scenario's seed (:func:`sim.systems.ieee33.schemes.make_day`) is run the way ``run_sim.py study ieee33``
+runs it: one :class:`sim.systems.ieee33.schemes.DistributionModel`, the day-ahead TOU design, then the
 schemes cooperative, centralized, noncooperative and oracle, in that order.  Recorded:
 
 * set-up: drawing the day, constructing the agents (TAs, clusters, one Mesa agent per EV and the
   pooled :class:`agents.ev.EVFleet`: build time, LP size, chunks);
-* the DA stage (:func:`sim.tou_design.design_tou`): build and solve time, model size, EV aggregates;
+* the DA stage (:func:`sim.systems.ieee33.tou_design.design_tou`): build and solve time, model size, EV aggregates;
 * the cooperative scheme's bisection (SPEC §5.6 variant A): the iteration count against
   :func:`market.bisection_iteration_bound`, and every iteration's wall time split into the TAs'
   response, the EV fleet's response (and the HiGHS part of it) and the rest (excess demand, the
@@ -60,8 +60,8 @@ from agents.milp import SolveStats
 from market import bisection_iteration_bound
 from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario
-from sim.ieee33_schemes import DayData, DistributionModel, Followers, SchemeResult, make_day
-from sim.reporting import int_list, jsonable, machine_info, markdown_table, write_json, write_text
+from sim.engine.io import int_list, jsonable, machine_info, markdown_table, write_json, write_text
+from sim.systems.ieee33.schemes import DayData, DistributionModel, Followers, SchemeResult, make_day
 
 JSON_NAME = "ieee33_day.json"
 MD_NAME = "ieee33_day.md"

@@ -1,6 +1,6 @@
 """Benchmark of paper 003's low-carbon study: C&CG per configuration, the set bounds and the whole run.
 
-Runs :func:`sim.lowcarbon_study.run_lowcarbon_study` (full by default, ``--quick`` for the CI version) and
+Runs :func:`studies.p003_lowcarbon.run.run_lowcarbon_study` (full by default, ``--quick`` for the CI version) and
 records, per configuration and set: wall time of the solve, master and subproblem seconds, iterations,
 LB/UB and gap, model sizes (recourse, master at the end, largest subproblem) and the method (exact C&CG,
 ex-post evaluation of S1, or the lower bound of the box / polyhedral sets); plus the set-building and total
@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.reporting import jsonable, machine_info, markdown_table, write_json, write_text
+from sim.engine.io import jsonable, machine_info, markdown_table, write_json, write_text
 
 COLUMNS = ("config", "uset", "method", "total", "lower_bound", "gap", "iterations", "solve_s", "master_s",
            "subproblem_s", "recourse_rows", "recourse_cols", "first_stage_binaries", "master_rows", "master_cols",
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.src is not None:
         rec = summarise(a.src)
     else:
-        from sim.lowcarbon_study import run_lowcarbon_study
+        from studies.p003_lowcarbon.run import run_lowcarbon_study
 
         with tempfile.TemporaryDirectory() as tmp:
             run_lowcarbon_study(Path(tmp), quick=a.quick, workers=a.workers, figures=False)

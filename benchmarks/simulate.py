@@ -1,4 +1,4 @@
-"""Benchmark of the multi-day simulator (sim/simulate.py, issue 4): days per minute and Dask speed-up.
+"""Benchmark of the multi-day simulator (sim/engine/run.py, issue 4): days per minute and Dask speed-up.
 
 Two measurements:
 
@@ -31,8 +31,10 @@ from typing import Any
 
 import pandas as pd
 
-from sim.reporting import environment_info, markdown_table, write_json, write_text
-from sim.simulate import MODES, RunSpec, SimSettings, execute, supported_scenarios
+from sim.engine.io import environment_info, markdown_table, write_json, write_text
+from sim.engine.run import execute
+from sim.engine.spec import RunSpec, SimSettings
+from sim.systems import SYSTEMS, all_modes
 
 JSON_NAME = "simulate.json"
 MD_NAME = "simulate.md"
@@ -42,12 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="simulate.py", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--scenarios", default=None, help="comma-separated (default: every supported scenario)")
-    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--modes", default=None, help="comma-separated (default: every mode of each system)")
     p.add_argument("--replays", default="oracle,mpc", help="intraday replays to time (default oracle,mpc)")
     p.add_argument("--days", type=int, default=3, help="days per mode run (default 3)")
     p.add_argument("--replications", type=int, default=4, help="runs in the Dask batch (default 4)")
     p.add_argument("--batch-days", type=int, default=2, help="days per run of the Dask batch (default 2)")
-    p.add_argument("--batch-mode", default="cooperative", choices=MODES)
+    p.add_argument("--batch-mode", default="cooperative", choices=all_modes())
     p.add_argument("--mc-days", type=int, default=200, help="Monte Carlo days per simulated day (default 200)")
     p.add_argument("--quick", action="store_true", help="1 day, ieee33 only, cooperative only, oracle replay "
                    "only, a batch of 2 one-day runs")
@@ -62,7 +64,7 @@ def mode_speed(scenario: str, mode: str, days: int, settings: SimSettings) -> di
     """One run of ``days`` days of ``mode`` (seed 0) under ``settings`` (its scenario and replay)."""
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        kpis = execute(tmp, [RunSpec(mode, 0, days)], settings)
+        kpis = execute(tmp, SYSTEMS[scenario], [RunSpec(mode, 0, days)], settings)
         wall = time.perf_counter() - t0
         tim = pd.read_csv(Path(tmp) / "timings.csv")
     rec: dict[str, Any] = {
@@ -87,7 +89,7 @@ def dask_batch(scenario: str, mode: str, reps: int, days: int, settings: SimSett
         for label, workers in (("loop", None), ("dask_1", 1), ("dask_2", 2)):
             d = Path(tmp) / label
             t0 = time.perf_counter()
-            execute(d, runs, settings, workers=workers)
+            execute(d, SYSTEMS[scenario], runs, settings, workers=workers)
             out[f"{label}_s"] = time.perf_counter() - t0
             files[label] = d / "kpis.csv"
             _say(f"batch {label}: {out[f'{label}_s']:.1f} s")
@@ -100,8 +102,9 @@ def dask_batch(scenario: str, mode: str, reps: int, days: int, settings: SimSett
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(None if argv is None else [str(a) for a in argv])
     scenarios = (["ieee33"] if args.quick else
-                 [s.strip() for s in (args.scenarios or ",".join(supported_scenarios())).split(",") if s.strip()])
-    modes = ["cooperative"] if args.quick else [m.strip() for m in args.modes.split(",")]
+                 [s.strip() for s in (args.scenarios or ",".join(SYSTEMS)).split(",") if s.strip()])
+    modes_arg = ["cooperative"] if args.quick else None if args.modes is None else \
+        [m.strip() for m in args.modes.split(",") if m.strip()]
     replays = ["oracle"] if args.quick else [r.strip() for r in args.replays.split(",") if r.strip()]
     days = 1 if args.quick else args.days
     reps, batch_days = (2, 1) if args.quick else (args.replications, args.batch_days)
@@ -110,14 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sc in scenarios:
         for replay in replays:
             settings = SimSettings(scenario=sc, n_mc=args.mc_days, replay=replay)
-            for m in modes:
+            for m in modes_arg or list(SYSTEMS[sc].modes):
                 speed.append(mode_speed(sc, m, days, settings))
     batch = dask_batch(scenarios[0], args.batch_mode, reps, batch_days, SimSettings(scenario=scenarios[0],
                                                                                       n_mc=args.mc_days))
     checks = [] if batch["identical_kpis"] else ["kpis.csv differs between the loop and the Dask runs"]
     machine = environment_info()
     doc: dict[str, Any] = {"benchmark": "simulate", "machine": machine,
-           "config": {"scenarios": scenarios, "replays": replays, "modes": modes, "days": days,
+           "config": {"scenarios": scenarios, "replays": replays, "modes": modes_arg or "all", "days": days,
                       "replications": reps,
                       "batch_days": batch_days, "batch_mode": args.batch_mode, "mc_days": args.mc_days,
                       "quick": bool(args.quick)},

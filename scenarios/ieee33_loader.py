@@ -28,9 +28,11 @@ import numpy as np
 import pandas as pd
 
 from agents.cluster import ClusterParams
-from agents.devices import BatteryParams, Horizon
+from agents.devices.core import Horizon
+from agents.devices.storage import BatteryParams
 from agents.ev import EVParams, FleetSpec, sample_fleet
 from agents.transformer_area import TransformerAreaParams
+from scenarios.feeder import Feeder, load_ieee33
 from scenarios.loader import _read_profiles, _Reader, read_toml, scenario_path
 from scenarios.schema import (
     VOLTAGE_LIMIT_MODES,
@@ -46,7 +48,6 @@ from scenarios.schema import (
     ScenarioError,
     VoltageLimitMode,
 )
-from sim.network import Feeder, load_ieee33
 
 #: TOU period types the DA design knows (SPEC §5.3, TOU-1 orders valley <= flat <= peak).
 PERIOD_TYPES: tuple[str, ...] = ("valley", "flat", "peak")

@@ -18,26 +18,15 @@ import numpy as np
 import pandas as pd
 
 from agents.campus import CampusParams
-from agents.devices import (
-    DA_HORIZON,
-    BatteryParams,
-    CHPParams,
-    GridParams,
-    LineParams,
-    RenewableParams,
-    ShiftableLoadParams,
-)
-from agents.rural_devices import (
-    BiogasGeneratorParams,
-    BiogasStorageParams,
-    DayAheadTradeParams,
-    ElectricBoilerParams,
-    HeatPumpParams,
-    HeatStorageParams,
-    IntradayTradeParams,
-    TransferableLoadParams,
-    check_battery_params,
-)
+from agents.decision.uncertainty import METHODS
+from agents.devices.biogas import BiogasGeneratorParams, BiogasStorageParams
+from agents.devices.core import DA_HORIZON
+from agents.devices.demand import ShiftableLoadParams, TransferableLoadParams
+from agents.devices.grid import DayAheadTradeParams, GridParams, IntradayTradeParams, LineParams
+from agents.devices.heat import ElectricBoilerParams, HeatPumpParams
+from agents.devices.renewables import RenewableParams
+from agents.devices.storage import BatteryParams, HeatStorageParams, check_battery_params
+from agents.devices.thermal import CHPParams
 from scenarios.schema import (
     ObjectiveSpec,
     PenaltySpec,
@@ -47,7 +36,6 @@ from scenarios.schema import (
     ThreeCampusScenario,
     UncertaintySpec,
 )
-from sim.uncertainty import METHODS
 
 SCENARIO_DIR = Path(__file__).resolve().parent
 _MISSING = object()
@@ -350,7 +338,7 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
 def _device[P](r: _Reader, cls: Callable[..., P], **kwargs: Any) -> P:
     """``cls(**kwargs)``; a ``ValueError`` of the device's own checks becomes a ScenarioError naming the field.
 
-    The device messages read ``Cls.field must be ...`` (:mod:`agents.rural_devices`), so the field is
+    The device messages read ``Cls.field must be ...`` (:mod:`agents.devices`), so the field is
     taken from there and prefixed with the table ``r`` stands for.
     """
     try:

@@ -1,178 +1,55 @@
-"""Scenario of paper 003's low-carbon campus (SPEC §3.6d, §3.9–§3.15, §6.5): schema and loader.
+"""Scenario of paper 003's low-carbon campus (SPEC §3.6d, §3.9–§3.15, §6.5): loader and scenario-level names.
 
 ``scenarios/lowcarbon_ies/scenario.toml`` holds one table per device; each table's keys are the fields
-of that device's ``Params`` dataclass in :mod:`agents.lowcarbon_devices` (or
-:class:`~agents.devices.BatteryParams` / :class:`~agents.rural_devices.HeatStorageParams` for the
+of that device's ``Params`` dataclass in :mod:`agents.devices` (:class:`~agents.ev.EVFleetParams` for the EV fleet;
+:class:`~agents.devices.storage.BatteryParams` / :class:`~agents.devices.storage.HeatStorageParams` for the
 electric and heat storage), and a field left out keeps the dataclass default (whose metadata names its
 source).  An unknown key, a value of the wrong type or out of range is a :class:`ScenarioError` naming
 the file, the field and what is allowed.  The six comparison configurations of 003 §4.1 are the
 ``[[variants]]`` (:class:`LowCarbonVariant`).
+
+The scenario is exactly the campus agent's parameters, so its dataclasses are those of
+:mod:`agents.lowcarbon_campus` under scenario-level aliases: :data:`LowCarbonScenario` =
+:class:`~agents.lowcarbon_campus.LowCarbonCampusParams`, :data:`LowCarbonVariant` =
+:class:`~agents.lowcarbon_campus.LowCarbonConfiguration`, :data:`LowCarbonUncertaintySpec` =
+:class:`~agents.lowcarbon_campus.LowCarbonUncertaintyParams`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from agents.devices import DA_HORIZON, BatteryParams, Horizon
-from agents.lowcarbon_devices import (
+from agents.devices.carbon import CarbonTradingParams, CCUSParams
+from agents.devices.core import DA_HORIZON
+from agents.devices.demand import DemandResponseParams, RecourseSlackParams
+from agents.devices.gas import GasBoilerParams, GasPurchaseParams, GasTurbineParams
+from agents.devices.heat import ElectricHeaterParams
+from agents.devices.hydrogen import P2AParams, P2GParams
+from agents.devices.renewables import WindFarmParams
+from agents.devices.storage import (
     AmmoniaStorageParams,
-    CarbonTradingParams,
-    CCUSParams,
-    DemandResponseParams,
-    ElectricHeaterParams,
-    EVFleetParams,
-    GasBoilerParams,
-    GasPurchaseParams,
-    GasTurbineParams,
+    BatteryParams,
+    HeatStorageParams,
     HydrogenStorageParams,
-    P2AParams,
-    P2GParams,
-    RecourseSlackParams,
-    ThermalUnitParams,
-    WindFarmParams,
-    default_ev_fleet,
+    check_battery_params,
 )
-from agents.rural_devices import HeatStorageParams, check_battery_params
+from agents.devices.thermal import ThermalUnitParams
+from agents.ev import EVFleetParams, default_ev_fleet
+from agents.lowcarbon_campus import LowCarbonCampusParams, LowCarbonConfiguration, LowCarbonUncertaintyParams
 from scenarios.loader import _read_profiles, _Reader, read_toml, scenario_path
 from scenarios.schema import ScenarioError
 
-CARBON_MODES = ("stepped", "conventional")
-
-
-@dataclass(frozen=True)
-class LowCarbonVariant:
-    """One comparison configuration of 003 §4.1 (SPEC §6.5 "Scenario definitions").
-
-    ``robust``: wind uncertainty handled by the data-driven two-stage RO (False: the deterministic plan on
-    the forecast, scored ex post on the same set); ``p2g_ccus``: P2G and CCUS built; ``blending``: H2
-    blending in GT/GB and NH3 co-firing in TP with P2A and the NH3 storage; ``ev_dr``: EV fleet and DR;
-    ``carbon``: ``stepped`` (CT-3) or ``conventional`` (one price c).
-    """
-
-    name: str
-    label: str = ""
-    robust: bool = True
-    p2g_ccus: bool = True
-    blending: bool = True
-    ev_dr: bool = True
-    carbon: str = "stepped"
-
-    def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
-            raise ValueError(f"variant.name = {self.name!r}: must be letters, digits, '_', '.', '-'")
-        if self.carbon not in CARBON_MODES:
-            raise ValueError(f"variant {self.name}: carbon = {self.carbon!r}: must be one of {', '.join(CARBON_MODES)}")
-
-
-@dataclass(frozen=True)
-class LowCarbonUncertaintySpec:
-    """Wind samples, mixture fit, sets and C&CG settings (SPEC §6.5)."""
-
-    n_history: int = field(default=365, metadata={"unit": "days", "doc": "'historical' wind days"})
-    n_samples: int = field(default=2000, metadata={"unit": "days", "doc": "expanded samples the sets are fitted to"})
-    n_components: int = field(default=20, metadata={"unit": "", "doc": "DP-GMM truncation"})
-    weight_concentration_prior: float = field(default=1.0, metadata={"unit": "", "doc": "DP concentration"})
-    pca_dim: int = field(default=6, metadata={"unit": "", "doc": "principal components the mixture is fitted in "
-                                                            "(0: the full 24-h space)"})
-    min_weight: float = field(default=0.02, metadata={"unit": "1", "doc": "smallest component weight kept"})
-    coverage: float = field(default=0.95, metadata={"unit": "1", "doc": "share of samples inside the union"})
-    gamma_b: int = field(default=6, metadata={"unit": "", "doc": "Gamma_B of the vertex approximation"})
-    box_q_low: float = field(default=0.005, metadata={"unit": "1", "doc": "box set lower quantile"})
-    box_q_high: float = field(default=0.995, metadata={"unit": "1", "doc": "box set upper quantile"})
-    gamma_poly: int = field(default=12, metadata={"unit": "", "doc": "polyhedral set budget"})
-    epsilon: float = field(default=1e-3, metadata={"unit": "1", "doc": "C&CG relative gap"})
-    max_iter: int = field(default=30, metadata={"unit": "", "doc": "C&CG iteration limit"})
-    replay_days: int = field(default=100, metadata={"unit": "days", "doc": "out-of-sample days each plan is scored on"})
-    upstream_gas_t_per_mwh: float = field(default=0.03, metadata={
-        "unit": "t/MWh", "doc": "upstream CO2 of purchased gas, the proxy for 003's 'indirect CO2' (SPEC §3.15)"})
-
-    def __post_init__(self) -> None:
-        def bad(name: str, allowed: str) -> ValueError:
-            return ValueError(f"uncertainty.{name} = {getattr(self, name)!r}: must be {allowed}")
-
-        for name in ("n_history", "n_samples", "n_components", "gamma_b", "gamma_poly", "max_iter", "replay_days"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise bad(name, "a whole number >= 1")
-        if self.n_samples < 50:
-            raise bad("n_samples", ">= 50 (the mixture needs data)")
-        if isinstance(self.pca_dim, bool) or not isinstance(self.pca_dim, int) or not 0 <= self.pca_dim <= 24:
-            raise bad("pca_dim", "a whole number in [0, 24] (0: no PCA)")
-        if not self.upstream_gas_t_per_mwh >= 0:
-            raise bad("upstream_gas_t_per_mwh", ">= 0")
-        if not self.weight_concentration_prior > 0:
-            raise bad("weight_concentration_prior", "> 0")
-        if not 0 <= self.min_weight < 1:
-            raise bad("min_weight", "in [0, 1)")
-        if not 0 < self.coverage < 1:
-            raise bad("coverage", "in (0, 1)")
-        if not 0 <= self.box_q_low < self.box_q_high <= 1:
-            raise bad("box_q_high", f"in (box_q_low = {self.box_q_low}, 1] with box_q_low >= 0")
-        if not 0 <= self.epsilon < 1:
-            raise bad("epsilon", "in [0, 1)")
-
-
-@dataclass(frozen=True, eq=False)
-class LowCarbonScenario:
-    """The low-carbon campus of paper 003: device parameters, loads, wind farms, settings and variants."""
-
-    name: str
-    description: str
-    seed: int
-    currency: str
-    farm_capacities_mw: tuple[float, ...]
-    wind: WindFarmParams
-    gas_purchase: GasPurchaseParams
-    gas_turbine: GasTurbineParams
-    gas_boiler: GasBoilerParams
-    thermal_units: tuple[ThermalUnitParams, ...]
-    p2g: P2GParams
-    p2a: P2AParams
-    ammonia_storage: AmmoniaStorageParams
-    hydrogen_storage: HydrogenStorageParams
-    electric_storage: BatteryParams
-    heat_storage: HeatStorageParams
-    ccus: CCUSParams
-    electric_heater: ElectricHeaterParams
-    demand_response: DemandResponseParams
-    ev_fleet: EVFleetParams
-    recourse_slacks: RecourseSlackParams
-    carbon_trading: CarbonTradingParams
-    uncertainty: LowCarbonUncertaintySpec
-    variants: tuple[LowCarbonVariant, ...]
-    electric_load_mw: np.ndarray = field(metadata={"unit": "MW", "doc": "conventional electric load P^con_t"})
-    heat_load_mw: np.ndarray = field(metadata={"unit": "MW", "doc": "conventional heat load R^con_t"})
-    horizon: Horizon = DA_HORIZON
-    source: Path | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("electric_load_mw", "heat_load_mw"):
-            arr = np.array(getattr(self, name), dtype=float)
-            if arr.shape != (self.horizon.n,):
-                raise ValueError(f"scenario {self.name}: {name} must have {self.horizon.n} values, got {arr.shape}")
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
-        names = [v.name for v in self.variants]
-        if len(set(names)) != len(names):
-            raise ValueError(f"scenario {self.name}: variant names must be unique, got {names}")
-        if not self.variants:
-            raise ValueError(f"scenario {self.name}: no variants")
-        if abs(sum(self.farm_capacities_mw) - self.wind.capacity_mw) > 1e-9:
-            raise ValueError(f"scenario {self.name}: wind.capacity_mw {self.wind.capacity_mw} != sum of the farm "
-                             f"capacities {sum(self.farm_capacities_mw)}")
-
-    def variant(self, name: str) -> LowCarbonVariant:
-        for v in self.variants:
-            if v.name == name:
-                return v
-        known = ", ".join(v.name for v in self.variants)
-        raise KeyError(f"scenario {self.name}: no variant {name!r} (variants: {known})")
+# The lowcarbon_ies scenario is exactly one campus's parameters: the dataclasses live beside the agent
+# that uses them (agents.lowcarbon_campus); the scenario-level names are aliases.
+#: Paper 003's campus: devices, loads, wind farms, settings and the comparison configurations.
+LowCarbonScenario = LowCarbonCampusParams
+#: One comparison configuration of 003 §4.1 (a ``[[variants]]`` table).
+LowCarbonVariant = LowCarbonConfiguration
+#: Wind samples, mixture fit, sets and C&CG settings (the ``[uncertainty]`` table).
+LowCarbonUncertaintySpec = LowCarbonUncertaintyParams
 
 
 # ---------------------------------------------------------------------------------------------- loader

@@ -1,7 +1,8 @@
 """Typed, frozen scenario dataclasses.  Nothing past the loader sees raw dicts (DESIGN principle 4).
 
-Device parameter dataclasses live beside their builders in :mod:`agents.devices`; this module
-adds what a whole scenario needs on top of them.
+Device parameter dataclasses live beside their builders in :mod:`agents.devices`, and an agent's
+parameter dataclass beside the agent; this module adds what a whole scenario needs on top of them.
+A scenario that is exactly one agent's parameters is an alias of that class (``RuralIESScenario``).
 """
 
 from __future__ import annotations
@@ -16,21 +17,13 @@ import numpy as np
 
 from agents.campus import CampusParams
 from agents.cluster import ClusterParams
-from agents.devices import DA_HORIZON, BatteryParams, Horizon, LineParams, RenewableParams
+from agents.decision.uncertainty import METHODS
+from agents.devices.core import Horizon
+from agents.devices.grid import LineParams
 from agents.ev import FleetSpec
-from agents.rural_devices import (
-    BiogasGeneratorParams,
-    BiogasStorageParams,
-    DayAheadTradeParams,
-    ElectricBoilerParams,
-    HeatPumpParams,
-    HeatStorageParams,
-    IntradayTradeParams,
-    TransferableLoadParams,
-)
+from agents.rural_campus import RuralCampusParams, RuralUncertaintyParams
 from agents.transformer_area import TransformerAreaParams
-from sim.network import IEEE33_TRUNK, Feeder
-from sim.uncertainty import METHODS
+from scenarios.feeder import IEEE33_TRUNK, Feeder
 
 
 class ScenarioError(ValueError):
@@ -41,13 +34,14 @@ class ScenarioError(ValueError):
 class UncertaintySpec:
     """Bounded-error scenarios and the CVaR envelope (SPEC §4.2, §4.7, §6.3), and the simulator's DA method.
 
-    ``method`` (one of :data:`sim.uncertainty.METHODS`) is how the simulator (:mod:`sim.campus_day`)
-    makes the DA decision: ``cvar`` is the cloud model of paper 000 (the CVaR objective, SPEC §4.7);
-    ``so``, ``ro``, ``dro``, ``cdro`` are the methods of SPEC §6.4 over the day's reduced scenarios
-    (:class:`sim.cloud.CloudDRO`), with Ψ of CD-3 around their probabilities and the radii of CD-4 for
-    ``M = history_days`` (the Monte Carlo days the scenarios are reduced from: the simulator's
-    ``n_mc``), ``K`` = the number of reduced scenarios and the confidence levels ``alpha_1``,
-    ``alpha_inf``; ``lam`` is λ of CD-2 (cdro).  The cloud study (:mod:`sim.cloud`) ignores them.
+    ``method`` (one of :data:`agents.decision.uncertainty.METHODS`) is how the simulator
+    (:mod:`sim.systems.three_campus.day`) makes the DA decision: ``cvar`` is the cloud model of paper 000
+    (the CVaR objective, SPEC §4.7); ``so``, ``ro``, ``dro``, ``cdro`` are the methods of SPEC §6.4 over the
+    day's reduced scenarios (:class:`sim.systems.three_campus.cloud.CloudDRO`), with Ψ of CD-3 around their
+    probabilities and the radii of CD-4 for ``M = history_days`` (the Monte Carlo days the scenarios are
+    reduced from: the simulator's ``n_mc``), ``K`` = the number of reduced scenarios and the confidence
+    levels ``alpha_1``, ``alpha_inf``; ``lam`` is λ of CD-2 (cdro).  The cloud study
+    (:mod:`sim.systems.three_campus.cloud`) ignores them.
     """
 
     epsilon: float = 0.10
@@ -430,115 +424,8 @@ class IEEE33Scenario:
 
 # ============================================================================ rural IES (paper 002, SPEC §3.8, §6.4)
 
-
-@dataclass(frozen=True)
-class RuralUncertaintySpec:
-    """Reference samples, ambiguity set and solution method of paper 002's constrained DRO (SPEC §6.4).
-
-    ``M`` historical error days (AR(1) with coefficient ``ar1_phi``, marginal ``N(0, sigma²)``, clipped
-    to ``±error_bound``) are reduced to ``K`` reference samples by k-means; Ψ has the radii of CD-4 for
-    the confidence levels ``alpha_1``, ``alpha_inf``.  ``method`` (one of
-    :data:`sim.uncertainty.METHODS`) is how the campus makes its day-ahead decision; ``lam`` is λ of
-    CD-2, ``epsilon`` the C&CG relative gap and ``cvar_beta`` the level of method ``"cvar"``.
-    """
-
-    method: str = field(default="cdro", metadata={"unit": "", "doc": "so, ro, dro, cdro or cvar"})
-    M: int = field(default=200, metadata={"unit": "days", "doc": "historical observations"})
-    K: int = field(default=50, metadata={"unit": "samples", "doc": "reference samples (k-means clusters)"})
-    alpha_inf: float = field(default=0.99, metadata={"unit": "1", "doc": "confidence of the inf-norm bound"})
-    alpha_1: float = field(default=0.95, metadata={"unit": "1", "doc": "confidence of the 1-norm bound"})
-    lam: float = field(default=0.2, metadata={"unit": "1", "doc": "lambda of CD-2, in [0, 1]"})
-    error_bound: float = field(default=0.30, metadata={"unit": "1", "doc": "relative error bound"})
-    ar1_phi: float = field(default=0.7, metadata={"unit": "1", "doc": "AR(1) coefficient of the errors"})
-    sigma: float = field(default=0.1, metadata={"unit": "1", "doc": "marginal std of the relative errors"})
-    epsilon: float = field(default=1e-4, metadata={"unit": "1", "doc": "C&CG relative gap"})
-    cvar_beta: float = field(default=0.8, metadata={"unit": "1", "doc": "CVaR level of method 'cvar'"})
-
-    def __post_init__(self) -> None:
-        def bad(name: str, allowed: str) -> ValueError:
-            return ValueError(f"uncertainty.{name} = {getattr(self, name)!r}: must be {allowed}")
-
-        if self.method not in METHODS:
-            raise bad("method", f"one of {', '.join(METHODS)}")
-        for name in ("M", "K"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise bad(name, "a whole number >= 1")
-        if self.K > self.M:
-            raise bad("K", f"<= M = {self.M} (k-means needs at least K historical days)")
-        for name in ("alpha_inf", "alpha_1"):
-            if not 0 < getattr(self, name) < 1:
-                raise bad(name, "in (0, 1)")
-        if not 0 <= self.lam <= 1:
-            raise bad("lam", "in [0, 1]")
-        if not 0 < self.error_bound < 1:
-            raise bad("error_bound", "in (0, 1)")
-        if not 0 <= self.ar1_phi < 1:
-            raise bad("ar1_phi", "in [0, 1)")
-        if not (math.isfinite(self.sigma) and self.sigma > 0):
-            raise bad("sigma", "> 0")
-        if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
-            raise bad("epsilon", ">= 0")
-        if not 0 <= self.cvar_beta < 1:
-            raise bad("cvar_beta", "in [0, 1)")
-
-
-@dataclass(frozen=True, eq=False)
-class RuralIESScenario:
-    """The rural biogas-power-heat IES of paper 002 (SPEC §3.8, §3.6b, §6.4).
-
-    Device parameters are the dataclasses of :mod:`agents.rural_devices` (and
-    :class:`~agents.devices.BatteryParams` / :class:`~agents.devices.RenewableParams` for the power
-    storage and the PV plant).  Profiles have ``horizon.n`` (24) hourly values: the forecasts
-    ``power_load_kw``, ``heat_load_kw`` (kW_th), ``pv_forecast_kw`` and the digester output
-    ``biogas_production_m3_per_h``; the day-ahead price ``da_price`` (``p_t``) and the intraday
-    ``buy_price``/``sell_price`` (currency/kWh).  ``voll_factor`` prices the recourse slacks at
-    :attr:`voll_per_kwh` (SPEC §6.6 step 4).
-    """
-
-    name: str
-    description: str
-    seed: int
-    pv: RenewableParams
-    biogas_generator: BiogasGeneratorParams
-    biogas_storage: BiogasStorageParams
-    electric_boiler: ElectricBoilerParams
-    heat_pump: HeatPumpParams
-    power_storage: BatteryParams
-    heat_storage: HeatStorageParams
-    transferable_load: TransferableLoadParams
-    da_trading: DayAheadTradeParams
-    intraday_trading: IntradayTradeParams
-    uncertainty: RuralUncertaintySpec
-    voll_factor: float = field(metadata={"unit": "1", "doc": "VOLL / highest price of the day"})
-    power_load_kw: np.ndarray = field(metadata={"unit": "kW", "doc": "power-load forecast P^{d,f}_t"})
-    heat_load_kw: np.ndarray = field(metadata={"unit": "kW_th", "doc": "heat-load forecast H^{d,f}_t"})
-    pv_forecast_kw: np.ndarray = field(metadata={"unit": "kW", "doc": "PV forecast P^{v,f}_t"})
-    biogas_production_m3_per_h: np.ndarray = field(metadata={"unit": "m3/h", "doc": "digester output G^prod_t"})
-    da_price: np.ndarray = field(metadata={"unit": "currency/kWh", "doc": "day-ahead price p_t"})
-    buy_price: np.ndarray = field(metadata={"unit": "currency/kWh", "doc": "intraday purchase price c^buy_t"})
-    sell_price: np.ndarray = field(metadata={"unit": "currency/kWh", "doc": "intraday sale price c^sell_t"})
-    horizon: Horizon = DA_HORIZON
-    currency: str = "CNY"
-    source: Path | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("power_load_kw", "heat_load_kw", "pv_forecast_kw", "biogas_production_m3_per_h",
-                     "da_price", "buy_price", "sell_price"):
-            arr = _frozen_array(getattr(self, name))
-            if arr.shape != (self.horizon.n,):
-                raise ValueError(f"scenario {self.name}: {name} must have {self.horizon.n} values, got {arr.shape}")
-            object.__setattr__(self, name, arr)
-
-    @property
-    def voll_per_kwh(self) -> float:
-        """Value of lost load: ``voll_factor`` × the highest day-ahead or intraday purchase price."""
-        return float(self.voll_factor * max(self.da_price.max(), self.buy_price.max()))
-
-    @property
-    def power_load_peak_kw(self) -> float:
-        return float(self.power_load_kw.max())
-
-    @property
-    def heat_load_peak_kw(self) -> float:
-        return float(self.heat_load_kw.max())
+#: The rural_ies scenario is exactly one campus's parameters: the dataclass lives beside the agent that
+#: uses it (:class:`agents.rural_campus.RuralCampusParams`); the scenario-level name is an alias.
+RuralIESScenario = RuralCampusParams
+#: Paper 002's uncertainty settings, an alias of :class:`agents.rural_campus.RuralUncertaintyParams`.
+RuralUncertaintySpec = RuralUncertaintyParams

@@ -19,7 +19,7 @@ hour ``h`` covers ``h-1..h``; ``tau_h = h - 0.5`` is its midpoint.
 ``profiles/prices.csv`` (CNY/kWh)
   * ``da_price``: the day-ahead TOU price ``p_t`` of SPEC §3.8 `[default]`: valley 0.35 (hours 1-7 and
     24), peak 1.00 (hours 8-10 and 19-22), flat 0.65 otherwise, except 0.55 at hour 14 (002 describes
-    13-14 h as cheaper).  Equal to ``agents.rural_devices.RURAL_DEFAULTS.da_price()``.
+    13-14 h as cheaper).  Equal to ``agents.rural_campus.RURAL_DEFAULTS.da_price()``.
   * ``buy_price``, ``sell_price``: intraday ``c^buy_t = 1.2 p_t`` and ``c^sell_t = 0.5 p_t`` (SPEC §3.8).
 """
 

@@ -1,4 +1,4 @@
-"""Fit the weather model of ``sim/weather.py`` (SPEC §6.1) to the TMY3 files bundled with pvlib.
+"""Fit the weather model of ``sim/weather/model.py`` (SPEC §6.1) to the TMY3 files bundled with pvlib.
 
 Run from the repository root::
 
@@ -10,7 +10,7 @@ NC; ``pvlib/data/703165TY.csv``, Sand Point AK), fits per station, month and hou
 * the clearness index ``k_t = GHI / GHI_extra`` ~ Beta by the method of moments (SPEC §6.1), and
 * the 10 m wind speed ~ calm point mass + Weibull truncated at the calm threshold (maximum likelihood),
 
-and writes ``weather_params.csv`` (read by :func:`sim.weather.load_weather_params`) and
+and writes ``weather_params.csv`` (read by :func:`sim.weather.model.load_weather_params`) and
 ``PROVENANCE.md`` (data source, versions, fields, methods, the turbine, a summary) beside this
 script.  Nothing else writes those two files; the tests check the CSV against a fresh fit.
 """
@@ -35,7 +35,7 @@ FLOAT_FORMAT = "%.6g"
 
 def _summary(table: pd.DataFrame, station: int) -> pd.DataFrame:
     """Per month: the data's mean k_t, mean GHI, mean wind speed; the fitted ranges of the wind law."""
-    from sim.weather import weibull_mixture_mean
+    from sim.weather.model import weibull_mixture_mean
 
     t = table[table["station"] == station]
     rows = []
@@ -58,7 +58,7 @@ def _summary(table: pd.DataFrame, station: int) -> pd.DataFrame:
 
 def _capacity_factors(table: pd.DataFrame, station: int) -> tuple[float, float]:
     """Annual capacity factors of a PV and a wind site under the fitted model (plug-in expectation)."""
-    from sim.weather import Site, WeatherModel, validate_params
+    from sim.weather.model import Site, WeatherModel, validate_params
 
     params = validate_params(table, "fit", station)
     model = WeatherModel(params, [Site("pv", "pv", 1.0), Site("wind", "wind", 1.0)])
@@ -85,8 +85,8 @@ def provenance(table: pd.DataFrame, metas: dict[int, dict[str, object]], files: 
     import pvlib
     import windpowerlib
 
-    from sim import weather as w
-    from sim.reporting import markdown_table
+    from sim.engine.io import markdown_table
+    from sim.weather import model as w
 
     turbine = w.TurbineCurve.from_windpowerlib()
     info = _turbine_rows(w.DEFAULT_TURBINE)
@@ -112,14 +112,14 @@ def provenance(table: pd.DataFrame, metas: dict[int, dict[str, object]], files: 
                      f"| UTC{float(str(meta.get('TZ', 0))):+g} |")
     lines += [
         "",
-        f"Default station in `sim.weather`: {w.DEFAULT_STATION}.",
+        f"Default station in `sim.weather.model`: {w.DEFAULT_STATION}.",
         "",
         "Fields used: `ghi` (global horizontal irradiance, W/m2), `ghi_extra` (extraterrestrial horizontal "
         "irradiance, W/m2), `wind_speed` (10 m, m/s, 0.1 m/s resolution), `temp_air` (dry bulb, deg C). "
         "Time stamps are hour-ending local standard time: the record stamped HH:00 covers HH-1..HH and is "
         "fitted as hour index HH-1 (hour 0..23; the scenarios' hour h = index + 1).",
         "",
-        "## Fit methods (`sim/weather.py`)",
+        "## Fit methods (`sim/weather/model.py`)",
         "",
         f"- Night: records with `ghi_extra` < {w.GHI_EXTRA_MIN_W_M2:g} W/m2 (their ratio GHI/GHI_extra is "
         f"meaningless: up to 5 in the data). A (month, hour) cell with fewer than {w.MIN_DAY_SAMPLES} day records, "
@@ -162,13 +162,13 @@ def provenance(table: pd.DataFrame, metas: dict[int, dict[str, object]], files: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Fit sim/weather.py's PV and wind parameters to pvlib's TMY3 files.")
+    ap = argparse.ArgumentParser(description="Fit sim/weather/model.py's PV and wind parameters to pvlib's TMY3 files.")
     ap.add_argument("--out-dir", type=Path, default=HERE, help="where to write the CSV and PROVENANCE.md")
     args = ap.parse_args(argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from sim import weather as w
-    from sim.reporting import write_csv, write_text
+    from sim.engine.io import write_csv, write_text
+    from sim.weather import model as w
 
     files = {st: w.bundled_tmy3_path(st) for st in w.BUNDLED_TMY3}
     metas = {st: w.read_tmy3(f)[1] for st, f in files.items()}

@@ -29,7 +29,8 @@ from agents.cluster import (
     set_cluster_data,
     solve_certified,
 )
-from agents.devices import RT_HORIZON, BatteryParams, Horizon
+from agents.devices.core import RT_HORIZON, Horizon
+from agents.devices.storage import BatteryParams
 from agents.milp import HighsModel
 from market.interfaces import Offer
 

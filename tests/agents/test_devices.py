@@ -1,4 +1,4 @@
-"""Device builders of agents/devices.py (SPEC §3.1-3.6a), tested build / solve / solution /
+"""Core device builders of agents/devices/ (SPEC §3.1-3.6a), tested build / solve / solution /
 conservation / mutability / bad input on horizons of 1-4 periods.
 
 Every expected optimum is worked out by hand in the comment beside it.
@@ -13,26 +13,12 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from agents.devices import (
-    BatteryParams,
-    Bus,
-    CHPParams,
-    GridParams,
-    Horizon,
-    LineParams,
-    RenewableParams,
-    ShiftableLoadParams,
-    build_battery,
-    build_chp,
-    build_grid,
-    build_p2p_lines,
-    build_renewable,
-    build_shiftable_load,
-    close_bus,
-    p2p_net_inflow,
-    param_values,
-    set_profile,
-)
+from agents.devices.core import Bus, Horizon, close_bus, param_values, set_profile
+from agents.devices.demand import ShiftableLoadParams, build_shiftable_load
+from agents.devices.grid import GridParams, LineParams, build_grid, build_p2p_lines, p2p_net_inflow
+from agents.devices.renewables import RenewableParams, build_renewable
+from agents.devices.storage import BatteryParams, build_battery
+from agents.devices.thermal import CHPParams, build_chp
 from agents.milp import HighsModel
 
 TOL = 1e-6

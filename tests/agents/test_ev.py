@@ -14,7 +14,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from agents.devices import RT_HORIZON, Horizon, set_profile
+from agents.devices.core import RT_HORIZON, Horizon, set_profile
 from agents.ev import (
     COMPLEMENTARITY_TOL,
     EVAgent,

@@ -9,8 +9,8 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
+from agents.devices.carbon import stepped_carbon_cost
 from agents.lowcarbon_campus import COST_COLUMNS, build_lowcarbon_model, uncontrolled_ev_load
-from agents.lowcarbon_devices import stepped_carbon_cost
 from agents.milp import HighsModel
 from scenarios.lowcarbon_loader import LowCarbonScenario, load_lowcarbon_ies
 from scenarios.schema import ScenarioError

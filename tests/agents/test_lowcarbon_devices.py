@@ -1,4 +1,5 @@
-"""Device library of paper 003's low-carbon campus (agents/lowcarbon_devices.py; SPEC §3.6d, §3.7, §3.9–§3.15),
+"""Device builders of paper 003's low-carbon campus (agents/devices/ gas, thermal, hydrogen, carbon, storage,
+renewables, heat, demand; the EV fleet of agents/ev.py; SPEC §3.6d, §3.7, §3.9–§3.15),
 tested build / solve / solution / conservation / mutability / bad input on horizons of 1-6 periods, one small
 coupled system (GT + GB + TP + P2G + P2A + CCUS + storages + trading) checked for CO2 mass balance and every
 carrier's balance, and one 24-hour default day with the commitment fixed (the recourse LP).
@@ -19,56 +20,59 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from agents.devices import DA_HORIZON, Bus, Horizon, InjectionBus
-from agents.ev import EVParams
-from agents.lowcarbon_devices import (
-    LHV_CH4_MWH_PER_M3,
-    LHV_H2_MWH_PER_M3,
-    AmmoniaBus,
-    AmmoniaStorageParams,
+from agents.devices.carbon import (
     CarbonLedger,
     CarbonTradingParams,
     CCUSParams,
-    DemandResponseParams,
-    ElectricHeaterParams,
-    EVFleetParams,
-    GasBoilerParams,
-    GasBus,
-    GasPurchaseParams,
-    GasTurbineParams,
-    HydrogenBus,
-    HydrogenStorageParams,
-    LowCarbonHandle,
-    P2AParams,
-    P2GParams,
-    RecourseSlackParams,
-    ThermalUnitParams,
-    WindFarmParams,
-    build_ammonia_storage,
     build_carbon_trading,
     build_ccus,
+    stepped_carbon_cost,
+)
+from agents.devices.core import (
+    DA_HORIZON,
+    AmmoniaBus,
+    Bus,
+    GasBus,
+    HeatBus,
+    Horizon,
+    HydrogenBus,
+    InjectionBus,
+    LowCarbonHandle,
+    close_lowcarbon_buses,
+)
+from agents.devices.demand import (
+    DemandResponseParams,
+    RecourseSlackParams,
     build_demand_response,
-    build_electric_heater,
-    build_ev_fleet,
+    build_fixed_load,
+    build_recourse_slacks,
+)
+from agents.devices.gas import (
+    LHV_CH4_MWH_PER_M3,
+    LHV_H2_MWH_PER_M3,
+    GasBoilerParams,
+    GasPurchaseParams,
+    GasTurbineParams,
     build_gas_boiler,
     build_gas_purchase,
     build_gas_turbine,
-    build_hydrogen_storage,
-    build_p2a,
-    build_p2g,
-    build_recourse_slacks,
-    build_thermal_unit,
-    build_wind_farm,
-    close_lowcarbon_buses,
-    default_electric_storage,
-    default_ev_fleet,
-    default_heat_storage,
-    default_thermal_units,
-    set_wind_availability,
-    stepped_carbon_cost,
 )
+from agents.devices.heat import ElectricHeaterParams, build_electric_heater
+from agents.devices.hydrogen import P2AParams, P2GParams, build_p2a, build_p2g
+from agents.devices.renewables import WindFarmParams, build_wind_farm, set_wind_availability
+from agents.devices.storage import (
+    AmmoniaStorageParams,
+    HydrogenStorageParams,
+    build_ammonia_storage,
+    build_heat_storage,
+    build_hydrogen_storage,
+    build_power_storage,
+    default_electric_storage,
+    default_heat_storage,
+)
+from agents.devices.thermal import ThermalUnitParams, build_thermal_unit, default_thermal_units
+from agents.ev import EVFleetParams, EVParams, build_ev_fleet, default_ev_fleet
 from agents.milp import HighsModel, SolveError, SolverOptions
-from agents.rural_devices import HeatBus, build_fixed_load, build_heat_storage, build_power_storage
 
 TOL = 1e-6
 GAS_PER_MWH = 2.5e-4 / LHV_CH4_MWH_PER_M3  # 万元 per MWh of CH4 at the default price: ~0.0251

@@ -10,17 +10,10 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from agents.devices import (
-    BatteryParams,
-    Bus,
-    CHPParams,
-    GridParams,
-    Horizon,
-    build_battery,
-    build_chp,
-    build_grid,
-    close_bus,
-)
+from agents.devices.core import Bus, Horizon, close_bus
+from agents.devices.grid import GridParams, build_grid
+from agents.devices.storage import BatteryParams, build_battery
+from agents.devices.thermal import CHPParams, build_chp
 from agents.milp import HighsModel, SolveError, SolverOptions, SolveStats, constraint_family
 
 TOL = 1e-6

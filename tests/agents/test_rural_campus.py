@@ -17,6 +17,7 @@ import pandas as pd
 import pyomo.environ as pyo
 import pytest
 
+from agents.decision.uncertainty import DROResult, ambiguity_radii
 from agents.rural_campus import (
     DISPATCH_COLUMNS,
     ErrorSamples,
@@ -28,7 +29,6 @@ from agents.rural_campus import (
 )
 from scenarios.loader import load_rural_ies
 from scenarios.schema import RuralIESScenario
-from sim.uncertainty import DROResult, ambiguity_radii
 
 TOL = 1e-6
 M_SMALL, K_SMALL = 60, 8

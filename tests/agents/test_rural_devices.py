@@ -1,4 +1,5 @@
-"""Device library of paper 002's rural IES (agents/rural_devices.py; SPEC §3.8, §3.6b), tested build /
+"""Device builders of paper 002's rural IES (agents/devices/ biogas, heat, storage, grid, demand; SPEC §3.8,
+§3.6b), tested build /
 solve / solution / conservation / mutability / bad input on horizons of 1-6 periods, plus one 24-hour
 rural system on the hourly and the quarter-hour grid.
 
@@ -17,50 +18,53 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from agents.devices import (
+from agents.devices.biogas import (
+    BiogasGeneratorParams,
+    BiogasStorageParams,
+    build_biogas_generator,
+    build_biogas_storage,
+)
+from agents.devices.core import (
     DA_HORIZON,
     RT_HORIZON,
-    BatteryParams,
     Bus,
-    GridParams,
+    HeatBus,
     Horizon,
-    RenewableParams,
-    build_battery,
-    build_grid,
-    build_renewable,
     close_bus,
+    close_rural_buses,
+    hold_hourly,
     param_values,
     set_profile,
 )
-from agents.milp import HighsModel
-from agents.rural_devices import (
-    RURAL_DEFAULTS,
-    BiogasGeneratorParams,
-    BiogasStorageParams,
+from agents.devices.demand import TransferableLoadParams, build_fixed_load, build_transferable_load
+from agents.devices.grid import (
     DayAheadTradeParams,
-    ElectricBoilerParams,
-    HeatBus,
-    HeatPumpParams,
-    HeatStorageParams,
+    GridParams,
     IntradayTradeParams,
-    TransferableLoadParams,
-    build_biogas_generator,
-    build_biogas_storage,
     build_da_trading,
-    build_electric_boiler,
-    build_fixed_load,
-    build_heat_pump,
-    build_heat_storage,
+    build_grid,
     build_intraday_trading,
-    build_power_storage,
-    build_transferable_load,
-    build_waste_heat_recovery,
-    check_battery_params,
-    close_rural_buses,
-    hold_hourly,
     set_intraday_prices,
+)
+from agents.devices.heat import (
+    ElectricBoilerParams,
+    HeatPumpParams,
+    build_electric_boiler,
+    build_heat_pump,
+    build_waste_heat_recovery,
+)
+from agents.devices.renewables import RenewableParams, build_renewable
+from agents.devices.storage import (
+    BatteryParams,
+    HeatStorageParams,
+    build_battery,
+    build_heat_storage,
+    build_power_storage,
+    check_battery_params,
     simultaneous_periods,
 )
+from agents.milp import HighsModel
+from agents.rural_campus import RURAL_DEFAULTS
 
 TOL = 1e-6
 
@@ -553,7 +557,7 @@ def test_power_storage_lp_arbitrage_equals_the_battery_milp() -> None:
     assert soc[-1] == pytest.approx(50, abs=TOL)  # ESS-4
     assert simultaneous_periods(ch, dis) == []
     assert np.max(np.abs(dis - ch + grid_net(hm, m) - 50)) < TOL
-    # the MILP with the binary (agents.devices) agrees
+    # the MILP with the binary (agents.devices.storage.build_battery) agrees
     mb = pyo.ConcreteModel()
     busb = Bus(ESS_H)
     mb.ess = pyo.Block()

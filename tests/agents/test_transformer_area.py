@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import agents.transformer_area as ta_mod
-from agents.devices import RT_HORIZON, Horizon
+from agents.devices.core import RT_HORIZON, Horizon
 from agents.milp import HighsModel
 from agents.transformer_area import (
     DemandResponse,

@@ -14,13 +14,13 @@ import pytest
 from scenario_edits import edit, edit_csv_cell, edit_re
 
 from agents.cluster import DEFAULT_CLUSTER_ESS
-from agents.devices import Horizon
+from agents.devices.core import Horizon
 from agents.ev import EVParams
 from market.pricing import DEFAULT_CUT_ELASTICITY, DEFAULT_SELF_ELASTICITY, DEFAULT_TOU_PARTITION
+from scenarios.feeder import default_s_max_mva, load_ieee33
 from scenarios.ieee33_loader import fleet, load_ieee33_scenario
 from scenarios.loader import SCENARIO_DIR, load_three_campus
 from scenarios.schema import EVStation, IEEE33Scenario, ScenarioError
-from sim.network import default_s_max_mva, load_ieee33
 
 BUNDLED = SCENARIO_DIR / "ieee33"
 TOML = "scenario.toml"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scenario_edits import edit, edit_csv_cell, edit_re
 
-from agents.rural_devices import RURAL_DEFAULTS
+from agents.rural_campus import RURAL_DEFAULTS
 from scenarios.loader import SCENARIO_DIR, load_rural_ies, load_three_campus, scenario_path
 from scenarios.schema import RuralIESScenario, RuralUncertaintySpec, ScenarioError
 
@@ -41,7 +41,7 @@ def test_bundled_scenario_matches_the_spec_defaults(bundled: RuralIESScenario) -
     s, d = bundled, RURAL_DEFAULTS
     assert s.name == "rural_ies" and s.currency == "CNY" and s.seed == 20240602
     assert s.source == scenario_path("rural_ies")
-    # device parameters: exactly the SPEC §3.8 defaults of agents.rural_devices
+    # device parameters: exactly the SPEC §3.8 defaults of agents.rural_campus.RURAL_DEFAULTS
     assert s.biogas_generator == d.biogas_generator
     assert s.biogas_storage == d.biogas_storage
     assert s.electric_boiler == d.electric_boiler

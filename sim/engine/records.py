@@ -1,0 +1,64 @@
+"""The records a run writes, their columns and units, in one place.
+
+``kpis.csv`` (and ``kpis/day=NNN/<run>.csv``): one row per run and day —
+
+===================  =====  ==========================================================
+column               unit   what it is
+===================  =====  ==========================================================
+``run``              –      run name: ``<mode>-s<seed>`` (``-<point>`` for a sweep point)
+``mode``             –      coordination mode (one of the system's modes)
+``seed``             –      the run's seed; every random draw of the day comes from it
+``point``            –      sweep point (``base`` outside a sweep)
+``day``              –      1-based day of the run
+``day_of_year``      –      calendar day of the weather draw (1..365)
+===================  =====  ==========================================================
+
+then the system's own KPI columns in the order :attr:`sim.engine.system.System.kpis` declares them
+(name, unit, lower-is-better and description; the README lists them per system), then any per-agent
+columns the system adds (e.g. ``final_cost_<cluster>``; the per-agent records below hold the same).
+
+``agents/day=NNN/<run>.parquet``: per-agent records in long format, columns :data:`AGENT_COLUMNS`:
+``run, mode, day, agent_id, agent_type, behaviour, variable, value, unit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from sim.engine.system import System
+
+#: Identifier columns of every KPI row, in order.
+ID_COLUMNS: tuple[str, ...] = ("run", "mode", "seed", "point", "day", "day_of_year")
+#: Columns of the per-agent records.
+AGENT_COLUMNS: tuple[str, ...] = ("run", "mode", "day", "agent_id", "agent_type", "behaviour", "variable", "value",
+                                  "unit")
+
+
+def kpi_row(system: System, kpis: Mapping[str, Any]) -> dict[str, Any]:
+    """The day's KPI row in file order: identifiers, the system's declared KPIs, then per-agent extras.
+
+    A declared KPI the day did not report is an error (a silently missing column would read as
+    NaN in ``compare``); keys that are neither identifiers nor declared KPIs are kept after them.
+    """
+    missing = [c for c in ID_COLUMNS if c not in kpis] + [k.name for k in system.kpis if k.name not in kpis]
+    if missing:
+        raise RuntimeError(f"{system.kind}: the day's KPI row lacks {', '.join(missing)}")
+    declared = {k.name for k in system.kpis}
+    row = {c: kpis[c] for c in ID_COLUMNS}
+    row.update({k.name: kpis[k.name] for k in system.kpis})
+    row.update({k: v for k, v in kpis.items() if k not in row and k not in declared})
+    return row
+
+
+def agent_records(run: str, mode: str, day: int, rows: list[tuple[str, str, str, str, float, str]]) -> pd.DataFrame:
+    """Per-agent records of one day from ``(agent_id, agent_type, behaviour, variable, value, unit)`` tuples."""
+    df = pd.DataFrame(rows, columns=list(AGENT_COLUMNS[3:]))
+    df.insert(0, "run", run)
+    df.insert(1, "mode", mode)
+    df.insert(2, "day", int(day))
+    df["value"] = df["value"].astype(float)
+    return df
+

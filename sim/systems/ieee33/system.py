@@ -1,0 +1,97 @@
+"""The IEEE-33 distribution system of paper 004 as a simulated system (its registry entry).
+
+Agents: one transformer-area agent per load bus, one cluster agent per cluster, the EV fleet per
+station (:mod:`sim.systems.ieee33.schemes`).  A day: the DSO's day-ahead TOU design, then the mode's
+scheme over the 96 quarter-hours, then the network check (:mod:`sim.systems.ieee33.day`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scenarios.ieee33_loader import load_ieee33_scenario
+from scenarios.schema import IEEE33Scenario
+from sim.engine.spec import SimSettings
+from sim.engine.state import CarryState
+from sim.engine.system import KPI, DaySteps, Mode, System
+from sim.systems.ieee33.day import simulate_day_steps, weather_model
+from sim.systems.ieee33.modes import MODES, Cooperative, Noncooperative
+
+
+def _usd(name: str, description: str) -> KPI:
+    return KPI(name, "USD", True, description)
+
+
+class IEEE33System(System):
+    kind = "ieee33"
+    description = "IEEE-33 feeder with clusters, transformer areas and EVs (paper 004)"
+    modes: ClassVar[Mapping[str, type[Mode]]] = MODES
+    default_mode = Cooperative.name
+    key_contrast = (Cooperative.name, Noncooperative.name)
+    headline = ("total_cost", "grid_cost", "curtailment_kwh", "curtailment_rate", "grid_kwh", "peak_valley_kw",
+                "vmin_pu", "vmax_pu", "vmin_ac_pu")
+    kpis = (
+        _usd("total_cost", "system cost: upstream purchases + PV use + curtailment penalties + storage throughput "
+             "+ DR discomfort + EV degradation"),
+        _usd("grid_cost", "upstream purchases"),
+        _usd("curtailment_penalty", "penalty on curtailed renewable energy"),
+        _usd("storage_cost", "storage throughput cost (CL-3)"),
+        _usd("ev_cost", "EVs' own cost at a zero energy price (degradation)"),
+        _usd("pv_use_cost", "cost of the PV energy used"),
+        _usd("dr_cost", "transformer areas' demand-response discomfort cost"),
+        _usd("interaction_cost", "bargaining payments or greedy transfers between clusters (a transfer)"),
+        _usd("ev_bill", "EVs' energy bill at the intraday prices (a transfer)"),
+        KPI("curtailment_kwh", "kWh", True, "renewable energy curtailed"),
+        KPI("curtailment_rate", "1", True, "curtailed / available renewable energy"),
+        KPI("renewable_available_kwh", "kWh", None, "renewable energy available on the realised day"),
+        KPI("grid_kwh", "kWh", None, "energy bought upstream"),
+        KPI("exchange_kwh", "kWh", None, "energy exchanged between clusters"),
+        KPI("peak_valley_kw", "kW", True, "peak minus valley of the upstream exchange"),
+        KPI("vmin_pu", "p.u.", False, "lowest LinDistFlow bus voltage"),
+        KPI("vmax_pu", "p.u.", True, "highest LinDistFlow bus voltage"),
+        KPI("vmin_ac_pu", "p.u.", False, "lowest AC bus voltage (pandapower)"),
+        KPI("voltage_violation_pu_h", "p.u.·h", True, "AC voltage outside the scenario's limits, summed over buses"),
+        KPI("max_ldf_ac_error_pu", "p.u.", True, "largest LinDistFlow vs AC voltage difference"),
+        KPI("ac_losses_kwh", "kWh", True, "AC line losses"),
+        KPI("bisection_iterations", "1", None, "rolling-price bisection iterations (cooperative)"),
+        KPI("max_excess_demand_kw", "kW", True, "largest excess demand left at the final rolling prices"),
+        _usd("spill_penalty", "penalty on spilled surplus"),
+        KPI("spill_kwh", "kWh", True, "spilled surplus energy"),
+        KPI("da_curtailment_kwh", "kWh", True, "curtailment planned by the day-ahead TOU design"),
+        KPI("mpc_solves", "1", None, "re-solves of the mpc replay (0 under oracle)"),
+    )
+
+    def load(self, name_or_path: str | Path) -> IEEE33Scenario:
+        return load_ieee33_scenario(name_or_path)
+
+    def prepare(self, scenario: Any, settings: SimSettings) -> Any:
+        if settings.evs_per_station is not None:
+            return scenario.with_evs_per_station(settings.evs_per_station)
+        return scenario
+
+    def reference_lines(self, scenario: Any) -> dict[str, tuple[float, float]]:
+        """The scenario's voltage band, drawn in the comparison's voltage figure."""
+        net = scenario.network
+        return {"voltage": (float(net.v_min_pu), float(net.v_max_pu))}
+
+    def build(self, model: Any) -> None:
+        model.weather = weather_model(model.spec, model.settings)
+        model.carry = CarryState()
+
+    def day(self, model: Any, d: int) -> DaySteps:
+        out = yield from simulate_day_steps(model.spec, model.run_spec, model.settings, d, model.carry, model.weather,
+                                            mode=model.mode)
+        model.carry = out.state
+        out.state = out.state.to_json()
+        return out
+
+    def save_state(self, model: Any) -> dict[str, Any]:
+        return dict(model.carry.to_json())
+
+    def restore_state(self, model: Any, state: Mapping[str, Any]) -> None:
+        model.carry = CarryState.from_json(state)
+
+
+SYSTEM = IEEE33System()
