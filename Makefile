@@ -42,15 +42,15 @@ typecheck: $(BIN)/.installed
 imports: $(BIN)/.installed
 	$(BIN)/lint-imports
 
-# two xdist workers (one HiGHS thread each: agents.milp.SolverOptions defaults to threads=1)
+# two xdist workers, a test file per worker (its module fixtures run once); one HiGHS thread each (tests/conftest.py)
 PYTEST_WORKERS ?= 2
 pytest: $(BIN)/.installed
-	$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck imports pytest
 
 test-slow: $(BIN)/.installed
-	$(BIN)/pytest -m slow -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -m slow -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/campus_dro.py --out benchmarks/results

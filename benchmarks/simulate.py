@@ -10,10 +10,16 @@ Two measurements:
    loop, on a local Dask cluster with 1 worker and with 2 workers; wall times, speed-up, and a check
    that the three ``kpis.csv`` files are byte-identical.
 
+3. **Before / after** (``--baseline COMMIT``): the same measurements of an older commit, checked out in a
+   temporary git worktree and run there by its own ``benchmarks/simulate.py`` in the same invocation, so
+   the ratios compare like with like on the same machine state; the mean total cost of each run is
+   compared too (same seed: the refactor must keep the numbers).
+
 Usage (from the repository root)::
 
     PYTHONPATH=. python benchmarks/simulate.py --out benchmarks/results
     PYTHONPATH=. python benchmarks/simulate.py --quick            # 1 day, ieee33, 2 replications
+    PYTHONPATH=. python benchmarks/simulate.py --baseline 7062ea7 --scenarios ieee33,three_campus,rural_ies
 
 Outputs ``DIR/simulate.json`` and ``DIR/simulate.md`` (written atomically).
 """
@@ -22,6 +28,9 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +62,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mc-days", type=int, default=200, help="Monte Carlo days per simulated day (default 200)")
     p.add_argument("--quick", action="store_true", help="1 day, ieee33 only, cooperative only, oracle replay "
                    "only, a batch of 2 one-day runs")
+    p.add_argument("--baseline", default=None, metavar="COMMIT",
+                   help="also run this commit's own benchmarks/simulate.py (in a temporary git worktree) with the "
+                        "same settings, and report after/before ratios")
     return p
+
+
+def baseline_records(commit: str, argv: Sequence[str]) -> list[dict[str, Any]]:
+    """The speed records of ``commit``'s own ``benchmarks/simulate.py``, run in a temporary git worktree."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(tree), commit], check=True,
+                       capture_output=True)
+        try:
+            out = Path(tmp) / "out"
+            env = dict(os.environ, PYTHONPATH=str(tree))
+            _say(f"baseline {commit}: running its benchmarks/simulate.py")
+            subprocess.run([sys.executable, str(tree / "benchmarks" / "simulate.py"), "--out", str(out), *argv],
+                           cwd=tree, env=env, check=True)
+            doc = json.loads((out / JSON_NAME).read_text(encoding="utf-8"))
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False,
+                           capture_output=True)
+    return list(doc["records"])
+
+
+def before_after(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (scenario, replay, mode) measured in both: days per minute before/after, ratio, cost check."""
+    key = ["scenario", "replay", "mode"]
+    b = pd.DataFrame(before).set_index(key)
+    a = pd.DataFrame(after).set_index(key)
+    common = a.index.intersection(b.index)
+    rows = []
+    for k in common:
+        rb, ra = b.loc[k], a.loc[k]
+        rows.append({**dict(zip(key, k, strict=True)), "days": int(ra["days"]),
+                     "before_days_per_minute": float(rb["days_per_minute"]),
+                     "after_days_per_minute": float(ra["days_per_minute"]),
+                     "speedup": float(ra["days_per_minute"]) / float(rb["days_per_minute"]),
+                     "before_mean_total_cost": float(rb["mean_total_cost"]),
+                     "after_mean_total_cost": float(ra["mean_total_cost"]),
+                     "cost_rel_diff": abs(float(ra["mean_total_cost"]) - float(rb["mean_total_cost"]))
+                     / max(1.0, abs(float(rb["mean_total_cost"])))})
+    return pd.DataFrame(rows)
 
 
 def _say(msg: str) -> None:
@@ -100,7 +152,8 @@ def dask_batch(scenario: str, mode: str, reps: int, days: int, settings: SimSett
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(None if argv is None else [str(a) for a in argv])
+    raw = list(sys.argv[1:] if argv is None else [str(a) for a in argv])
+    args = build_parser().parse_args(raw)
     scenarios = (["ieee33"] if args.quick else
                  [s.strip() for s in (args.scenarios or ",".join(SYSTEMS)).split(",") if s.strip()])
     modes_arg = ["cooperative"] if args.quick else None if args.modes is None else \
@@ -118,13 +171,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch = dask_batch(scenarios[0], args.batch_mode, reps, batch_days, SimSettings(scenario=scenarios[0],
                                                                                       n_mc=args.mc_days))
     checks = [] if batch["identical_kpis"] else ["kpis.csv differs between the loop and the Dask runs"]
+    compared = pd.DataFrame()
+    if args.baseline:
+        passthrough = [a for i, a in enumerate(raw) if a != "--baseline" and (i == 0 or raw[i - 1] != "--baseline")
+                       and not a.startswith("--baseline=") and a != "--out" and (i == 0 or raw[i - 1] != "--out")]
+        compared = before_after(baseline_records(args.baseline, passthrough), speed)
+        moved = compared[compared["cost_rel_diff"] > 1e-6]
+        checks += [f"mean total cost moved by {r.cost_rel_diff:.2e} (relative) on {r.scenario} {r.replay} {r.mode}"
+                   for r in moved.itertuples()]
     machine = environment_info()
     doc: dict[str, Any] = {"benchmark": "simulate", "machine": machine,
            "config": {"scenarios": scenarios, "replays": replays, "modes": modes_arg or "all", "days": days,
                       "replications": reps,
                       "batch_days": batch_days, "batch_mode": args.batch_mode, "mc_days": args.mc_days,
                       "quick": bool(args.quick)},
-           "records": speed, "batch": batch, "checks": checks, "total_wall_s": time.perf_counter() - t_start}
+           "records": speed, "batch": batch, "checks": checks, "total_wall_s": time.perf_counter() - t_start,
+           "baseline": args.baseline, "before_after": compared.to_dict("records")}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(doc, args.out / JSON_NAME)
     sp = pd.DataFrame(speed)
@@ -142,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           markdown_table(pd.DataFrame([{k: batch[k] for k in ("loop_s", "dask_1_s", "dask_2_s", "speedup_1_to_2",
                                                                "speedup_loop_to_2", "identical_kpis")}]),
                          floatfmt=".2f"), "",
+          *([f"## Before / after: commit {args.baseline} vs this one (same invocation, same seed)\n",
+             markdown_table(compared, floatfmt=".4g"), ""] if args.baseline else []),
           "## Checks\n", "\n".join(f"- {c}" for c in checks) if checks else "- all passed (kpis.csv identical "
           "for the loop, 1 and 2 Dask workers)", ""]
     write_text("\n".join(md), args.out / MD_NAME)

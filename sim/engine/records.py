@@ -62,3 +62,4 @@ def agent_records(run: str, mode: str, day: int, rows: list[tuple[str, str, str,
     df["value"] = df["value"].astype(float)
     return df
 
+
