@@ -102,6 +102,8 @@ class CampusAgent(EnergyAgent):
     def __init__(self, model: mesa.Model, params: CampusParams) -> None:
         super().__init__(model, params.name)
         self.params = params
+        #: storage energy at the end of the last simulated day [kWh] (None: not simulated yet)
+        self.stored_kwh: float | None = None
 
     def build_block(self, block: pyo.Block, horizon: Horizon, data: Any, exclusive: bool = True) -> BlockHandle:
         if not isinstance(data, CampusData):

@@ -334,8 +334,14 @@ def build_cluster(
 
 
 def set_cluster_data(block: pyo.Block, params: ClusterParams, horizon: Horizon, data: ClusterData) -> None:
-    """Write ``data`` into a built cluster block's mutable Params (no rebuild; then ``HighsModel.update``)."""
+    """Write ``data`` into a built cluster block's mutable Params (no rebuild; then ``HighsModel.update``).
+
+    The storage's start energy and ESS-4 window are written from ``params.ess`` as well (a new day
+    starts from the energy the previous one left): ``E^init = soc^init E^cap`` and the window
+    ``(soc^end,min − soc^init) E^cap ≤ E_T − E^init ≤ (soc^end,max − soc^init) E^cap``.
+    """
     _check_data(params, horizon, data)
+    set_battery_start(block.ess, params.ess)
     set_profile(block.load_kw, data.load_kw)
     for prefix, avail in (("pv", data.pv_available_kw), ("wt", data.wind_available_kw)):
         for site, prof in avail.items():
@@ -343,6 +349,20 @@ def set_cluster_data(block: pyo.Block, params: ClusterParams, horizon: Horizon, 
     set_profile(block.grid.buy_price, params.buy_prices(horizon) if data.buy_price is None else data.buy_price)
     set_profile(block.grid.sell_price,
                 np.full(horizon.n, params.feed_in_price) if data.sell_price is None else data.sell_price)
+
+
+def set_battery_start(block: pyo.Block, e: BatteryParams) -> None:
+    """Write a battery's start energy and ESS-4 window (:func:`agents.devices.storage.build_battery`'s mutable
+    Params ``e_initial_kwh``, ``e_end_lo_kwh``, ``e_end_hi_kwh``) from ``e``.  A block built with ESS-4 as an
+    equality (end = start) accepts only that."""
+    cap = e.capacity_kwh
+    lo, hi = e.end_window_frac
+    if block.res_end_soc.equality and not lo == hi == e.soc_initial_frac:
+        raise ValueError("set_battery_start: the block was built with end energy = start energy (ESS-4); "
+                         f"it cannot take the window {lo}..{hi} (start {e.soc_initial_frac})")
+    block.e_initial_kwh.set_value(e.soc_initial_frac * cap)
+    block.e_end_lo_kwh.set_value((lo - e.soc_initial_frac) * cap)
+    block.e_end_hi_kwh.set_value((hi - e.soc_initial_frac) * cap)
 
 
 # ------------------------------------------------------------------------------ results
@@ -541,6 +561,22 @@ class ClusterAgent(EnergyAgent):
         self.options = options or SolverOptions()
         self.data: ClusterData | None = None
         self._standalone: _Standalone | None = None
+        #: the storage energy at midnight the agent carries into its next day (kWh); None before the first day
+        self.ess_kwh: float | None = None
+        self._cold = False
+
+    def set_params(self, params: ClusterParams) -> None:
+        """The same cluster on a new day (e.g. its storage starting from the energy it carried over): the
+        persistent models take the new storage data with the next data they are given."""
+        if params.name != self.params.name or params.buses != self.params.buses \
+                or dict(params.pv_sites) != dict(self.params.pv_sites) \
+                or dict(params.wind_sites) != dict(self.params.wind_sites):
+            raise ValueError(f"cluster {self.name}: set_params must keep the name, buses and sites")
+        self.params = params
+
+    def reset_solver(self) -> None:
+        """Forget the standalone model's basis before its next solve, which then starts cold (a new day)."""
+        self._cold = True
 
     def build_block(self, block: pyo.Block, horizon: Horizon, data: Any, exclusive: bool = True) -> BlockHandle:
         if not isinstance(data, ClusterData):
@@ -565,25 +601,36 @@ class ClusterAgent(EnergyAgent):
             raise ValueError(f"cluster {self.name}: no data; pass ClusterData or call set_data first")
         sa = self._standalone
         if sa is None:
-            m = pyo.ConcreteModel(name=f"{self.name}-standalone")
-            m.cluster = pyo.Block()
-            handle = build_cluster(m.cluster, self.params, self.horizon, self.data, exclusive=False)
-            for t in self.horizon.periods:
-                m.cluster.p_in_kw[t].fix(0.0)
-                m.cluster.p_out_kw[t].fix(0.0)
-            m.obj = pyo.Objective(expr=m.cluster.cost, sense=pyo.minimize, doc="C^0_n (CL-3, no exchange)")
-            hm = HighsModel(m, f"cluster {self.name} standalone", self.options, relax_integrality=True)
-            pairs = [c for c in handle.complementarity if c.name != "exchange"]
-            sa = self._standalone = _Standalone(m, handle, hm, pairs)
+            sa = self.build_standalone(self.data)
         else:
             set_cluster_data(sa.model.cluster, self.params, self.horizon, self.data)
             sa.hm.update()
+        if self._cold:
+            sa.hm.clear_solver()
+            self._cold = False
         stats, path = solve_certified(sa.hm, sa.pairs)
         sol = extract_cluster(sa.hm, sa.handle, self.params, self.horizon, path, stats)
         if abs(sol.cost - stats[-1].objective) > 1e-6 * max(1.0, abs(sol.cost)):
             raise RuntimeError(f"cluster {self.name}: CL-3 breakdown {sol.cost} differs from the solver's "
                                f"objective {stats[-1].objective}")
         return sol
+
+    def build_standalone(self, data: ClusterData) -> _Standalone:
+        """Build the persistent standalone model (LP relaxation, ports fixed to 0) on ``data``, once."""
+        if self._standalone is not None:
+            return self._standalone
+        _check_data(self.params, self.horizon, data)
+        m = pyo.ConcreteModel(name=f"{self.name}-standalone")
+        m.cluster = pyo.Block()
+        handle = build_cluster(m.cluster, self.params, self.horizon, data, exclusive=False)
+        for t in self.horizon.periods:
+            m.cluster.p_in_kw[t].fix(0.0)
+            m.cluster.p_out_kw[t].fix(0.0)
+        m.obj = pyo.Objective(expr=m.cluster.cost, sense=pyo.minimize, doc="C^0_n (CL-3, no exchange)")
+        hm = HighsModel(m, f"cluster {self.name} standalone", self.options, relax_integrality=True)
+        pairs = [c for c in handle.complementarity if c.name != "exchange"]
+        sa = self._standalone = _Standalone(m, handle, hm, pairs)
+        return sa
 
     def standalone_model(self) -> tuple[pyo.Block, HighsModel]:
         """The persistent standalone model's cluster block and solver (built by the first :meth:`standalone_cost`)."""

@@ -391,6 +391,7 @@ def build_ev(
     prices: Sequence[float] | np.ndarray,
     exclusive: bool = True,
     tie_break: float = 0.0,
+    multi_day: bool = False,
 ) -> EVHandle:
     r"""One vehicle (SPEC §3.7): EV-1…EV-6, overnight variant EV-4' for ``kind == 'home'``.
 
@@ -422,6 +423,13 @@ def build_ev(
     :func:`agents.devices.core.set_profile`).  ``block.cost`` is EV-6 (plus the optional
     :func:`tie_break_costs`); ``p_net_kw = P^c - P^{dis}`` is the vehicle's net load (output
     ``ev_net_kw``).  ``params`` are passed through :func:`make_feasible` first.
+
+    ``multi_day=True`` (a persistent model whose home vehicles start carrying their SOC after the
+    first day) writes the first SOC row of a home vehicle as ``soc_1 = w soc_T + s^0 + flow_1``
+    with the mutable Params ``soc_wrap`` ``w`` and ``soc_start`` ``s^0``: ``w = 1, s^0 = 0`` is the
+    cyclic EV-4', ``w = 0, s^0 = soc^{start}`` the carried day; the end row ``soc_T ≥ soc_end_min``
+    and EV-5 are always built (``soc_end_min = −∞``, a free row, on a cyclic day; ``soc_required = soc^min``
+    for a carried vehicle gone at 00:00), so :func:`set_ev_data` switches between them without a rebuild.
     """
     p = make_feasible(params, horizon)
     T = horizon.periods
@@ -482,11 +490,18 @@ def build_ev(
         b.soc_frac = pyo.Var(b.SOC, bounds=(p.soc_min, p.soc_max), doc="SOC at period end [1] (EV-3)")
         a, n = p.arrival_period, horizon.n
 
-        if p.carried:  # the day starts at midnight with the SOC the previous day left
+        if multi_day:
+            b.soc_start = pyo.Param(initialize=p.soc_start if p.carried else 0.0, mutable=True,
+                                    doc="SOC at midnight [1] (carried; 0 on a cyclic day)")
+            b.soc_wrap = pyo.Param(initialize=0.0 if p.carried else 1.0, mutable=True,
+                                   doc="1: soc_0 = soc_T (cyclic EV-4'); 0: carried from the previous day")
+        elif p.carried:  # the day starts at midnight with the SOC the previous day left
             b.soc_start = pyo.Param(initialize=p.soc_start, mutable=True, doc="SOC at midnight [1] (carried)")
 
         def soc_rule(m: pyo.Block, t: int) -> Any:
-            if t == 1:
+            if t == 1 and multi_day:
+                prev = m.soc_wrap * m.soc_frac[n] + m.soc_start
+            elif t == 1:
                 prev = m.soc_start if p.carried else m.soc_frac[n]  # carried, or soc_0 = soc_T (cyclic)
             else:
                 prev = m.soc_frac[t - 1]
@@ -494,12 +509,15 @@ def build_ev(
             return m.soc_frac[t] == prev + flow(m, t) - trip
 
         b.def_soc = pyo.Constraint(b.SOC, rule=soc_rule, doc="SOC balance with the trip (EV-4', cyclic or carried)")
-        if p.carried:
-            end_min = p.soc_min if p.soc_end_min is None else p.soc_end_min
+        if p.carried or multi_day:
+            # a cyclic day of a multi-day block has no end floor: the row is free (-inf), not even a redundant one
+            end_min = (-math.inf if not p.carried else p.soc_min if p.soc_end_min is None else p.soc_end_min)
             b.soc_end_min = pyo.Param(initialize=end_min, mutable=True, doc="lowest SOC at midnight [1]")
             b.res_end = pyo.Constraint(expr=b.soc_frac[n] >= b.soc_end_min,
                                        doc="end-of-day SOC (carried over to the next day)")
-    if not (p.carried and p.departure_period == 1):  # carried and gone at 00:00: the start SOC was checked
+    if multi_day and p.carried and p.departure_period == 1:
+        b.soc_required.set_value(p.soc_min)  # the row is kept, slack (see set_ev_data)
+    if multi_day or not (p.carried and p.departure_period == 1):  # carried and gone at 00:00: start SOC checked
         b.res_departure = pyo.Constraint(expr=b.soc_frac[p.departure_soc_period(horizon)] >= b.soc_required,
                                          doc="required SOC at departure (EV-5)")
     b.p_net_kw = pyo.Var(b.T, bounds=(-pd_max, pc_max), doc="net load: charge - discharge [kW]")
@@ -527,6 +545,26 @@ def build_ev(
     )
 
 
+def set_ev_data(block: pyo.Block, params: EVParams, horizon: Horizon) -> EVParams:
+    """Write a new day's data of the same vehicle (same window and limits) into a ``multi_day`` block of
+    :func:`build_ev` (then ``HighsModel.update_params``): the departure SOC, the trip and, for a home
+    vehicle, the carried start SOC and end floor or the cyclic EV-4'.  Returns the feasible params."""
+    p = make_feasible(params, horizon)
+    b = block
+    if p.kind == "work":
+        b.soc_arrival.set_value(p.soc_arrival)
+        b.soc_required.set_value(p.soc_required)
+        return p
+    if not hasattr(b, "soc_wrap"):
+        raise ValueError(f"EV {p.name}: set_ev_data needs a block built with multi_day=True")
+    b.trip_kwh.set_value(p.trip_kwh)
+    b.soc_start.set_value(p.soc_start if p.carried else 0.0)
+    b.soc_wrap.set_value(0.0 if p.carried else 1.0)
+    b.soc_end_min.set_value(-math.inf if not p.carried else p.soc_min if p.soc_end_min is None else p.soc_end_min)
+    b.soc_required.set_value(p.soc_min if p.carried and p.departure_period == 1 else p.soc_required)
+    return p
+
+
 # ============================================================================ Mesa agent
 
 
@@ -543,6 +581,9 @@ class EVAgent(EnergyAgent):
     def __init__(self, model: mesa.Model, params: EVParams) -> None:
         super().__init__(model, params.name)
         self.params = params
+        #: a home vehicle's state of charge at midnight (plugged in overnight), carried to the next day;
+        #: None before the first day (the cyclic EV-4' then applies)
+        self.soc_midnight: float | None = None
 
     def build_block(self, block: pyo.Block, horizon: Horizon, data: Any, exclusive: bool = True) -> EVHandle:
         """``data``: :class:`EVData` or a price vector."""
@@ -613,7 +654,12 @@ class _EVLp:
         return int(self.periods.size)
 
 
-def _ev_lp(p: EVParams, horizon: Horizon, tie_break: float) -> _EVLp:
+def _ev_lp(p: EVParams, horizon: Horizon, tie_break: float, time_order: bool = False) -> _EVLp:
+    """One vehicle's LP (EV-2…EV-6 without binaries); ``time_order`` lays out a home vehicle's columns in
+    time order whether it is cyclic or carried (:func:`_ev_lp_time_order`), so a persistent fleet keeps
+    its columns when its vehicles start carrying their SOC."""
+    if time_order and p.kind == "home" and not p.carried:
+        return _ev_lp_time_order(p, horizon, tie_break)
     periods = np.asarray(p.plugged_periods(horizon), dtype=np.int64)
     L = periods.size
     dt = horizon.dt_h
@@ -670,6 +716,47 @@ def _ev_lp(p: EVParams, horizon: Horizon, tie_break: float) -> _EVLp:
     return _EVLp(p, periods, A, rhs, col_lb, col_ub, c_static, tie, sign)
 
 
+def _ev_lp_time_order(p: EVParams, horizon: Horizon, tie_break: float) -> _EVLp:
+    """A cyclic home vehicle's LP (EV-4') with its columns in time order ``1..d-1, a..n``, as a carried one's.
+
+    Row ``i`` is the SOC balance of the ``i``-th plugged period in time order, ``s_i − s_{i−1} − (η Δt/E) c_i
+    + (Δt/(η E)) d_i = −(E^trip/E) 1[period a]``, and row 0 closes the cycle, ``s_{−1} = s_{L−1}`` (the SOC at
+    the end of the day; a carried vehicle has the constant ``soc_start`` there instead, see :func:`_ev_lp`).
+    EV-5 bounds the SOC of the departure period.  The same LP as the chain-ordered one, columns permuted;
+    the tie-break follows the chain order of :meth:`EVParams.plugged_periods` (charge first on arrival).
+    """
+    periods = np.asarray(sorted(p.plugged_periods(horizon)), dtype=np.int64)
+    L = periods.size
+    dt = horizon.dt_h
+    E = p.capacity_kwh
+    i = np.arange(L)
+    rows = [i, i, i]
+    cols = [2 * L + i, i, L + i]
+    vals = [np.ones(L), np.full(L, -p.eta * dt / E), np.full(L, dt / (p.eta * E))]
+    if L > 1:
+        rows += [i[1:], np.zeros(1, dtype=np.int64)]
+        cols += [2 * L + i[:-1], np.array([3 * L - 1])]
+        vals += [-np.ones(L - 1), -np.ones(1)]
+    else:  # one plugged period: s_0 - s_0 cancels
+        vals[0] = np.zeros(1)
+    rhs = np.zeros(L)
+    rhs[int(np.flatnonzero(periods == p.arrival_period)[0])] = -p.trip_kwh / E
+    A = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(L, 3 * L))
+    A.sum_duplicates()
+    pd_max = p.p_discharge_max_kw if p.v2g else 0.0
+    col_lb = np.concatenate([np.zeros(2 * L), np.full(L, p.soc_min)])
+    col_ub = np.concatenate([np.full(L, p.p_charge_max_kw), np.full(L, pd_max), np.full(L, p.soc_max)])
+    j = 2 * L + int(np.flatnonzero(periods == p.departure_soc_period(horizon))[0])
+    col_lb[j] = max(p.soc_min, p.soc_required)  # EV-5
+    c_static = np.concatenate([np.full(L, dt * (p.c_ev - p.lambda_ev * p.eta)),
+                               np.full(L, dt * (p.c_ev + p.lambda_ev / p.eta)), np.zeros(L)])
+    rank = {t: k for k, t in enumerate(p.plugged_periods(horizon))}
+    tb = dt * tie_break * np.array([rank[int(t)] for t in periods], dtype=float) / horizon.n
+    tie = np.concatenate([tb, tb, np.zeros(L)])
+    sign = np.concatenate([np.ones(L), -np.ones(L), np.zeros(L)])
+    return _EVLp(p, periods, A, rhs, col_lb, col_ub, c_static, tie, sign)
+
+
 def _new_highs(time_limit_s: float, mip_rel_gap: float = 1e-6) -> highspy.Highs:
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
@@ -699,9 +786,15 @@ class _EVMilp:
     """One vehicle's exact MILP (EV-1…EV-6 with X^c, X^dis integer), persistent in its own HiGHS."""
 
     def __init__(self, lp: _EVLp, time_limit_s: float) -> None:
+        self.lp = lp
+        self.A, self.row_lb, self.row_ub, self.col_lb, self.col_ub, integ = self._arrays(lp)
+        self.h = _new_highs(time_limit_s)
+        _pass(self.h, np.zeros(self.col_lb.size), self.col_lb, self.col_ub, self.row_lb, self.row_ub, self.A, integ)
+
+    @staticmethod
+    def _arrays(lp: _EVLp) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         p = lp.params
         L = lp.L
-        self.lp = lp
         pd_max = p.p_discharge_max_kw if p.v2g else 0.0
         i = np.arange(L)
         c_col, d_col, xc, xd = i, L + i, 3 * L + i, 4 * L + i
@@ -725,12 +818,20 @@ class _EVMilp:
             blocks.append(rows([(d_col, 1.0), (xd, -(p.p_discharge_min_kw if p.v2g else 0.0))]))
             lo += [np.zeros(L), np.zeros(L)]
             hi += [np.full(L, INF)] * 2
-        A = sp.vstack(blocks)
-        self.col_lb = np.concatenate([lp.col_lb, np.zeros(2 * L)])
-        self.col_ub = np.concatenate([lp.col_ub, np.ones(L), np.ones(L) if p.v2g else np.zeros(L)])
+        A = sp.csc_matrix(sp.vstack(blocks))
+        A.sort_indices()
+        col_lb = np.concatenate([lp.col_lb, np.zeros(2 * L)])
+        col_ub = np.concatenate([lp.col_ub, np.ones(L), np.ones(L) if p.v2g else np.zeros(L)])
         integ = np.concatenate([np.zeros(3 * L), np.ones(2 * L)])
-        self.h = _new_highs(time_limit_s)
-        _pass(self.h, np.zeros(5 * L), self.col_lb, self.col_ub, np.concatenate(lo), np.concatenate(hi), A, integ)
+        return A, np.concatenate(lo), np.concatenate(hi), col_lb, col_ub, integ
+
+    def set_lp(self, lp: _EVLp) -> None:
+        """The same vehicle on a new day (same columns): push the changed rows, bounds and coefficients."""
+        A, row_lb, row_ub, col_lb, col_ub, _ = self._arrays(lp)
+        _push_changes(self.h, (self.A, self.row_lb, self.row_ub, self.col_lb, self.col_ub),
+                      (A, row_lb, row_ub, col_lb, col_ub))
+        self.lp, self.A, self.row_lb, self.row_ub, self.col_lb, self.col_ub = lp, A, row_lb, row_ub, col_lb, col_ub
+        self.h.clearSolver()  # a MILP solved from scratch, as a new one would be
 
     def solve(self, cost: np.ndarray) -> tuple[np.ndarray, float]:
         """Solve with the LP part's cost vector (3L); return the LP-part solution and the seconds taken."""
@@ -746,6 +847,24 @@ class _EVMilp:
                              f"{h.modelStatusToString(status)}", "failed", [])
         x = np.asarray(h.getSolution().col_value, dtype=float)
         return x[:n], dt
+
+
+def _push_changes(h: highspy.Highs, old: tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                  new: tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """Push ``new = (A, row_lb, row_ub, col_lb, col_ub)`` into a live HiGHS model holding ``old`` (same shape)."""
+    A0, rl0, ru0, cl0, cu0 = old
+    A1, rl1, ru1, cl1, cu1 = new
+    i = np.flatnonzero((rl0 != rl1) | (ru0 != ru1)).astype(np.int32)
+    if i.size:
+        h.changeRowsBounds(i.size, i, rl1[i], ru1[i])
+    j = np.flatnonzero((cl0 != cl1) | (cu0 != cu1)).astype(np.int32)
+    if j.size:
+        h.changeColsBounds(j.size, j, cl1[j], cu1[j])
+    diff = (sp.csc_matrix(A1) != sp.csc_matrix(A0)).tocoo()
+    if diff.nnz:
+        vals = np.asarray(sp.csr_matrix(A1)[diff.row, diff.col]).ravel()
+        for r, c, v in zip(diff.row.tolist(), diff.col.tolist(), vals.tolist(), strict=True):
+            h.changeCoeff(int(r), int(c), float(v))
 
 
 @dataclass
@@ -803,8 +922,10 @@ class EVFleet:
         workers: int = 1,
         time_limit_s: float = 60.0,
         name: str = "EV fleet",
+        multi_day: bool = False,
     ) -> None:
         t0 = time.perf_counter()
+        self.multi_day = multi_day
         if not fleet:
             raise ValueError(f"{name}: the fleet is empty")
         if not (math.isfinite(tie_break) and tie_break >= 0):
@@ -826,7 +947,7 @@ class EVFleet:
         self.workers = workers
         self._pool: ThreadPoolExecutor | None = None
         self.time_limit_s = time_limit_s
-        self.lps = [_ev_lp(make_feasible(p, horizon), horizon, tie_break) for p in fleet]
+        self.lps = [_ev_lp(make_feasible(p, horizon), horizon, tie_break, multi_day) for p in fleet]
         self.params = [lp.params for lp in self.lps]
         self.names = tuple(names)
         self.stations = tuple(dict.fromkeys(p.station for p in self.params))
@@ -839,18 +960,68 @@ class EVFleet:
         self._eta = np.array([p.eta for p in self.params])[:, None]
         self._lam = np.array([p.lambda_ev for p in self.params])[:, None]
         self._cev = np.array([p.c_ev for p in self.params])[:, None]
-        self._home = [(j, p.departure_period, p.arrival_period, p.departure_soc_period(horizon),
-                       p.soc_start if p.carried and p.departure_period == 1 else None)
-                      for j, p in enumerate(self.params) if p.kind == "home"]
+        self._set_home()
         self.chunks = [self._build_chunk(self.pooled[i : i + chunk_size])
                        for i in range(0, self.pooled.size, chunk_size)]
         self.n_cols = sum(c.n_cols for c in self.chunks)
         self.n_rows = sum(c.n_rows for c in self.chunks)
         self._milps: dict[int, _EVMilp] = {}
+        self._cold = False
         self.build_s = time.perf_counter() - t0
         self.last: FleetResponse | None = None
         log.debug("%s: %d EVs in %d LP chunks (%d columns, %d rows), %d always MILP; built in %.3fs", name,
                   self.n_ev, len(self.chunks), self.n_cols, self.n_rows, self.always_milp.size, self.build_s)
+
+    def _set_home(self) -> None:
+        self._home = [(j, p.departure_period, p.arrival_period, p.departure_soc_period(self.horizon),
+                       p.soc_start if p.carried and p.departure_period == 1 else None)
+                      for j, p in enumerate(self.params) if p.kind == "home"]
+
+    def set_params(self, fleet: Sequence[EVParams]) -> None:
+        """The same vehicles on a new day (a fleet built with ``multi_day=True``): write their new data.
+
+        Every vehicle keeps its name, kind, plug-in window and limits; what may change is its day's
+        data — a home vehicle's carried start SOC and end floor (or the cyclic EV-4'), the departure
+        SOC and the trip (after :func:`make_feasible`).  Only the changed bounds, right-hand sides and
+        coefficients are pushed into the live HiGHS models (the pooled chunks and the vehicles' MILPs);
+        their bases are cleared, so the day's first response starts cold as in a new fleet.
+        """
+        if not self.multi_day:
+            raise ValueError(f"{self.name}: set_params needs a fleet built with multi_day=True")
+        names = tuple(p.name for p in fleet)
+        if names != self.names:
+            raise ValueError(f"{self.name}: set_params needs the same vehicles in the same order")
+        # a vehicle whose day's data did not change (e.g. a work commuter) keeps its LP
+        lps = [old if p == old.params or make_feasible(p, self.horizon) == old.params
+               else _ev_lp(make_feasible(p, self.horizon), self.horizon, self.tie_break, True)
+               for p, old in zip(fleet, self.lps, strict=True)]
+        for old, new in zip(self.lps, lps, strict=True):
+            if not np.array_equal(old.periods, new.periods):
+                raise ValueError(f"{self.name}: EV {new.params.name} changed its plug-in window")
+        for ch in self.chunks:
+            evs = list(dict.fromkeys(ch.col_ev.tolist()))
+            if all(lps[j] is self.lps[j] for j in evs):
+                continue
+            old_arr = self._chunk_arrays([self.lps[j] for j in evs])
+            new_arr = self._chunk_arrays([lps[j] for j in evs])
+            _push_changes(ch.h, old_arr[:5], new_arr[:5])
+            ch.c_static = np.concatenate([lps[j].c_static for j in evs])
+            ch.tie = np.concatenate([lps[j].tie for j in evs])
+        self._cold = True  # the bases are cleared before the next response
+        for j, m in self._milps.items():
+            if m.lp is not lps[j]:
+                m.set_lp(lps[j])
+        self.lps = lps
+        self.params = [lp.params for lp in lps]
+        self._set_home()
+        self.last = None
+
+    @staticmethod
+    def _chunk_arrays(lps: Sequence[_EVLp]) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        A = sp.csc_matrix(sp.block_diag([lp.A for lp in lps], format="csc"))
+        A.sort_indices()
+        r = np.concatenate([lp.rhs for lp in lps])
+        return A, r, r.copy(), np.concatenate([lp.col_lb for lp in lps]), np.concatenate([lp.col_ub for lp in lps])
 
     def _build_chunk(self, evs: np.ndarray) -> _Chunk:
         lps = [self.lps[j] for j in evs]
@@ -903,6 +1074,10 @@ class EVFleet:
         soc = np.full((n_ev, n), np.nan)
         solve_s = 0.0
         iters = 0
+        if self._cold:  # a new day (set_params): every response of the day starts from a cold first one
+            for ch in self.chunks:
+                ch.h.clearSolver()
+            self._cold = False
         for ch in self.chunks:
             price_col = P[ch.col_period] if P.ndim == 1 else P[ch.col_ev, ch.col_period]
             ch.h.changeColsCost(ch.n_cols, ch.all_cols, self.dt * ch.sign * price_col + ch.c_static + ch.tie)

@@ -475,14 +475,23 @@ class HighsModel:
         Contract: the model's structure (variables, active constraints, objective) and its fixed
         variables are those of the last compile; after adding, activating or (un)fixing anything call
         :meth:`update` instead.  A new coefficient (an entry that was 0 at compile time) is supported.
+        Without :meth:`track_params` first, the first call indexes and then does a full :meth:`update`.
         """
         t0 = time.perf_counter()
-        if self._pindex is None:
-            self._pindex = _ParamIndex(self)
-        self._pindex.push()
+        if self._pindex is None:  # the Params may differ from the compiled values already: a full update
+            self.track_params()
+            self.update()
+        else:
+            self._pindex.push()
         dt = time.perf_counter() - t0
         self.handover_s += dt
         return dt
+
+    def track_params(self) -> None:
+        """Index the model's mutable Params now (call right after construction, before changing any data),
+        so the first :meth:`update_params` is already fast."""
+        if self._pindex is None:
+            self._pindex = _ParamIndex(self)
 
     def clear_solver(self) -> None:
         """Forget the basis and solution but keep the model: the next solve starts cold, so its result
@@ -660,13 +669,18 @@ class HighsModel:
         return [(fam, viol, examples[fam]) for fam, viol in ranked]
 
 
+_SUMS = ("NPV_SumExpression", "SumExpression", "LinearExpression")
+
+
 class _ParamIndex:
     """Which rows, column bounds and objective terms of a :class:`HighsModel` depend on which mutable Params.
 
-    Built by the first :meth:`HighsModel.update_params`.  Per dependent row it keeps the row's linear
-    form with the Params left symbolic (``generate_standard_repn(..., compute_values=False)``, fixed
-    variables taken as columns as :func:`_compile` does): its constant, bounds and the coefficients
-    that are expressions.  :meth:`push` evaluates only what depends on a changed Param.
+    Built by :meth:`HighsModel.track_params`.  Per dependent row it keeps the row's linear form with the
+    Params left symbolic (``generate_standard_repn(..., compute_values=False)``, fixed variables taken as
+    columns as :func:`_compile` does): its constant, bounds and the coefficients that are expressions.
+    Each symbolic expression is translated once into a Python function of the Params' values (the same
+    arithmetic, in the same order, as Pyomo's evaluation), so :meth:`push` evaluates only what depends
+    on a changed Param, at Python speed.
     """
 
     def __init__(self, hm: HighsModel) -> None:
@@ -674,49 +688,120 @@ class _ParamIndex:
         self.params: list[Any] = []
         self._pos: dict[int, int] = {}
         self.deps: list[list[tuple[str, Any]]] = []
-        self.rows: dict[int, tuple[Any, Any, Any, Any, list[tuple[Any, Any]]]] = {}
+        # row id -> (con, index of its function P -> (constant, lower, upper, *coefficients), their columns)
+        self.rows: dict[int, tuple[Any, int, list[Any]]] = {}
         self.cols: dict[int, tuple[VarData, Any, Any]] = {}
         self.obj: tuple[Any, list[tuple[Any, Any]]] | None = None
         self._cm: _Compiled | None = None
         self._row_of: dict[int, int] = {}
         self.values = np.zeros(0)
+        self._src: list[str] = []
+        self._fallback: list[Any] = []
+        self._fns: list[Any] = []
         self.sync()
 
-    # ------------------------------------------------------------------ indexing
-    def _params_of(self, *exprs: Any) -> list[int]:
-        from pyomo.core.expr.visitor import identify_mutable_parameters
-
-        out: list[int] = []
-        for e in exprs:
-            if e is None or isinstance(e, int | float):
-                continue
-            for p in identify_mutable_parameters(e):
-                k = self._pos.get(id(p))
+    # ------------------------------------------------------------------ expressions
+    def _source(self, e: Any, ks: list[int]) -> str:
+        """Python source of the Param-only expression ``e`` in terms of ``P[k]`` (the Params' values)."""
+        if isinstance(e, int | float):
+            return repr(float(e))
+        if not e.is_expression_type():
+            if e.is_parameter_type() and not e.is_constant():  # a mutable Param
+                k = self._pos.get(id(e))
                 if k is None:
-                    k = self._pos[id(p)] = len(self.params)
-                    self.params.append(p)
+                    k = self._pos[id(e)] = len(self.params)
+                    self.params.append(e)
                     self.deps.append([])
-                out.append(k)
-        return out
+                ks.append(k)
+                return f"P[{k}]"
+            return repr(float(pyo.value(e)))
+        if e.is_named_expression_type():
+            return self._source(e.expr, ks)
+        name = type(e).__name__
+        if name in _SUMS:
+            # a left-nested sum ((a + b) + c) + d is written flat: Python adds left to right, the same way
+            terms: list[Any] = []
+            node = e
+            while type(node).__name__ in _SUMS and node.args:
+                terms = list(node.args[1:]) + terms
+                node = node.args[0]
+            terms = [node, *terms]
+            return "(" + " + ".join(self._source(x, ks) for x in terms) + ")"
+        args = [self._source(x, ks) for x in e.args]
+        if name in ("NPV_ProductExpression", "ProductExpression") and len(args) == 2:
+            return f"({args[0]} * {args[1]})"
+        if name in ("NPV_DivisionExpression", "DivisionExpression") and len(args) == 2:
+            return f"({args[0]} / {args[1]})"
+        if name in ("NPV_NegationExpression", "NegationExpression") and len(args) == 1:
+            return f"(-{args[0]})"
+        if name in ("NPV_PowExpression", "PowExpression") and len(args) == 2:
+            return f"({args[0]} ** {args[1]})"
+        self._fallback.append(e)  # anything else: Pyomo evaluates it
+        return f"V({len(self._fallback) - 1})"
+
+    def _expr(self, e: Any, ks: list[int]) -> Any:
+        """``e`` as a float (no Param in it) or as ``("f", i)``: function ``i`` of the Params' values."""
+        if e is None:
+            return None
+        if isinstance(e, int | float):
+            return float(e)
+        found: list[int] = []
+        src = self._source(e, found)
+        if not found and not src.startswith("V("):
+            return float(pyo.value(e))
+        ks.extend(found)
+        self._src.append(src)
+        return ("f", len(self._fns) + len(self._src) - 1)
+
+    def _flush(self) -> None:
+        if not self._src:
+            return
+        code = "(" + ",\n".join(f"lambda P: {src}" for src in self._src) + ",)"
+        fallback = self._fallback
+        space: dict[str, Any] = {"V": lambda i: float(pyo.value(fallback[i])), "nan": math.nan}
+        self._fns.extend(eval(compile(code, "<update_params>", "eval"), space))  # the source is built above
+        self._src = []
 
     @staticmethod
-    def _symbolic(e: Any) -> bool:
-        return e is not None and not isinstance(e, int | float)
+    def _eval(x: Any, P: list[float], fns: list[Any]) -> float:
+        if x is None or isinstance(x, float):
+            return math.nan if x is None else x
+        return float(fns[x[1]](P))
 
+    # ------------------------------------------------------------------ indexing
     def _index_row(self, con: Any) -> None:
+        """Index one row: if it depends on a Param, one function ``P -> (constant, lower, upper, *coefficients)``
+        (NaN for a bound that is absent) and the columns of its symbolic coefficients."""
         from pyomo.repn import generate_standard_repn
 
         repn = generate_standard_repn(con.body, compute_values=False, quadratic=False)
-        const = repn.constant if self._symbolic(repn.constant) else None
-        coefs = [(v, c) for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True) if self._symbolic(c)]
-        lower, upper = con.lower, con.upper
-        lo = lower if self._symbolic(lower) else None
-        hi = upper if self._symbolic(upper) else None
-        ks = self._params_of(const, lo, hi, *(c for _, c in coefs))
+        ks: list[int] = []
+        parts = [self._part(repn.constant, ks), self._part(con.lower, ks), self._part(con.upper, ks)]
+        cols = []
+        for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
+            if not isinstance(c, int | float):
+                src = self._part(c, ks)
+                if not _is_literal(src):
+                    cols.append(v)
+                    parts.append(src)
         if ks:
-            self.rows[id(con)] = (con, const, lower, upper, coefs)
+            self._src.append("(" + ", ".join(parts) + ",)")
+            self.rows[id(con)] = (con, len(self._fns) + len(self._src) - 1, cols)
             for k in set(ks):
                 self.deps[k].append(("row", id(con)))
+
+    def _part(self, e: Any, ks: list[int]) -> str:
+        """Source of one part of a row: a literal (no Param), ``nan`` (no bound) or an expression of ``P``."""
+        if e is None:
+            return "nan"
+        if isinstance(e, int | float):
+            return repr(float(e))
+        found: list[int] = []
+        src = self._source(e, found)
+        if not found and not src.startswith("V("):
+            return repr(float(pyo.value(e)))
+        ks.extend(found)
+        return src
 
     def sync(self) -> None:
         """(Re)map rows and columns to the compiled model; index rows and columns not seen before."""
@@ -725,18 +810,22 @@ class _ParamIndex:
             return
         first = self._cm is None
         seen_rows = {id(con) for con, *_ in self.rows.values()} if not first else set()
+        indexed: set[int] = getattr(self, "_indexed_rows", set())
         fixed = [v for v in cm.columns if v.fixed]
         vals = [v.value for v in fixed]
         for v in fixed:  # as in _compile: fixed variables are columns, not constants
             v.unfix()
         try:
             for con in cm.rows:
-                if first or id(con) not in seen_rows:
+                if first or (id(con) not in seen_rows and id(con) not in indexed):
                     self._index_row(con)
+                    indexed.add(id(con))
+            self._indexed_rows: set[int] = indexed
             if first:
                 for v in cm.columns:
-                    lo, hi = v.lower, v.upper
-                    ks = self._params_of(lo if self._symbolic(lo) else None, hi if self._symbolic(hi) else None)
+                    ks: list[int] = []
+                    lo = self._expr(v.lower, ks)
+                    hi = self._expr(v.upper, ks)
                     if ks:
                         self.cols[id(v)] = (v, lo, hi)
                         for k in set(ks):
@@ -746,10 +835,18 @@ class _ParamIndex:
                 objs = list(self.hm.model.component_data_objects(pyo.Objective, active=True, descend_into=True))
                 if len(objs) == 1:
                     repn = generate_standard_repn(objs[0].expr, compute_values=False, quadratic=False)
-                    const = repn.constant if self._symbolic(repn.constant) else None
-                    coefs = [(v, c) for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True)
-                             if self._symbolic(c)]
-                    ks = self._params_of(const, *(c for _, c in coefs))
+                    ks = []
+                    const = self._expr(repn.constant, ks)
+                    static = np.zeros(cm.c.size)
+                    coefs = []
+                    for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
+                        j = self.hm._col_of.get(id(v))
+                        x = self._expr(c, ks)
+                        if isinstance(x, tuple):
+                            coefs.append((v, x))
+                        elif j is not None and x is not None:
+                            static[j] += x
+                    self._static = static
                     if ks:
                         self.obj = (const, coefs)
                         for k in set(ks):
@@ -757,6 +854,7 @@ class _ParamIndex:
         finally:
             for v, val in zip(fixed, vals, strict=True):
                 v.fix(val)
+        self._flush()
         self._cm = cm
         self._row_of = {id(con): i for i, con in enumerate(cm.rows)}
         self.snapshot()
@@ -773,6 +871,9 @@ class _ParamIndex:
         changed = np.flatnonzero(~((now == self.values) | (np.isnan(now) & np.isnan(self.values))))
         if changed.size == 0:
             return
+        P = now.tolist()
+        fns = self._fns
+        ev = self._eval
         rows: set[int] = set()
         cols: set[int] = set()
         obj = False
@@ -789,22 +890,24 @@ class _ParamIndex:
         r_idx: list[int] = []
         r_lb: list[float] = []
         r_ub: list[float] = []
+        row_lb, row_ub = cm.row_lb, cm.row_ub
         for key in rows:
             i = self._row_of.get(key)
             if i is None:  # a row no longer in the model
                 continue
-            con, const, lower, upper, coefs = self.rows[key]
-            c0 = float(pyo.value(const)) if const is not None else self._const_of(i, con)
-            lb = -INF if lower is None else float(pyo.value(lower)) - c0
-            ub = INF if upper is None else float(pyo.value(upper)) - c0
-            if lb != cm.row_lb[i] or ub != cm.row_ub[i]:
+            _, f, cols_ = self.rows[key]
+            vals = fns[f](P)
+            c0, lo, hi = vals[0], vals[1], vals[2]
+            lb = -INF if lo != lo else lo - c0  # NaN: no bound
+            ub = INF if hi != hi else hi - c0
+            if lb != row_lb[i] or ub != row_ub[i]:
                 r_idx.append(i)
                 r_lb.append(lb)
                 r_ub.append(ub)
-            for v, expr in coefs:
+            for v, x in zip(cols_, vals[3:], strict=True):
                 j = col_of.get(id(v))
                 if j is not None:
-                    entries.append((i, j, float(pyo.value(expr))))
+                    entries.append((i, j, x))
         if r_idx:
             idx = np.asarray(r_idx, dtype=np.int32)
             cm.row_lb[idx] = r_lb
@@ -819,8 +922,8 @@ class _ParamIndex:
             j = col_of.get(key)
             if j is None or v.fixed:
                 continue
-            lb = -INF if lower is None else float(pyo.value(lower))
-            ub = INF if upper is None else float(pyo.value(upper))
+            lb = -INF if lower is None else ev(lower, P, fns)
+            ub = INF if upper is None else ev(upper, P, fns)
             if lb != cm.col_lb[j] or ub != cm.col_ub[j]:
                 c_idx.append(j)
                 c_lb.append(lb)
@@ -833,21 +936,19 @@ class _ParamIndex:
         if obj and self.obj is not None:
             const, coefs = self.obj
             if const is not None:
-                off = float(pyo.value(const))
+                off = ev(const, P, fns)
                 if off != cm.c_offset:
                     cm.c_offset = off
                     h.changeObjectiveOffset(off)
-            js = [col_of.get(id(v)) for v, _ in coefs]
-            keep = [(j, float(pyo.value(e))) for j, (_, e) in zip(js, coefs, strict=True) if j is not None]
-            if keep:
-                jj = np.fromiter((j for j, _ in keep), dtype=np.int64, count=len(keep))
-                cc = np.fromiter((c for _, c in keep), dtype=float, count=len(keep))
-                # several terms of one column add up (e.g. a cost written in two parts)
-                total = np.zeros(cm.c.size)
+            keep = [(col_of.get(id(v)), ev(x, P, fns)) for v, x in coefs]
+            keep2 = [(j, c) for j, c in keep if j is not None]
+            if keep2:
+                jj = np.fromiter((j for j, _ in keep2), dtype=np.int64, count=len(keep2))
+                cc = np.fromiter((c for _, c in keep2), dtype=float, count=len(keep2))
+                total = np.zeros(cm.c.size)  # several terms of one column add up
                 np.add.at(total, jj, cc)
                 uniq = np.unique(jj)
-                static = self._static_cost(uniq)
-                new = total[uniq] + static
+                new = total[uniq] + self._static[uniq]
                 diff = new != cm.c[uniq]
                 if diff.any():
                     j32 = uniq[diff].astype(np.int32)
@@ -855,51 +956,13 @@ class _ParamIndex:
                     h.changeColsCost(j32.size, j32, new[diff])
         self.values = now
 
-    def _const_of(self, i: int, con: Any) -> float:
-        """The numeric constant of a row whose constant holds no Param: ``lb_row = lower − constant``."""
-        lower, upper = con.lower, con.upper
-        cm = self.hm._cm
-        if lower is not None and not self._symbolic(lower):
-            return float(lower) - float(cm.row_lb[i])
-        if upper is not None and not self._symbolic(upper):
-            return float(upper) - float(cm.row_ub[i])
-        from pyomo.repn import generate_standard_repn
-
-        return float(generate_standard_repn(con.body, compute_values=True, quadratic=False).constant)
-
-    def _static_cost(self, cols: np.ndarray) -> np.ndarray:
-        """The numeric (Param-free) part of the objective coefficients of ``cols``."""
-        if not hasattr(self, "_static"):
-            from pyomo.repn import generate_standard_repn
-
-            cm = self.hm._cm
-            objs = list(self.hm.model.component_data_objects(pyo.Objective, active=True, descend_into=True))
-            static = np.zeros(cm.c.size)
-            fixed = [v for v in cm.columns if v.fixed]
-            vals = [v.value for v in fixed]
-            for v in fixed:
-                v.unfix()
-            try:
-                repn = generate_standard_repn(objs[0].expr, compute_values=False, quadratic=False)
-            finally:
-                for v, val in zip(fixed, vals, strict=True):
-                    v.fix(val)
-            col_of = self.hm._col_of
-            for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
-                j = col_of.get(id(v))
-                if j is not None and not self._symbolic(c):
-                    static[j] += float(c)
-            self._static: np.ndarray = static
-        return self._static[cols]
-
     def _set_coefficients(self, entries: list[tuple[int, int, float]]) -> None:
         """Write ``(row, col, value)`` into HiGHS and into the compiled matrix (CSC, sorted indices)."""
         if not entries:
             return
         cm, h = self.hm._cm, self.hm._highs
         A = cm.A
-        # several symbolic terms of one (row, col) add up
-        acc: dict[tuple[int, int], float] = {}
+        acc: dict[tuple[int, int], float] = {}  # several symbolic terms of one (row, col) add up
         for i, j, val in entries:
             acc[(i, j)] = acc.get((i, j), 0.0) + val
         missing: list[tuple[int, int, float]] = []
@@ -919,6 +982,14 @@ class _ParamIndex:
             new = (A + add).tocsc()
             new.sort_indices()
             cm.A = new
+
+
+def _is_literal(src: str) -> bool:
+    try:
+        float(src)
+    except ValueError:
+        return False
+    return True
 
 
 def _pvalue(p: Any) -> float:

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mesa
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
@@ -493,6 +494,23 @@ class RuralCampus:
 
 
 # ====================================================================== one day: samples, Ψ, persistent DRO
+
+
+class RuralCampusAgent(mesa.Agent):  # type: ignore[misc]
+    """The rural campus as a Mesa agent of a simulation run: its builder and its persistent models.
+
+    ``models`` holds what the run keeps for the whole run (the DA master over the reference samples
+    and the realised-day model, set by the system that builds the agent); a new day writes data into
+    them and re-solves.  002's storages close their day (E_T = E_0), so the agent carries no energy
+    over midnight.
+    """
+
+    def __init__(self, model: mesa.Model, params: RuralCampusParams, name: str | None = None) -> None:
+        super().__init__(model)
+        self.params = params
+        self.name = name or params.name
+        self.campus = RuralCampus(params, self.name)
+        self.models: Any = None
 
 
 @dataclass

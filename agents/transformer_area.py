@@ -232,8 +232,17 @@ class TransformerAreaAgent(EnergyAgent):
 
     def __init__(self, model: mesa.Model, params: TransformerAreaParams, horizon: Horizon = RT_HORIZON) -> None:
         super().__init__(model, params.name)
-        self.params = params
         self.horizon = horizon
+        self.set_params(params)
+
+    def set_params(self, params: TransformerAreaParams) -> None:
+        """New base profiles (e.g. a new day's load): the DA matrices are recomputed, the intraday state
+        is reset to DA prices equal to π^0 (as on construction) until :meth:`set_day_ahead`."""
+        old: TransformerAreaParams | None = self.__dict__.get("params")
+        if old is not None and (params.bus != old.bus or params.partition != old.partition):
+            raise ValueError(f"TA {self.name}: set_params must keep the bus and the partition")
+        self.params: TransformerAreaParams = params
+        horizon = self.horizon
         n = params.n_periods
         if horizon.n % n != 0:
             raise ValueError(
@@ -254,7 +263,15 @@ class TransformerAreaAgent(EnergyAgent):
                          curtailable_elasticity_matrix(self._e_cut), params.dt_h)
         self.da_prices: np.ndarray = ref.copy()
         self.da_response: DemandResponse | None = None
-        self._intraday = self._intraday_grid(params.shiftable_kw, params.curtailable_kw, ref)
+        # the intraday state at DA prices = π^0, computed when first needed (a new day's set_day_ahead replaces it)
+        self._intraday_cache: _Grid | None = None
+        self._intraday_args = (params.shiftable_kw, params.curtailable_kw, ref)
+
+    @property
+    def _intraday(self) -> _Grid:
+        if self._intraday_cache is None:
+            self._intraday_cache = self._intraday_grid(*self._intraday_args)
+        return self._intraday_cache
 
     # --------------------------------------------------------------------------- state
     def _hold(self, values: np.ndarray) -> np.ndarray:
@@ -290,7 +307,7 @@ class TransformerAreaAgent(EnergyAgent):
                         self.name, float(shiftable.min()))
         shiftable = np.clip(shiftable, 0.0, None)
         curtailable = np.clip(resp.curtailable_base_kw - resp.cut_kw, 0.0, None)
-        self._intraday = self._intraday_grid(shiftable, curtailable, prices)
+        self._intraday_cache = self._intraday_grid(shiftable, curtailable, prices)
         self.da_prices = prices
         self.da_response = resp
         return resp
@@ -361,6 +378,7 @@ def build_elastic_load(
     horizon: Horizon,
     price_var_fn: PriceFn,
     rho_max: float = 1.0,
+    parametric: bool = False,
 ) -> BlockHandle:
     r"""The price-elastic load of one TA with the prices as decision variables (SPEC §3.6c, §5.3).
 
@@ -380,6 +398,10 @@ def build_elastic_load(
     cannot go negative).  ``M_t = P^{cut,0}_t |e^cut_t| ρ^max`` with ``rho_max`` ≥ max |ρ| over the
     admissible prices (1 for TOU-1's π ≤ 2π^0); binaries exist only where ``M_t > 0``.
 
+    ``parametric=True`` (a persistent model that takes a new day's bases): the bases, reference
+    prices, matrix entries and big-Ms are mutable Params (:func:`set_elastic_load_data`), on the
+    support of today's bases (a later base may be positive only where today's is).
+
     Components: expressions ``rho[t]``, ``d_shift_kw[t]``, ``d_cut_kw[t]``, ``load_kw[t]``,
     ``q_kvar[t]``, ``cost`` (004 eq. 17, ``Σ (λ_tran |ΔP^tran| + λ_cut P^cut) Δt``, with
     ``|ΔP^tran| ≤ abs_shift_kw``, exact when the cost is minimised); variables ``cut_kw``,
@@ -392,22 +414,38 @@ def build_elastic_load(
         raise ValueError(f"{who}: horizon has {horizon.n} periods, the TA's base grid {p.n_periods}")
     if not (math.isfinite(rho_max) and rho_max > 0):
         raise ValueError(f"{who}: rho_max must be a finite number > 0, got {rho_max}")
+    g = _da_grid(p, horizon)
+    support = (p.shiftable_kw > 0, p.curtailable_kw > 0) if parametric else None
+    return _elastic_block(block, p, g, price_var_fn, np.full(p.n_periods, float(rho_max)), shift_limit=True,
+                          support=support)
+
+
+def _da_grid(p: TransformerAreaParams, horizon: Horizon) -> _Grid:
     e_self = period_values(p.self_elasticity, p.partition, field="self_elasticity")
     e_cut = period_values(p.cut_elasticity, p.partition, field="cut_elasticity")
-    g = _Grid(p.fixed_kw, p.shiftable_kw, p.curtailable_kw, np.full(p.n_periods, p.reference_price),
-              _shiftable_matrix(p.shiftable_kw, e_self), curtailable_elasticity_matrix(e_cut), horizon.dt_h)
-    return _elastic_block(block, p, g, price_var_fn, np.full(p.n_periods, float(rho_max)), shift_limit=True)
+    return _Grid(p.fixed_kw, p.shiftable_kw, p.curtailable_kw, np.full(p.n_periods, p.reference_price),
+                 _shiftable_matrix(p.shiftable_kw, e_self), curtailable_elasticity_matrix(e_cut), horizon.dt_h)
+
+
+def set_elastic_load_data(block: pyo.Block, params: TransformerAreaParams, horizon: Horizon,
+                          rho_max: float = 1.0) -> None:
+    """Write a new day's bases of ``params`` into a block of :func:`build_elastic_load` (``parametric=True``)."""
+    _set_elastic_data(block, params, _da_grid(params, horizon), np.full(params.n_periods, float(rho_max)))
 
 
 def _elastic_block(
     block: pyo.Block, p: TransformerAreaParams, g: _Grid, price_var_fn: PriceFn, rho_max: np.ndarray,
-    shift_limit: bool,
+    shift_limit: bool, support: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> BlockHandle:
     """EL-2…EL-5 on the grid ``g`` (bases, reference prices, matrices) with prices ``price_var_fn(t)``.
 
     ``rho_max[t]`` bounds ``|ρ_t|`` (big-M of the ``[·]^+``); ``shift_limit`` adds EL-5's
     ``|ΔP^tran_t| ≤ P^{tran,0}_t`` rows.  See :func:`build_elastic_load` for the components.
+    ``support = (shiftable, curtailable)`` (boolean per period) builds the parametric block of
+    :func:`_parametric_elastic_block` instead, whose data :func:`_set_elastic_data` rewrites.
     """
+    if support is not None:
+        return _parametric_elastic_block(block, p, g, price_var_fn, rho_max, shift_limit, support)
     n = g.fixed.size
     T = list(range(1, n + 1))
     dt = g.dt_h
@@ -477,6 +515,7 @@ def build_intraday_elastic_load(
     price_var_fn: PriceFn,
     price_min: float,
     price_max: float,
+    parametric: bool = False,
 ) -> BlockHandle:
     r"""The intraday response of one TA with the rolling prices as decision variables (SPEC §5.6).
 
@@ -497,12 +536,140 @@ def build_intraday_elastic_load(
     builder there is no shift-limit row: :func:`market.pricing.price_response` applies none either,
     so any price vector in the box gives the same load here and in ``respond``.  Components as in
     :func:`build_elastic_load` (``load_kw``, ``q_kvar``, ``cut_kw``, ``cut_on``, ``cost``, ...).
+
+    ``parametric=True``: the data are mutable Params on the support of the TA's own base profiles
+    (the DA-adjusted bases are positive only there), rewritten by :func:`set_intraday_elastic_load_data`
+    after the agent's next :meth:`~TransformerAreaAgent.set_day_ahead`.
     """
     g = agent._intraday
     p = agent.params
+    rho_max = _intraday_rho_max(g, p, price_min, price_max)
+    support = ((agent._hold(p.shiftable_kw) > 0), (agent._hold(p.curtailable_kw) > 0)) if parametric else None
+    return _elastic_block(block, p, g, price_var_fn, rho_max, shift_limit=False, support=support)
+
+
+def _intraday_rho_max(g: _Grid, p: TransformerAreaParams, price_min: float, price_max: float) -> np.ndarray:
     who = f"build_intraday_elastic_load({p.name})"
     if not (math.isfinite(price_min) and math.isfinite(price_max) and 0 < price_min <= price_max):
         raise ValueError(f"{who}: need 0 < price_min <= price_max, got {price_min}, {price_max}")
     ref = g.ref_prices
-    rho_max = np.maximum((price_max - ref) / ref, (ref - price_min) / ref)
-    return _elastic_block(block, p, g, price_var_fn, rho_max, shift_limit=False)
+    return np.asarray(np.maximum((price_max - ref) / ref, (ref - price_min) / ref))
+
+
+def set_intraday_elastic_load_data(block: pyo.Block, agent: TransformerAreaAgent, price_min: float,
+                                   price_max: float) -> None:
+    """Write the agent's current intraday state (after ``set_day_ahead``) into a parametric intraday block."""
+    g = agent._intraday
+    _set_elastic_data(block, agent.params, g, _intraday_rho_max(g, agent.params, price_min, price_max))
+
+
+def _parametric_elastic_block(
+    block: pyo.Block, p: TransformerAreaParams, g: _Grid, price_var_fn: PriceFn, rho_max: np.ndarray,
+    shift_limit: bool, support: tuple[np.ndarray, np.ndarray],
+) -> BlockHandle:
+    r"""EL-2…EL-5 as :func:`_elastic_block` with the day's data as mutable Params (a persistent model).
+
+    The same rows on the periods where a base may be positive (``support``): EL-1
+    ``ρ_t = (π_t − π^{ref}_t)/π^{ref}_t`` (Param ``ref_price``), EL-2 ``ΔP^tran_t = P^{tran,0}_t Σ_j
+    E^tran_tj ρ_j`` (Params ``p_tran0``, ``e_tran`` on the entries that can be non-zero: the diagonal
+    and the columns of periods with shiftable load), EL-3 ``ΔP^cut_t = P^{cut,0}_t E^cut_tt ρ_t``, EL-4's
+    ``[·]^+`` with the big-M Param ``big_m`` (``P^{cut,0}_t |E^cut_tt| ρ^max_t``), EL-5 and the DR cost
+    (004 eq. 17); the load EL-4 is ``base_kw_t + ΔP^tran_t − P^cut_t`` with the Param ``base_kw``
+    ``= P^fix + P^{tran,0} + P^{cut,0}``.
+    """
+    n = g.fixed.size
+    T = list(range(1, n + 1))
+    dt = g.dt_h
+    shift_on = np.asarray(support[0], dtype=bool)
+    cut_on = np.asarray(support[1], dtype=bool) & (np.diag(g.e_cut) != 0)  # where the big-M can be > 0
+    e_diag = np.diag(g.e_tran)
+    cross = np.asarray([np.any(g.e_tran[:, j] != 0) for j in range(n)])  # columns with elasticity
+    pattern = [(t, j) for t in T if shift_on[t - 1] for j in T
+               if (t == j and e_diag[j - 1] != 0) or (t != j and shift_on[j - 1] and cross[j - 1])]
+    b = block
+    b.T = pyo.Set(initialize=T, ordered=True, doc="periods")
+    b.CUT_T = pyo.Set(initialize=[t for t in T if cut_on[t - 1]], within=b.T, ordered=True,
+                      doc="periods whose curtailable load can respond")
+    b.SHIFT_T = pyo.Set(initialize=[t for t in T if shift_on[t - 1]], within=b.T, ordered=True,
+                        doc="periods with shiftable load")
+    b.E_PAIRS = pyo.Set(initialize=pattern, dimen=2, ordered=True, doc="entries of E^tran that can be non-zero")
+    b.ref_price = pyo.Param(b.T, initialize=1.0, mutable=True, within=pyo.Reals, doc="reference price [USD/kWh]")
+    b.p_tran0 = pyo.Param(b.T, initialize=0.0, mutable=True, within=pyo.Reals, doc="shiftable base [kW]")
+    b.p_cut0 = pyo.Param(b.T, initialize=0.0, mutable=True, within=pyo.Reals, doc="curtailable base [kW]")
+    b.base_kw = pyo.Param(b.T, initialize=0.0, mutable=True, within=pyo.Reals,
+                          doc="load before the response P^fix + P^tran,0 + P^cut,0 [kW]")
+    b.e_tran = pyo.Param(b.E_PAIRS, initialize=0.0, mutable=True, within=pyo.Reals, doc="E^tran entries [-]")
+    b.e_cut = pyo.Param(b.T, initialize=0.0, mutable=True, within=pyo.Reals, doc="E^cut diagonal [-]")
+    b.big_m = pyo.Param(b.T, initialize=0.0, mutable=True, within=pyo.Reals, doc="big-M of [.]^+ [kW]")
+    rows: dict[int, list[int]] = {t: [] for t in T}
+    for t, j in pattern:
+        rows[t].append(j)
+    b.rho = pyo.Expression(b.T, rule=lambda m, t: (price_var_fn(t) - m.ref_price[t]) / m.ref_price[t],
+                           doc="relative price change [-] (EL-1)")
+    b.d_shift_kw = pyo.Expression(
+        b.T, rule=lambda m, t: m.p_tran0[t] * pyo.quicksum(m.e_tran[t, j] * m.rho[j] for j in rows[t])
+        if rows[t] else 0.0, doc="shiftable load change [kW] (EL-2)")
+    b.d_cut_kw = pyo.Expression(b.T, rule=lambda m, t: m.p_cut0[t] * m.e_cut[t] * m.rho[t] if cut_on[t - 1] else 0.0,
+                                doc="curtailable load change [kW] (EL-3)")
+    b.cut_kw = pyo.Var(b.T, bounds=lambda m, t: (0.0, m.p_cut0[t] if t in m.CUT_T else 0.0),
+                       doc="curtailed load [kW] (EL-4, EL-5)")
+    b.cut_on = pyo.Var(b.CUT_T, within=pyo.Binary, doc="1 = the curtailable load is cut ([.]^+ of EL-4)")
+    b.res_cut_lo = pyo.Constraint(b.CUT_T, rule=lambda m, t: m.cut_kw[t] >= -m.d_cut_kw[t],
+                                  doc="cut >= -dP_cut ([.]^+ of EL-4)")
+    b.res_cut_hi = pyo.Constraint(
+        b.CUT_T, rule=lambda m, t: m.cut_kw[t] <= -m.d_cut_kw[t] + m.big_m[t] * (1 - m.cut_on[t]),
+        doc="cut <= -dP_cut + M (1 - z) ([.]^+ of EL-4)")
+    b.res_cut_on = pyo.Constraint(b.CUT_T, rule=lambda m, t: m.cut_kw[t] <= m.big_m[t] * m.cut_on[t],
+                                  doc="cut <= M z ([.]^+ of EL-4)")
+    if shift_limit:
+        b.res_shift = pyo.Constraint(
+            b.SHIFT_T, rule=lambda m, t: pyo.inequality(-m.p_tran0[t], m.d_shift_kw[t], m.p_tran0[t]),
+            doc="shift limit (EL-5)")
+    b.abs_shift_kw = pyo.Var(b.T, within=pyo.NonNegativeReals, doc="|dP_shift| [kW] (eq. 17)")
+    b.res_abs_pos = pyo.Constraint(b.T, rule=lambda m, t: m.abs_shift_kw[t] >= m.d_shift_kw[t],
+                                   doc="|dP_shift| >= dP_shift")
+    b.res_abs_neg = pyo.Constraint(b.T, rule=lambda m, t: m.abs_shift_kw[t] >= -m.d_shift_kw[t],
+                                   doc="|dP_shift| >= -dP_shift")
+    b.load_kw = pyo.Expression(b.T, rule=lambda m, t: m.base_kw[t] + m.d_shift_kw[t] - m.cut_kw[t],
+                               doc="load after the response [kW] (EL-4)")
+    b.q_kvar = pyo.Expression(b.T, rule=lambda m, t: p.q_per_p * m.load_kw[t], doc="reactive load [kvar]")
+    b.cost = pyo.Expression(
+        expr=dt * pyo.quicksum(p.cost_shift_per_kwh * b.abs_shift_kw[t] + p.cost_cut_per_kwh * b.cut_kw[t] for t in T),
+        doc="DR cost [USD] (004 eq. 17)")
+    _set_elastic_data(b, p, g, rho_max)
+    return BlockHandle(
+        block=b,
+        outputs={"p_load_kw": (b.load_kw, "kW"), "q_load_kvar": (b.q_kvar, "kvar"),
+                 "dr_shift_kw": (b.d_shift_kw, "kW"), "dr_cut_kw": (b.cut_kw, "kW")},
+    )
+
+
+def _set_elastic_data(b: pyo.Block, p: TransformerAreaParams, g: _Grid, rho_max: np.ndarray) -> None:
+    """Write the grid ``g`` (bases, reference prices, matrices) into a parametric elastic block."""
+    who = f"TA {p.name}"
+    n = g.fixed.size
+    shift_on = np.zeros(n, dtype=bool)
+    shift_on[np.asarray(list(b.SHIFT_T), dtype=np.int64) - 1] = True
+    cut_on = np.zeros(n, dtype=bool)
+    cut_on[np.asarray(list(b.CUT_T), dtype=np.int64) - 1] = True
+    if np.any((g.shiftable > 0) & ~shift_on) or np.any((g.curtailable > 0) & (np.diag(g.e_cut) != 0) & ~cut_on):
+        raise ValueError(f"{who}: the new bases are positive in periods the persistent block was not built for")
+    mask = np.zeros((n, n), dtype=bool)
+    keys = list(b.E_PAIRS)
+    if keys:
+        ij = np.asarray(keys, dtype=np.int64) - 1
+        mask[ij[:, 0], ij[:, 1]] = True
+    outside = (g.e_tran != 0) & ~mask & (g.shiftable[:, None] > 0)
+    if np.any(outside):
+        raise ValueError(f"{who}: the new elasticity matrix has entries the persistent block was not built for")
+    big_m = g.curtailable * np.abs(np.diag(g.e_cut)) * rho_max
+    base = g.fixed + g.shiftable + g.curtailable
+    T = range(1, n + 1)
+    b.ref_price.store_values({t: float(g.ref_prices[t - 1]) for t in T})
+    b.p_tran0.store_values({t: float(g.shiftable[t - 1]) for t in T})
+    b.p_cut0.store_values({t: float(g.curtailable[t - 1]) for t in T})
+    b.base_kw.store_values({t: float(base[t - 1]) for t in T})
+    b.e_cut.store_values({t: float(g.e_cut[t - 1, t - 1]) for t in T})
+    b.big_m.store_values({t: float(big_m[t - 1]) for t in T})
+    if keys:
+        b.e_tran.store_values({k: float(g.e_tran[k[0] - 1, k[1] - 1]) for k in keys})

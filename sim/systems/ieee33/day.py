@@ -7,21 +7,30 @@ A *run* is one (mode, replication seed, sweep point) over ``days`` consecutive d
    one, the realised day an independent draw refined to 15 minutes; the load shape gets seeded noise
    (its hourly realisation is known day-ahead, only renewables are uncertain here).  The EV fleet is
    drawn once per run from the run's seed (the same commuters every day).
-2. **State** carried from the previous day: each cluster's storage starts at the energy the previous
-   day left (ESS-4 becomes a window: the day must end at or above the scenario's nominal start), and
-   every home EV, plugged in overnight, starts the day with the SOC it had at midnight and must end the
-   day at or above it and where tomorrow's departure stays reachable (:func:`agents.ev.carried_end_min`).  The first day
-   has no history: home EVs use the cyclic EV-4' there.  Demand response conserves energy within a
-   day (the transformer areas' shift; DR0-3 on the campuses), so no DR balance carries over midnight.
-3. **Day-ahead and intraday** (:class:`sim.systems.ieee33.schemes.DistributionModel`): the DA TOU design,
+2. **State** carried from the previous day, held by the agents themselves: each cluster agent's storage
+   energy at midnight (:attr:`agents.cluster.ClusterAgent.ess_kwh`) is the day's start (ESS-4 becomes a
+   window: the day must end at or above the scenario's nominal start), and every home EV agent, plugged
+   in overnight, starts the day with the SOC it had at midnight (:attr:`agents.ev.EVAgent.soc_midnight`)
+   and must end the day at or above it and where tomorrow's departure stays reachable
+   (:func:`agents.ev.carried_end_min`).  The first day has no history: home EVs use the cyclic EV-4'
+   there.  Demand response conserves energy within a day (the transformer areas' shift; DR0-3 on the
+   campuses), so no DR balance carries over midnight.
+3. **Day-ahead and intraday** (:class:`sim.systems.ieee33.schemes.DistributionModel`, built once per run
+   with every persistent model, :func:`build_coordinator`; a day only writes its data into them,
+   :meth:`~sim.systems.ieee33.schemes.DistributionModel.new_day`): the DA TOU design,
    then the mode's scheme over the 96 quarter-hours, stepped by :class:`sim.engine.model.SimulationModel`:
    ``oracle`` replay (as in the papers): one intraday optimisation with the realised day; ``mpc``
    replay (:meth:`~sim.systems.ieee33.schemes.DistributionModel.scheme_steps`, :mod:`sim.engine.mpc`): the rolling
    prices are cleared on the forecast before the day, then every quarter-hour the clusters re-solve
    the rest of the day with the renewables realised so far and the forecast after, and execute one
    quarter-hour.  The ``oracle`` mode is full-information in both replays (the lower bound).
-4. **Network check and KPIs**: LinDistFlow and AC voltages, costs, curtailment, peak–valley, the
-   per-cluster gains of the bargaining.
+4. **Network check, KPIs and per-agent records** (:func:`agent_rows`): LinDistFlow and AC voltages,
+   costs, curtailment, peak–valley, the per-cluster gains of the bargaining; one record per cluster,
+   transformer area and EV station (and vehicle, on request).
+
+Timings (``seconds``, never in ``kpis.csv``): ``setup_s`` is everything before the day's first solve
+(drawing the day's information, writing it into the agents and the persistent models), ``data_s`` the
+drawing alone, ``solve_s`` the schemes, ``check_s`` the network check and records, ``total_s`` the day.
 """
 
 from __future__ import annotations
@@ -31,14 +40,16 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import mesa
 import numpy as np
 
 from agents.ev import carried_end_min
 from agents.milp import SolverOptions
 from scenarios.ieee33_loader import fleet as sample_fleets
 from scenarios.schema import IEEE33Scenario
+from sim.engine.mpc import held
+from sim.engine.records import agent_records
 from sim.engine.spec import RunSpec, SimSettings
-from sim.engine.state import CarryState
 from sim.engine.system import DayOutcome, DaySteps, drain
 from sim.systems.ieee33.modes import IEEE33Mode, modes_of
 from sim.systems.ieee33.results import network_check, scheme_row, timeseries_frame
@@ -56,16 +67,17 @@ KPI_COLUMNS: tuple[str, ...] = (
 #: Spawn key of the run's EV fleet under the run's seed (days use keys 0, 1, ...; the weather its own key).
 FLEET_SPAWN_KEY = 1 << 20
 
-def carry_fleets(fleets: Mapping[int, list[Any]], state: CarryState, horizon: Any) -> dict[int, list[Any]]:
-    """The run's fleet for one day: every home EV with a SOC in ``state`` starts the day from it (still
-    plugged in since last night) and must end the day at or above that SOC and where tomorrow's
-    departure stays reachable."""
+
+def carry_fleets(fleets: Mapping[int, list[Any]], ev_soc: Mapping[str, float], horizon: Any) -> dict[int, list[Any]]:
+    """The run's fleet for one day: every home EV with a SOC in ``ev_soc`` (its SOC at the previous midnight)
+    starts the day from it (still plugged in since last night) and must end the day at or above that SOC and
+    where tomorrow's departure stays reachable."""
     out: dict[int, list[Any]] = {}
     for bus, evs in fleets.items():
         day = []
         for p in evs:
-            if p.kind == "home" and p.name in state.ev_soc:
-                start = min(max(state.ev_soc[p.name], p.soc_min), p.soc_max)
+            if p.kind == "home" and p.name in ev_soc:
+                start = min(max(ev_soc[p.name], p.soc_min), p.soc_max)
                 # no borrowing from tomorrow: the day ends with at least the energy it started with (and
                 # never below what tomorrow's departure needs); without it a day-by-day optimiser sells the
                 # cars' energy at tonight's peak and leaves tomorrow to buy it back
@@ -75,8 +87,9 @@ def carry_fleets(fleets: Mapping[int, list[Any]], state: CarryState, horizon: An
     return out
 
 
-def day_scenario(sc: IEEE33Scenario, load_factor: np.ndarray, state: CarryState) -> IEEE33Scenario:
-    """The scenario of one day: TA profiles × the day's hourly load factor; storage starting from ``state``.
+def day_scenario(sc: IEEE33Scenario, load_factor: np.ndarray, ess_kwh: Mapping[str, float]) -> IEEE33Scenario:
+    """The scenario of one day: TA profiles × the day's hourly load factor; storage starting from ``ess_kwh``
+    (each cluster's energy at the previous midnight; the scenario's start where absent).
 
     The storage must end the day at or above the scenario's nominal start (and at most its maximum):
     ESS-4 as a window (:class:`agents.devices.storage.BatteryParams`), so energy can be carried over.
@@ -88,8 +101,8 @@ def day_scenario(sc: IEEE33Scenario, load_factor: np.ndarray, state: CarryState)
         e = c.ess
         cap = e.capacity_kwh
         start = e.soc_initial_frac
-        if c.name in state.ess_kwh and cap > 0:
-            start = min(max(state.ess_kwh[c.name] / cap, e.soc_min_frac), e.soc_max_frac)
+        if c.name in ess_kwh and cap > 0:
+            start = min(max(ess_kwh[c.name] / cap, e.soc_min_frac), e.soc_max_frac)
         nominal = e.soc_initial_frac if e.soc_end_min_frac is None else e.soc_end_min_frac
         ess = replace(e, soc_initial_frac=start, soc_end_min_frac=nominal, soc_end_max_frac=e.soc_max_frac)
         clusters.append(replace(c, ess=ess))
@@ -100,21 +113,51 @@ def weather_model(sc: IEEE33Scenario, settings: SimSettings) -> WeatherModel:
     return weather_for(sites_of_ieee33(sc), settings.station)
 
 
-def simulate_day(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
-                 weather: WeatherModel | None = None) -> DayOutcome:
-    """Day ``d`` (0-based) of ``run`` starting from ``state`` (SPEC §6.6), run to its end."""
-    return drain(simulate_day_steps(sc, run, settings, d, state, weather))
+def run_fleet(sc: IEEE33Scenario, seed: int) -> dict[int, list[Any]]:
+    """The run's EV fleet: drawn once from the run's seed (the same commuters every day)."""
+    return sample_fleets(sc, np.random.SeedSequence(seed, spawn_key=(FLEET_SPAWN_KEY,)))
 
 
-def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
-                       weather: WeatherModel | None = None, mode: IEEE33Mode | None = None) -> DaySteps:
-    """Day ``d`` (0-based) of ``run`` from ``state``, stepped by quarter-hours (``settings.replay``).
+def build_coordinator(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, model: mesa.Model,
+                      mode: IEEE33Mode) -> DistributionModel:
+    """The run's coordinator, its agents (registered with ``model``) and the persistent models ``mode`` needs.
 
-    Yields ``k`` once quarter-hour ``k`` is executed (:meth:`DistributionModel.scheme_steps`), returns
-    the :class:`DayOutcome`.
+    Built once per run on the scenario's nominal day (load factor 1, nominal storage start, the fleet of
+    :func:`run_fleet` without history, the forecast held as the realisation); every day then writes its
+    own data (:meth:`DistributionModel.new_day`).
     """
-    t0 = time.perf_counter()
-    wm = weather or weather_model(sc, settings)
+    hz = sc.intraday_horizon
+    forecast = {s.name: np.asarray(s.forecast_kw, dtype=float) for s in sc.renewables}
+    nominal = DayData(seed=int(run.seed), forecast_kw=forecast,
+                      realized_kw={k: held(v, hz.n) for k, v in forecast.items()}, fleets=run_fleet(sc, run.seed))
+    shape = np.asarray(sc.load_shape, dtype=float)
+    dm = DistributionModel(day_scenario(sc, np.ones(shape.size), {}), nominal,
+                           options=SolverOptions(time_limit_s=settings.time_limit_s), replay=settings.replay,
+                           model=model, persistent=True)
+    dm.build_models(mode)
+    return dm
+
+
+def simulate_day(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int,
+                 ess_kwh: Mapping[str, float] | None = None, ev_soc: Mapping[str, float] | None = None,
+                 weather: WeatherModel | None = None) -> DayOutcome:
+    """Day ``d`` (0-based) of ``run`` on a coordinator of its own, its agents starting from ``ess_kwh`` (cluster
+    -> storage energy, kWh) and ``ev_soc`` (home EV -> SOC at midnight), run to its end (SPEC §6.6)."""
+    mode = modes_of([run.mode])[0]
+    dm = build_coordinator(sc, run, settings, mesa.Model(rng=run.seed), mode)
+    for c, e in (ess_kwh or {}).items():
+        dm.clusters[c].ess_kwh = float(e)
+    for a in dm.ev_agents:
+        if ev_soc and a.name in ev_soc:
+            a.soc_midnight = float(ev_soc[a.name])
+    return drain(simulate_day_steps(sc, run, settings, d, dm, weather or weather_model(sc, settings), mode))
+
+
+def day_information(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int, wm: WeatherModel,
+                    dm: DistributionModel) -> tuple[IEEE33Scenario, DayData, int]:
+    """Draw day ``d``'s information and combine it with the state the agents hold: the day's scenario
+    (:func:`day_scenario`), its :class:`DayData` (forecast, realisation, the run's fleet carried by
+    :func:`carry_fleets`) and the calendar day."""
     doy = (settings.start_day_of_year - 1 + d) % 365 + 1
     dw = forecast_and_realisation(wm, run.seed, d, day_of_year=doy, n_mc=settings.n_mc,
                                   n_scenarios=settings.n_scenarios, loads=loads_of_ieee33(sc))
@@ -123,46 +166,87 @@ def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, 
     steps = realised_load.size // shape.size
     hourly = realised_load.reshape(shape.size, steps).mean(axis=1)
     factor = np.where(shape > 0, hourly / np.where(shape > 0, shape, 1.0), 1.0)
-    sc_d = day_scenario(sc, factor, state)
+    ess = {c: a.ess_kwh for c, a in dm.clusters.items() if a.ess_kwh is not None}
+    soc = {a.name: a.soc_midnight for a in dm.ev_agents if a.soc_midnight is not None}
+    sc_d = day_scenario(sc, factor, ess)
     day_seq = np.random.SeedSequence(run.seed).spawn(d + 1)[d]
-    # one fleet per run (the same commuters every day), drawn from the run's seed; home EVs carry their SOC
-    fleet_seq = np.random.SeedSequence(run.seed, spawn_key=(FLEET_SPAWN_KEY,))
-    fleets = carry_fleets(sample_fleets(sc_d, fleet_seq), state, sc_d.intraday_horizon)
+    fleets = carry_fleets(run_fleet(sc_d, run.seed), soc, sc_d.intraday_horizon)
     day = DayData(seed=int(day_seq.generate_state(1)[0]), forecast_kw=dw.forecast_by_site(),
                   realized_kw=dw.realised_by_site(), fleets=fleets)
+    return sc_d, day, doy
+
+
+def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: int, dm: DistributionModel,
+                       weather: WeatherModel, mode: IEEE33Mode | None = None,
+                       per_vehicle: bool = False) -> DaySteps:
+    """Day ``d`` (0-based) of ``run`` on the run's coordinator ``dm``, stepped by quarter-hours (``settings.replay``).
+
+    Draws the day's information, writes it into the agents and persistent models, runs the mode's
+    scheme (yielding ``k`` once quarter-hour ``k`` is executed, :meth:`DistributionModel.scheme_steps`),
+    leaves the day's end state in the agents (storage energy, home EVs' SOC) and returns the
+    :class:`DayOutcome` with the KPIs, the time series, the state and the per-agent records
+    (:func:`agent_rows`; ``per_vehicle`` adds one record set per vehicle).
+    """
+    t0 = time.perf_counter()
+    mode = mode if mode is not None else modes_of([run.mode])[0]
+    sc_d, day, doy = day_information(sc, run, settings, d, weather, dm)
     t_data = time.perf_counter()
-    model = DistributionModel(sc_d, day, options=SolverOptions(time_limit_s=settings.time_limit_s),
-                              replay=settings.replay)
-    res = yield from model.scheme_steps(mode if mode is not None else modes_of([run.mode])[0])
+    dm.new_day(sc_d, day)
+    t_setup = time.perf_counter()  # the day's first solve (the DA TOU design) starts here
+    res = yield from dm.scheme_steps(mode)
     t_solve = time.perf_counter()
     net = network_check(sc_d, res)
     row = scheme_row(sc_d, res, net)
     kpis: dict[str, Any] = {"run": run.name, "mode": run.mode, "seed": run.seed, "point": run.point, "day": d + 1,
                             "day_of_year": doy}
     kpis.update({k: row[k] for k in KPI_COLUMNS})
-    kpis["da_curtailment_kwh"] = float(model.da.curtailment_kwh)
+    kpis["da_curtailment_kwh"] = float(dm.da.curtailment_kwh)
     kpis["mpc_solves"] = int(res.info.get("mpc_solves", 0))
     kpis.update(_cluster_kpis(res))
     for cp in sc_d.clusters:
         kpis[f"ess_start_kwh_{cp.name}"] = float(cp.ess.capacity_kwh * cp.ess.soc_initial_frac)
-    home = [j for j, p in enumerate(model.ev_params) if p.kind == "home"]
-    end = CarryState({name: float(sol.profiles["soc_kwh"][-1]) for name, sol in res.clusters.items()},
-                     {res.ev_names[j]: float(res.ev_soc_frac[j, -1]) for j in home})
+    home = [j for j, p in enumerate(dm.ev_params) if p.kind == "home"]
     if home:
         kpis["ev_home_soc_start_mean"] = float(np.mean([p.soc_start if p.carried else np.nan
-                                                        for p in (model.ev_params[j] for j in home)]))
+                                                        for p in (dm.ev_params[j] for j in home)]))
         kpis["ev_home_soc_end_mean"] = float(np.mean(res.ev_soc_frac[home, -1]))
-    for name, v in end.ess_kwh.items():
-        kpis[f"ess_end_kwh_{name}"] = v
+    rows = agent_rows(dm, res, per_vehicle=per_vehicle)
+    # the day's end state, kept by the agents that own it
+    for name, sol in res.clusters.items():
+        dm.clusters[name].ess_kwh = float(sol.profiles["soc_kwh"][-1])
+        kpis[f"ess_end_kwh_{name}"] = dm.clusters[name].ess_kwh
+    for j in home:
+        dm.ev_agents[j].soc_midnight = float(res.ev_soc_frac[j, -1])
     ts = timeseries_frame(sc_d, {run.mode: res}, {run.mode: net})
     ts = ts.astype({"scheme": str})
     ts.insert(0, "day", np.int16(d + 1))
     ts.insert(1, "run", run.name)
     ts = ts.rename(columns={"scheme": "mode"})
     t_end = time.perf_counter()
-    return DayOutcome(kpis, ts, end, {"data_s": t_data - t0, "solve_s": t_solve - t_data,
-                                      "mpc_s": float(res.info.get("mpc_seconds", 0.0)),
-                                      "check_s": t_end - t_solve, "total_s": t_end - t0})
+    return DayOutcome(kpis, ts, carried_state(dm), {
+        "data_s": t_data - t0, "setup_s": t_setup - t0, "solve_s": t_solve - t_setup,
+        "mpc_s": float(res.info.get("mpc_seconds", 0.0)), "check_s": t_end - t_solve, "total_s": t_end - t0,
+    }, agent_records(run.name, run.mode, d + 1, rows))
+
+
+def carried_state(dm: DistributionModel) -> dict[str, Any]:
+    """What the agents carry into the next day, as JSON: ``ess_kwh`` (cluster -> kWh) and ``ev_soc``
+    (home EV -> SOC at midnight); agents without history are left out."""
+    return {"ess_kwh": {c: float(a.ess_kwh) for c, a in dm.clusters.items() if a.ess_kwh is not None},
+            "ev_soc": {a.name: float(a.soc_midnight) for a in dm.ev_agents if a.soc_midnight is not None}}
+
+
+def restore_carried_state(dm: DistributionModel, state: Mapping[str, Any]) -> None:
+    """Put :func:`carried_state`'s JSON back into the agents (``--resume``)."""
+    ess = {str(k): float(v) for k, v in state.get("ess_kwh", {}).items()}
+    soc = {str(k): float(v) for k, v in state.get("ev_soc", {}).items()}
+    unknown = sorted(set(ess) - set(dm.clusters)) + sorted(set(soc) - {a.name for a in dm.ev_agents})
+    if unknown:
+        raise ValueError(f"ieee33 state: unknown clusters or vehicles {unknown[:5]}")
+    for c, a in dm.clusters.items():
+        a.ess_kwh = ess.get(c)
+    for a in dm.ev_agents:
+        a.soc_midnight = soc.get(a.name)
 
 
 def _cluster_kpis(res: SchemeResult) -> dict[str, float]:
@@ -179,3 +263,103 @@ def _cluster_kpis(res: SchemeResult) -> dict[str, float]:
         for c, s in res.clusters.items():
             out[f"final_cost_{c}"] = float(s.cost)
     return out
+
+
+# ------------------------------------------------------------------------------ per-agent records
+
+
+def cluster_payments(dm: DistributionModel, res: SchemeResult) -> dict[str, float]:
+    """What each cluster pays the others (USD; negative: receives), summing to 0 over the clusters.
+
+    Bargaining (scheme 1): the NB-2 payment of the settlement.  Scheme 3: the greedy exchange's
+    transfers at the DA price, ``Δt Σ_k π^DA_k (P^in_{n,k} − P^out_{n,k})`` (the standalone plans have
+    no exchange, so the exchange is the greedy one; sent = received).  Otherwise 0.
+    """
+    if res.allocation is not None:
+        a = res.allocation
+        return {c: float(a.payment[i]) for i, c in enumerate(a.participants)}
+    if res.name == "noncooperative" and dm.da_prices_intraday is not None:
+        dt = dm.horizon.dt_h
+        price = dm.da_prices_intraday
+        return {c: float(dt * (price @ (s.profiles["p_in_kw"] - s.profiles["p_out_kw"])))
+                for c, s in res.clusters.items()}
+    return {c: 0.0 for c in res.clusters}
+
+
+def agent_rows(dm: DistributionModel, res: SchemeResult, per_vehicle: bool = False
+               ) -> list[tuple[str, str, str, str, float, str]]:
+    """The day's per-agent records ``(agent_id, agent_type, behaviour, variable, value, unit)``.
+
+    * ``ClusterAgent`` (behaviour ``cost_minimising``): ``own_cost`` (CL-3 of the executed plan, after
+      the scheme and before payments), ``standalone_cost`` (``C^0_n``; NaN when the scheme does not
+      compute it), ``payment`` (:func:`cluster_payments`), ``final_cost`` = own cost + payment, ``gain`` =
+      standalone − final cost (NaN without ``C^0``), ``energy_bought_kwh``, ``energy_sold_kwh``,
+      ``exchange_in_kwh``, ``exchange_out_kwh``, ``curtailment_kwh``, ``storage_start_kwh``,
+      ``storage_end_kwh``.
+    * ``TransformerArea`` (behaviour ``price_elastic``): ``load_served_kwh`` (EL-4 summed × Δt),
+      ``dr_cost`` (004 eq. 17).
+    * ``EVStation`` (behaviour ``cost_minimising``): the station's vehicles *aggregated* (one record set per
+      station bus, ``agent_id`` ``EV<bus>``; the EV agents themselves are one per vehicle):
+      ``charge_kwh``, ``discharge_kwh``, ``own_cost`` (EV-6 at a zero energy price: degradation minus the
+      value of stored energy), ``energy_bill`` (at the intraday prices), ``soc_end_mean`` (mean SOC at
+      the end of the day, NaN for vehicles away), ``n_vehicles``.
+    * ``EVAgent`` (only with ``per_vehicle``): the same per vehicle, ``soc_end`` instead of the mean.
+    """
+    dt = dm.horizon.dt_h
+    rows: list[tuple[str, str, str, str, float, str]] = []
+    pay = cluster_payments(dm, res)
+    nan = float("nan")
+    for c, sol in res.clusters.items():
+        p = sol.profiles
+        own = float(sol.cost)
+        c0 = float(res.standalone[c].cost) if res.standalone is not None and c in res.standalone else nan
+        final = own + pay[c]
+        e = dm.clusters[c].params.ess
+        for var, val, unit in (
+            ("own_cost", own, "USD"), ("standalone_cost", c0, "USD"), ("payment", pay[c], "USD"),
+            ("final_cost", final, "USD"), ("gain", c0 - final, "USD"),
+            ("energy_bought_kwh", dt * float(p["grid_buy_kw"].sum()), "kWh"),
+            ("energy_sold_kwh", dt * float(p["grid_sell_kw"].sum()), "kWh"),
+            ("exchange_in_kwh", dt * float(p["p_in_kw"].sum()), "kWh"),
+            ("exchange_out_kwh", dt * float(p["p_out_kw"].sum()), "kWh"),
+            ("curtailment_kwh", float(sol.curtailment_kwh), "kWh"),
+            ("storage_start_kwh", float(e.capacity_kwh * e.soc_initial_frac), "kWh"),
+            ("storage_end_kwh", float(p["soc_kwh"][-1]), "kWh"),
+        ):
+            rows.append((c, "ClusterAgent", "cost_minimising", var, val, unit))
+    for b, load in res.ta_load_kw.items():
+        name = dm.tas[b].name
+        rows.append((name, "TransformerArea", "price_elastic", "load_served_kwh", dt * float(load.sum()), "kWh"))
+        rows.append((name, "TransformerArea", "price_elastic", "dr_cost", float(res.ta_dr_cost.get(b, nan)), "USD"))
+    n_ev = len(res.ev_names)
+    if n_ev:
+        ch, dis, prices = res.ev_charge_kw, res.ev_discharge_kw, res.prices
+        params = dm.ev_params
+        eta = np.array([p.eta for p in params])[:, None]
+        lam = np.array([p.lambda_ev for p in params])[:, None]
+        cev = np.array([p.c_ev for p in params])[:, None]
+        own_ev = dt * (-lam * (eta * ch - dis / eta) + cev * (ch + dis)).sum(axis=1)
+        bill_ev = dt * (prices[None, :] * (ch - dis)).sum(axis=1)
+        soc_end = res.ev_soc_frac[:, -1]
+        stations = np.asarray(res.ev_stations)
+        for st in dict.fromkeys(res.ev_stations):
+            mask = stations == st
+            sid = f"EV{st}"
+            valid = soc_end[mask][np.isfinite(soc_end[mask])]
+            for var, val, unit in (
+                ("charge_kwh", dt * float(ch[mask].sum()), "kWh"),
+                ("discharge_kwh", dt * float(dis[mask].sum()), "kWh"),
+                ("own_cost", float(own_ev[mask].sum()), "USD"), ("energy_bill", float(bill_ev[mask].sum()), "USD"),
+                ("soc_end_mean", float(valid.mean()) if valid.size else nan, "1"),
+                ("n_vehicles", float(mask.sum()), "1"),
+            ):
+                rows.append((sid, "EVStation", "cost_minimising", var, val, unit))
+        if per_vehicle:
+            for j, name in enumerate(res.ev_names):
+                for var, val, unit in (
+                    ("charge_kwh", dt * float(ch[j].sum()), "kWh"), ("discharge_kwh", dt * float(dis[j].sum()), "kWh"),
+                    ("own_cost", float(own_ev[j]), "USD"), ("energy_bill", float(bill_ev[j]), "USD"),
+                    ("soc_end", float(soc_end[j]), "1"),
+                ):
+                    rows.append((name, "EVAgent", "cost_minimising", var, val, unit))
+    return rows

@@ -1,8 +1,11 @@
 """Coordinators of paper 004 on the IEEE-33 feeder: one day, four schemes (SPEC §5.3–§5.7).
 
-:class:`DistributionModel` is the Mesa model of the day: one :class:`TransformerAreaAgent` per load
-bus, one :class:`ClusterAgent` per cluster, one :class:`EVAgent` per vehicle (their responses are
-computed together by one pooled :class:`EVFleet`).  All schemes start from the same
+:class:`DistributionModel` is the coordinator: it registers one :class:`TransformerAreaAgent` per load
+bus, one :class:`ClusterAgent` per cluster and one :class:`EVAgent` per vehicle (their responses are
+computed together by one pooled :class:`EVFleet`) with a Mesa model — the run's
+:class:`sim.engine.model.SimulationModel` in the multi-day simulator, where it lives for the whole run
+(``persistent``: its problems are built once and take each day's data), or a model of its own for a
+one-day study.  All schemes start from the same
 :class:`DayData` (forecast, realised renewables, fleets) and the same day-ahead TOU design
 (:func:`sim.systems.ieee33.tou_design.design_tou`, which sets every TA's DA-adjusted base):
 
@@ -29,7 +32,10 @@ and are reported separately (``ev_bill``, ``interaction_cost``).
 The persistent models: the coalition problem (used by cooperative and centralized), each
 cluster's standalone problem and the EV fleet are built once and re-solved with new data; the
 bisection loop changes only the followers' prices (TAs: two matrix-vector products; EVs: a cost
-vector in warm HiGHS models).
+vector in warm HiGHS models).  With ``persistent=True`` the DA TOU design and the oracle's MILP are
+built once per run as well, and :meth:`DistributionModel.new_day` moves every model to a new day by
+writing data only (mutable Params, bounds, costs), each model's basis cleared so that the day's first
+solve is cold, as a freshly built model's would be.
 """
 
 from __future__ import annotations
@@ -57,9 +63,14 @@ from agents.cluster import (
     solve_certified,
 )
 from agents.devices.core import Complementarity, Horizon
-from agents.ev import EVAgent, EVFleet, EVParams, FleetResponse, build_ev, make_feasible
+from agents.ev import EVAgent, EVFleet, EVParams, FleetResponse, build_ev, make_feasible, set_ev_data
 from agents.milp import HighsModel, SolverOptions, SolveStats
-from agents.transformer_area import DemandResponse, TransformerAreaAgent, build_intraday_elastic_load
+from agents.transformer_area import (
+    DemandResponse,
+    TransformerAreaAgent,
+    build_intraday_elastic_load,
+    set_intraday_elastic_load_data,
+)
 from market import Allocation, Offer, PriceTrace, SettlementReport, allocate, bisection_iteration_bound, settle
 from market.pricing import bisection_prices, repeat_to_grid
 from scenarios.ieee33_loader import fleet as sample_fleets
@@ -194,6 +205,8 @@ class SchemeResult:
     excess_demand_kw: np.ndarray | None = None
     stats: list[SolveStats] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    #: each TA's DR cost (004 eq. 17), USD, by bus (they sum to ``dr_cost``)
+    ta_dr_cost: dict[int, float] = field(default_factory=dict)
 
     @property
     def cluster_costs(self) -> dict[str, float]:
@@ -351,6 +364,18 @@ class CoalitionProblem:
         self.pairs = [p for h in self.handles.values() for p in h.complementarity]
         self.lossless = [p for p in self.pairs if p.name == "exchange"] if eta_x == 1.0 else []
         self._fresh = True
+        self._cold = False
+
+    def set_params(self, params: Sequence[ClusterParams]) -> None:
+        """The same clusters on a new day (their storage start and ESS-4 window; written with the next data)."""
+        if [p.name for p in params] != list(self.params):
+            raise ValueError("CoalitionProblem.set_params: the clusters differ from the model's")
+        self.params = {p.name: p for p in params}
+        self._fresh = False
+
+    def reset(self) -> None:
+        """Forget the basis before the next solve, which then starts cold as in a freshly built model (a new day)."""
+        self._cold = True
 
     def solve(self, data: Mapping[str, ClusterData] | None = None
               ) -> tuple[dict[str, ClusterSolution], list[SolveStats], str]:
@@ -359,6 +384,9 @@ class CoalitionProblem:
             for c, p in self.params.items():
                 set_cluster_data(self.model.cl[c], p, self.horizon, data[c])
         self._fresh = False
+        if self._cold:
+            self.hm.clear_solver()
+            self._cold = False
         stats, path, optimum = solve_lexicographic(self.hm, self.model, self.pairs, self.lossless)
         sols = {c: extract_cluster(self.hm, self.handles[c], p, self.horizon, path, stats)
                 for c, p in self.params.items()}
@@ -368,32 +396,54 @@ class CoalitionProblem:
         return sols, stats, path
 
 
-class DistributionModel(mesa.Model):  # type: ignore[misc]
-    """The IEEE-33 day of paper 004 as a Mesa model: agents, persistent problems, schemes.
+class DistributionModel:
+    """The IEEE-33 day of paper 004: its agents, their persistent problems and the schemes (a coordinator).
 
-    ``scenario`` and ``day`` fix the data; :meth:`day_ahead` must run first (it is called by
-    :meth:`run` and by every scheme if needed).  ``fleet_workers`` threads solve the EV chunks.
+    The agents — one :class:`~agents.transformer_area.TransformerAreaAgent` per load bus, one
+    :class:`~agents.cluster.ClusterAgent` per cluster, one :class:`~agents.ev.EVAgent` per vehicle —
+    are Mesa agents of ``model`` (the run's :class:`sim.engine.model.SimulationModel`; a study day gets
+    a plain ``mesa.Model`` of its own).  ``scenario`` and ``day`` fix the data; :meth:`day_ahead` must
+    run first (it is called by :meth:`run` and by every scheme if needed).  ``fleet_workers`` threads
+    solve the EV chunks.
+
+    ``persistent=False`` (a one-day study): the problems are built when first needed, for this day.
+    ``persistent=True`` (the multi-day simulator): :meth:`build_models` builds the DA TOU design, the
+    EV fleet, each cluster's standalone problem, the coalition problem NB-P1 and the oracle (those the
+    run's mode needs) once; :meth:`new_day` then writes a new day's data into the agents and the
+    models (mutable Params, bounds, costs) and resets their bases, so every day is solved as freshly
+    built models would solve it, without rebuilding anything.
     """
 
     def __init__(self, scenario: IEEE33Scenario, day: DayData, *, options: SolverOptions | None = None,
-                 fleet_workers: int = 1, replay: str = "oracle") -> None:
-        super().__init__(rng=day.seed)
+                 fleet_workers: int = 1, replay: str = "oracle", model: mesa.Model | None = None,
+                 persistent: bool = False) -> None:
+        self.model = model if model is not None else mesa.Model(rng=day.seed)
         self.replay = check_replay(replay)
-        self.spec = scenario  # not "scenario": mesa.Model owns that name
-        self.day = day
         self.options = options or SolverOptions()
+        self.persistent = persistent
         self.horizon = scenario.intraday_horizon
         hz = self.horizon
-        self.tas = {ta.bus: TransformerAreaAgent(self, ta, hz) for ta in scenario.transformer_areas}
-        self.clusters = {c.name: ClusterAgent(self, c, hz, self.options) for c in scenario.clusters}
+        self.tas = {ta.bus: TransformerAreaAgent(self.model, ta, hz) for ta in scenario.transformer_areas}
+        self.clusters = {c.name: ClusterAgent(self.model, c, hz, self.options) for c in scenario.clusters}
         self.cluster_of_bus = {b: c.name for c in scenario.clusters for b in c.buses}
-        self.ev_params = [make_feasible(p, hz) for bus in sorted(day.fleets) for p in day.fleets[bus]]
-        self.ev_agents = [EVAgent(self, p) for p in self.ev_params]
-        self.ev_station_bus = tuple(int(p.station) for p in self.ev_params)
-        self.fleet = (EVFleet(self.ev_params, hz, workers=fleet_workers, name="EV fleet")
-                      if self.ev_params else None)
+        ev_params = [make_feasible(p, hz) for bus in sorted(day.fleets) for p in day.fleets[bus]]
+        self.ev_agents = [EVAgent(self.model, p) for p in ev_params]
+        self.ev_station_bus = tuple(int(p.station) for p in ev_params)
+        self.fleet = (EVFleet(ev_params, hz, workers=fleet_workers, name="EV fleet", multi_day=persistent)
+                      if ev_params else None)
         self._ev_cluster = np.array([self.cluster_of_bus[b] for b in self.ev_station_bus], dtype=object)
         self.sites = {s.name: s for s in scenario.renewables}
+        self._coalition: CoalitionProblem | None = None
+        self._tou: Any = None
+        self._oracle: OracleProblem | None = None
+        self._set_day(scenario, day)
+
+    def _set_day(self, scenario: IEEE33Scenario, day: DayData) -> None:
+        """The day's data the coordinator itself holds (the agents and models get theirs in :meth:`new_day`)."""
+        hz = self.horizon
+        self.spec = scenario
+        self.day = day
+        self.ev_params = [make_feasible(p, hz) for bus in sorted(day.fleets) for p in day.fleets[bus]]
         self.cluster_data_renewables = {
             c.name: ({b: day.realized_kw[f"pv{b}"] for b in c.pv_sites},
                      {b: day.realized_kw[f"wt{b}"] for b in c.wind_sites})
@@ -405,17 +455,79 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
         self.available_forecast_kw = sum((self.forecast_grid_kw[name] for name in day.realized_kw), np.zeros(hz.n))
         self.da: Any = None
         self.da_prices_intraday: np.ndarray | None = None
-        self._coalition: CoalitionProblem | None = None
         self.n_follower_calls = 0
         self.follower_seconds = 0.0
 
+    # --------------------------------------------------------------------------- persistent days
+    def build_models(self, mode: SchemeMode) -> None:
+        """Build the persistent problems ``mode`` uses, once (``persistent=True``), on the current day's data.
+
+        The DA TOU design (:class:`sim.systems.ieee33.tou_design.TouDesignModel`) always; each cluster's
+        standalone problem and the coalition problem NB-P1 when the mode solves them; the oracle's
+        full-information MILP for a full-information mode.  The EV fleet and the agents exist already.
+        """
+        from sim.systems.ieee33.tou_design import TouDesignModel
+
+        if not self.persistent:
+            raise ValueError("DistributionModel.build_models needs persistent=True")
+        if self._tou is None:
+            self._tou = TouDesignModel(self.spec, self.day.fleets, self.day.forecast_kw, self.options,
+                                       persistent=True)
+        zero = np.zeros(self.horizon.n)
+        data = {c: ClusterData(zero, *self.cluster_data_renewables[c]) for c in self.clusters}
+        if mode.needs_standalone():
+            for c, agent in self.clusters.items():
+                agent.build_standalone(data[c])
+        if mode.needs_coalition() and self._coalition is None:
+            self._coalition = CoalitionProblem([a.params for a in self.clusters.values()], self.horizon, data,
+                                               self.options, self.spec.market.exchange_efficiency)
+        if mode.full_information and self._oracle is None:
+            self._oracle = OracleProblem(self, persistent=True)
+
+    def new_day(self, scenario: IEEE33Scenario, day: DayData) -> None:
+        """Write a new day's data into the agents and every persistent model (``persistent=True``).
+
+        The same feeder, TAs, clusters, sites and vehicles; what changes is data: the TAs' base
+        profiles (× the day's load factor), the clusters' storage start and ESS-4 window, the
+        renewables' forecast and realisation, the home EVs' carried SOC (start, end floor) and the
+        DA TOU design's inputs.  The models' bases are cleared (a cold start per day), so a day's
+        numbers do not depend on the days before it beyond the state carried on purpose.
+        """
+        if not self.persistent:
+            raise ValueError("DistributionModel.new_day needs persistent=True")
+        hz = self.horizon
+        if [ta.bus for ta in scenario.transformer_areas] != list(self.tas) \
+                or [c.name for c in scenario.clusters] != list(self.clusters):
+            raise ValueError("DistributionModel.new_day: the day's TAs or clusters differ from the run's")
+        for ta in scenario.transformer_areas:
+            self.tas[ta.bus].set_params(ta)
+        for c in scenario.clusters:
+            self.clusters[c.name].set_params(c)
+            self.clusters[c.name].reset_solver()
+        ev_params = [make_feasible(p, hz) for bus in sorted(day.fleets) for p in day.fleets[bus]]
+        if [p.name for p in ev_params] != [a.name for a in self.ev_agents]:
+            raise ValueError("DistributionModel.new_day: the day's vehicles differ from the run's")
+        for agent, p in zip(self.ev_agents, ev_params, strict=True):
+            agent.params = p
+        if self.fleet is not None:
+            self.fleet.set_params(ev_params)
+        if self._coalition is not None:
+            self._coalition.set_params([c for c in scenario.clusters])
+            self._coalition.reset()
+        self._set_day(scenario, day)
+        if self._tou is not None:
+            self._tou.set_day(scenario, day.fleets, day.forecast_kw)
+
     # --------------------------------------------------------------------------- day ahead
     def day_ahead(self) -> Any:
-        """Solve the DA TOU design (SPEC §5.3) once and fix every TA's intraday base on it."""
+        """Solve the DA TOU design (SPEC §5.3) once a day and fix every TA's intraday base on it."""
         if self.da is None:
-            from sim.systems.ieee33.tou_design import design_tou
+            if self._tou is not None:
+                self.da = self._tou.solve()
+            else:
+                from sim.systems.ieee33.tou_design import design_tou
 
-            self.da = design_tou(self.spec, self.day.fleets, self.day.forecast_kw, self.options)
+                self.da = design_tou(self.spec, self.day.fleets, self.day.forecast_kw, self.options)
             for ta in self.tas.values():
                 ta.set_day_ahead(self.da.prices)
             self.da_prices_intraday = repeat_to_grid(self.da.prices, self.horizon.n // self.da.prices.size)
@@ -492,6 +604,7 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
             name=name, prices=f.prices.copy(), clusters=plans,
             ta_load_kw={b: r.load_kw for b, r in f.ta.items()}, ta_q_kvar={b: r.q_kvar for b, r in f.ta.items()},
             dr_cost=float(sum(r.dr_cost for r in f.ta.values())),
+            ta_dr_cost={b: float(r.dr_cost) for b, r in f.ta.items()},
             ev_names=tuple(p.name for p in self.ev_params), ev_stations=self.ev_station_bus,
             ev_charge_kw=charge, ev_discharge_kw=discharge, ev_soc_frac=f.ev.soc_frac, ev_cost=own, ev_bill=bill,
             solve_seconds=seconds, **kw,
@@ -645,104 +758,14 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
         """The full-information joint optimum (module docstring): a lower bound on every scheme's total."""
         self.day_ahead()
         t0 = time.perf_counter()
-        hz = self.horizon
-        T = hz.periods
-        bis = self.spec.market.bisection
-        da = self.da_prices_intraday
-        assert da is not None
-        f0 = self.respond(da)  # fixed loads of the TAs that cannot respond
-        m = pyo.ConcreteModel(name="oracle")
-        m.K = pyo.Set(initialize=T, ordered=True)
-        m.price = pyo.Var(m.K, bounds=(bis.p_min, bis.p_max), doc="rolling price [USD/kWh]")
-        responsive = [b for b, a in self.tas.items()
-                      if a.params.shiftable_kw.any() or a.params.curtailable_kw.any()]
-        m.ta = pyo.Block(responsive)
-        for b in responsive:
-            build_intraday_elastic_load(m.ta[b], self.tas[b], lambda t: m.price[t], bis.p_min, bis.p_max)
-        names = [p.name for p in self.ev_params]
-        m.ev = pyo.Block(names)
-        ev_handles = {}
-        zero = np.zeros(hz.n)
-        for p in self.ev_params:
-            ev_handles[p.name] = build_ev(m.ev[p.name], p, hz, zero, exclusive=False)
-        extra: dict[str, list[Any]] = {c: [] for c in self.clusters}
-        for b in responsive:
-            extra[self.cluster_of_bus[b]].append(("ta", b))
-        for p, bus in zip(self.ev_params, self.ev_station_bus, strict=True):
-            extra[self.cluster_of_bus[bus]].append(("ev", p.name))
-
-        def extra_load(c: str) -> Callable[[int], Any]:
-            def fn(t: int) -> Any:
-                return pyo.quicksum(m.ta[key].load_kw[t] if kind == "ta" else m.ev[key].p_net_kw[t]
-                                    for kind, key in extra[c])
-            return fn
-
-        fixed = {c: np.zeros(hz.n) for c in self.clusters}
-        for b, r in f0.ta.items():
-            if b not in responsive:
-                fixed[self.cluster_of_bus[b]] += r.load_kw
-        m.cl = pyo.Block(list(self.clusters))
-        cl_handles = {}
-        for c, agent in self.clusters.items():
-            pv, wt = self.cluster_data_renewables[c]
-            cl_handles[c] = build_cluster(m.cl[c], agent.params, hz, ClusterData(fixed[c], pv, wt), exclusive=False,
-                                          extra_load=extra_load(c))
-        eta_x = self.spec.market.exchange_efficiency
-        m.cl2 = pyo.Constraint(m.K, rule=lambda mm, k: pyo.quicksum(
-            eta_x * mm.cl[c].p_out_kw[k] - mm.cl[c].p_in_kw[k] for c in self.clusters) == 0, doc="CL-2")
-        add_lexicographic_objective(
-            m, pyo.quicksum(m.cl[c].cost for c in self.clusters) + pyo.quicksum(m.ta[b].cost for b in responsive)
-            + pyo.quicksum(m.ev[n].cost for n in names), [m.cl[c] for c in self.clusters], hz.dt_h)
-        build_s = time.perf_counter() - t0
-        hm = HighsModel(m, "oracle", self.options, relax_integrality=True, build_s=build_s)
-        pairs = [p for h in cl_handles.values() for p in h.complementarity]
-        pairs += [p for h in ev_handles.values() for p in h.complementarity]
-        lossless = [p for p in pairs if p.name == "exchange"] if eta_x == 1.0 else []
-        cut_cols = [hm.columns_of(m.ta[b].cut_on, list(m.ta[b].CUT_T)) for b in responsive]
-        integer = np.concatenate(cut_cols) if cut_cols else np.zeros(0, dtype=np.int64)
-        stats, path, optimum = solve_lexicographic(hm, m, pairs, lossless, integer_columns=integer)
-        # read the plan back
-        prices = hm.values(m.price, T)
-        ta_load = {b: r.load_kw for b, r in f0.ta.items()}
-        ta_q = {b: r.q_kvar for b, r in f0.ta.items()}
-        dr_cost = 0.0
-        for b in responsive:
-            blk = m.ta[b]
-            ta_load[b] = _expr_values(hm, blk.load_kw, T)
-            ta_q[b] = self.tas[b].params.q_per_p * ta_load[b]
-            dr_cost += _expr_value(hm, blk.cost)
-        n_ev = len(names)
-        charge = np.zeros((n_ev, hz.n))
-        discharge = np.zeros((n_ev, hz.n))
-        soc = np.full((n_ev, hz.n), np.nan)
-        for j, nme in enumerate(names):
-            blk = m.ev[nme]
-            charge[j] = hm.values(blk.p_charge_kw, T)
-            discharge[j] = hm.values(blk.p_discharge_kw, T)
-            soc_idx = list(blk.SOC)
-            soc[j, np.array(soc_idx) - 1] = hm.values(blk.soc_frac, soc_idx)
-        np.maximum(charge, 0.0, out=charge)
-        np.maximum(discharge, 0.0, out=discharge)
-        plans = {c: extract_cluster(hm, cl_handles[c], self.clusters[c].params, hz, path, stats)
-                 for c in self.clusters}
-        ev_net = charge - discharge
-        for c, sol in plans.items():
-            load = fixed[c].copy()
-            for kind, key in extra[c]:
-                load += ta_load[key] if kind == "ta" else ev_net[names.index(key)]
-            sol.profiles["load_kw"] = load
-        own, bill = _ev_costs(self.ev_params, hz.dt_h, prices, charge, discharge)
-        res = SchemeResult(
-            name="oracle", prices=prices, clusters=plans, ta_load_kw=ta_load, ta_q_kvar=ta_q, dr_cost=dr_cost,
-            ev_names=tuple(names), ev_stations=self.ev_station_bus, ev_charge_kw=charge, ev_discharge_kw=discharge,
-            ev_soc_frac=soc, ev_cost=own, ev_bill=bill, interaction_cost=0.0,
-            solve_seconds=time.perf_counter() - t0, paths={"oracle": path}, stats=stats,
-            info={"objective": optimum, "dual_bound": stats[0].dual_bound, "mip_gap": stats[0].mip_gap,
-                  "rows": stats[0].n_rows, "cols": stats[0].n_cols, "binaries": stats[0].n_binaries_declared},
-        )
-        if abs(res.total_cost - optimum) > LEX_TOL * max(1.0, abs(optimum)) + 1e-6:
-            raise RuntimeError(f"oracle: system cost {res.total_cost} differs from the optimum {optimum}")
-        return res
+        assert self.da_prices_intraday is not None
+        f0 = self.respond(self.da_prices_intraday)  # fixed loads of the TAs that cannot respond
+        if self._oracle is None or not self.persistent:
+            problem = OracleProblem(self, persistent=False, followers=f0)
+        else:
+            problem = self._oracle
+            problem.set_day(self, f0)
+        return problem.solve(self, f0, t0)
 
     def run(self, modes: Sequence[SchemeMode],
             progress: Callable[[str], None] | None = None) -> dict[str, SchemeResult]:
@@ -757,6 +780,164 @@ class DistributionModel(mesa.Model):  # type: ignore[misc]
             out[mode.name] = mode.solve(self, progress)
             say(f"{mode.name}: total cost {out[mode.name].total_cost:.2f} in {time.perf_counter() - t1:.1f} s")
         return out
+
+
+class OracleProblem:
+    """The oracle's full-information MILP (module docstring), built once and (``persistent``) re-solved daily.
+
+    Variables: the rolling price ``π_k ∈ [p_min, p_max]``; every responsive TA's intraday response
+    EL-2…EL-5 to it (:func:`agents.transformer_area.build_intraday_elastic_load`: the same map as the
+    TA's ``respond``); every EV's EV-1…EV-6 at a zero energy price (:func:`agents.ev.build_ev`); every
+    cluster's block (:func:`agents.cluster.build_cluster`) whose load is the non-responsive TAs' load
+    (given) plus the responsive TAs' and the EVs' (decisions, the ``extra_load`` port); CL-2 between
+    the clusters.  Objective: the system cost (CL-3 summed + DR cost + EV-6 own cost), then at that
+    cost the least exchange (:func:`add_lexicographic_objective`, :func:`solve_lexicographic`).
+
+    ``persistent=True``: the TA blocks are parametric and the EV blocks in their multi-day form, so
+    :meth:`set_day` writes a new day's data (the TAs' DA-adjusted bases and reference prices, the EVs'
+    carried SOC, the clusters' fixed loads, realised renewables and storage start) and pushes what
+    changed (:meth:`agents.milp.HighsModel.update_params`); the basis is cleared every day.
+    """
+
+    def __init__(self, dm: DistributionModel, persistent: bool = False, followers: Followers | None = None) -> None:
+        t0 = time.perf_counter()
+        self.persistent = persistent
+        hz = dm.horizon
+        T = hz.periods
+        bis = dm.spec.market.bisection
+        f0 = followers
+        m = pyo.ConcreteModel(name="oracle")
+        m.K = pyo.Set(initialize=T, ordered=True)
+        m.price = pyo.Var(m.K, bounds=(bis.p_min, bis.p_max), doc="rolling price [USD/kWh]")
+        responsive = [b for b, a in dm.tas.items()
+                      if a.params.shiftable_kw.any() or a.params.curtailable_kw.any()]
+        m.ta = pyo.Block(responsive)
+        for b in responsive:
+            build_intraday_elastic_load(m.ta[b], dm.tas[b], lambda t: m.price[t], bis.p_min, bis.p_max,
+                                        parametric=persistent)
+        names = [p.name for p in dm.ev_params]
+        m.ev = pyo.Block(names)
+        ev_handles = {}
+        zero = np.zeros(hz.n)
+        for p in dm.ev_params:
+            ev_handles[p.name] = build_ev(m.ev[p.name], p, hz, zero, exclusive=False, multi_day=persistent)
+        extra: dict[str, list[Any]] = {c: [] for c in dm.clusters}
+        for b in responsive:
+            extra[dm.cluster_of_bus[b]].append(("ta", b))
+        for p, bus in zip(dm.ev_params, dm.ev_station_bus, strict=True):
+            extra[dm.cluster_of_bus[bus]].append(("ev", p.name))
+
+        def extra_load(c: str) -> Callable[[int], Any]:
+            def fn(t: int) -> Any:
+                return pyo.quicksum(m.ta[key].load_kw[t] if kind == "ta" else m.ev[key].p_net_kw[t]
+                                    for kind, key in extra[c])
+            return fn
+
+        fixed = self._fixed_loads(dm, f0, responsive) if f0 is not None else {c: zero for c in dm.clusters}
+        m.cl = pyo.Block(list(dm.clusters))
+        cl_handles = {}
+        for c, agent in dm.clusters.items():
+            pv, wt = dm.cluster_data_renewables[c]
+            cl_handles[c] = build_cluster(m.cl[c], agent.params, hz, ClusterData(fixed[c], pv, wt), exclusive=False,
+                                          extra_load=extra_load(c))
+        eta_x = dm.spec.market.exchange_efficiency
+        m.cl2 = pyo.Constraint(m.K, rule=lambda mm, k: pyo.quicksum(
+            eta_x * mm.cl[c].p_out_kw[k] - mm.cl[c].p_in_kw[k] for c in dm.clusters) == 0, doc="CL-2")
+        add_lexicographic_objective(
+            m, pyo.quicksum(m.cl[c].cost for c in dm.clusters) + pyo.quicksum(m.ta[b].cost for b in responsive)
+            + pyo.quicksum(m.ev[n].cost for n in names), [m.cl[c] for c in dm.clusters], hz.dt_h)
+        build_s = time.perf_counter() - t0
+        hm = HighsModel(m, "oracle", dm.options, relax_integrality=True, build_s=build_s)
+        if persistent:
+            hm.track_params()
+        pairs = [p for h in cl_handles.values() for p in h.complementarity]
+        pairs += [p for h in ev_handles.values() for p in h.complementarity]
+        self.lossless = [p for p in pairs if p.name == "exchange"] if eta_x == 1.0 else []
+        cut_cols = [hm.columns_of(m.ta[b].cut_on, list(m.ta[b].CUT_T)) for b in responsive]
+        self.integer = np.concatenate(cut_cols) if cut_cols else np.zeros(0, dtype=np.int64)
+        self.model, self.hm, self.pairs, self.cl_handles = m, hm, pairs, cl_handles
+        self.responsive, self.names, self.extra = responsive, names, extra
+        self.fixed = fixed
+
+    @staticmethod
+    def _fixed_loads(dm: DistributionModel, f0: Followers, responsive: Sequence[int]) -> dict[str, np.ndarray]:
+        fixed = {c: np.zeros(dm.horizon.n) for c in dm.clusters}
+        for b, r in f0.ta.items():
+            if b not in responsive:
+                fixed[dm.cluster_of_bus[b]] += r.load_kw
+        return fixed
+
+    def set_day(self, dm: DistributionModel, f0: Followers) -> None:
+        """Write the day held by ``dm`` (after its DA stage) into the model and push what changed."""
+        if not self.persistent:
+            raise ValueError("OracleProblem.set_day needs persistent=True")
+        m, hz = self.model, dm.horizon
+        bis = dm.spec.market.bisection
+        if [p.name for p in dm.ev_params] != self.names:
+            raise ValueError("OracleProblem.set_day: the day's vehicles differ from the model's")
+        for b in self.responsive:
+            set_intraday_elastic_load_data(m.ta[b], dm.tas[b], bis.p_min, bis.p_max)
+        for p in dm.ev_params:
+            set_ev_data(m.ev[p.name], p, hz)
+        self.fixed = self._fixed_loads(dm, f0, self.responsive)
+        for c, agent in dm.clusters.items():
+            pv, wt = dm.cluster_data_renewables[c]
+            set_cluster_data(m.cl[c], agent.params, hz, ClusterData(self.fixed[c], pv, wt))
+        self.hm.update_params()
+        self.hm.clear_solver()
+
+    def solve(self, dm: DistributionModel, f0: Followers, t0: float) -> SchemeResult:
+        """Solve (cost, then least exchange) and read the executed plan back as the oracle's result."""
+        m, hm = self.model, self.hm
+        hz = dm.horizon
+        T = hz.periods
+        responsive, names, extra, fixed = self.responsive, self.names, self.extra, self.fixed
+        stats, path, optimum = solve_lexicographic(hm, m, self.pairs, self.lossless, integer_columns=self.integer)
+        # read the plan back
+        prices = hm.values(m.price, T)
+        ta_load = {b: r.load_kw for b, r in f0.ta.items()}
+        ta_q = {b: r.q_kvar for b, r in f0.ta.items()}
+        ta_dr = {b: float(r.dr_cost) for b, r in f0.ta.items() if b not in responsive}
+        for b in responsive:
+            blk = m.ta[b]
+            ta_load[b] = _expr_values(hm, blk.load_kw, T)
+            ta_q[b] = dm.tas[b].params.q_per_p * ta_load[b]
+            ta_dr[b] = _expr_value(hm, blk.cost)
+        dr_cost = 0.0
+        for b in responsive:
+            dr_cost += ta_dr[b]
+        n_ev = len(names)
+        charge = np.zeros((n_ev, hz.n))
+        discharge = np.zeros((n_ev, hz.n))
+        soc = np.full((n_ev, hz.n), np.nan)
+        for j, nme in enumerate(names):
+            blk = m.ev[nme]
+            charge[j] = hm.values(blk.p_charge_kw, T)
+            discharge[j] = hm.values(blk.p_discharge_kw, T)
+            soc_idx = list(blk.SOC)
+            soc[j, np.array(soc_idx) - 1] = hm.values(blk.soc_frac, soc_idx)
+        np.maximum(charge, 0.0, out=charge)
+        np.maximum(discharge, 0.0, out=discharge)
+        plans = {c: extract_cluster(hm, self.cl_handles[c], dm.clusters[c].params, hz, path, stats)
+                 for c in dm.clusters}
+        ev_net = charge - discharge
+        for c, sol in plans.items():
+            load = fixed[c].copy()
+            for kind, key in extra[c]:
+                load += ta_load[key] if kind == "ta" else ev_net[names.index(key)]
+            sol.profiles["load_kw"] = load
+        own, bill = _ev_costs(dm.ev_params, hz.dt_h, prices, charge, discharge)
+        res = SchemeResult(
+            name="oracle", prices=prices, clusters=plans, ta_load_kw=ta_load, ta_q_kvar=ta_q, dr_cost=dr_cost,
+            ev_names=tuple(names), ev_stations=dm.ev_station_bus, ev_charge_kw=charge, ev_discharge_kw=discharge,
+            ev_soc_frac=soc, ev_cost=own, ev_bill=bill, interaction_cost=0.0, ta_dr_cost=ta_dr,
+            solve_seconds=time.perf_counter() - t0, paths={"oracle": path}, stats=stats,
+            info={"objective": optimum, "dual_bound": stats[0].dual_bound, "mip_gap": stats[0].mip_gap,
+                  "rows": stats[0].n_rows, "cols": stats[0].n_cols, "binaries": stats[0].n_binaries_declared},
+        )
+        if abs(res.total_cost - optimum) > LEX_TOL * max(1.0, abs(optimum)) + 1e-6:
+            raise RuntimeError(f"oracle: system cost {res.total_cost} differs from the optimum {optimum}")
+        return res
 
 
 #: Relative slack of the cost cap in the second, exchange-minimising stage.

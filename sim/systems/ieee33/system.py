@@ -1,8 +1,13 @@
 """The IEEE-33 distribution system of paper 004 as a simulated system (its registry entry).
 
-Agents: one transformer-area agent per load bus, one cluster agent per cluster, the EV fleet per
-station (:mod:`sim.systems.ieee33.schemes`).  A day: the DSO's day-ahead TOU design, then the mode's
-scheme over the 96 quarter-hours, then the network check (:mod:`sim.systems.ieee33.day`).
+Agents (Mesa agents of the run's :class:`sim.engine.model.SimulationModel`, built once per run with
+their persistent solver models by :func:`sim.systems.ieee33.day.build_coordinator`): one
+transformer-area agent per load bus, one cluster agent per cluster, one EV agent per vehicle (solved
+together by the pooled EV fleet LP), coordinated by :class:`sim.systems.ieee33.schemes.DistributionModel`
+(``model.coordinator``).  A day: the DSO's day-ahead TOU design, then the mode's scheme over the 96
+quarter-hours, then the network check (:mod:`sim.systems.ieee33.day`); only data change from day to
+day.  The state between days is the agents' own: each cluster agent's storage energy at midnight,
+each home EV agent's SOC at midnight (:meth:`IEEE33System.save_state`, JSON).
 """
 
 from __future__ import annotations
@@ -14,10 +19,15 @@ from typing import Any, ClassVar
 from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario
 from sim.engine.spec import SimSettings
-from sim.engine.state import CarryState
 from sim.engine.system import KPI, DaySteps, Mode, System
-from sim.systems.ieee33.day import simulate_day_steps, weather_model
-from sim.systems.ieee33.modes import MODES, Cooperative, Noncooperative
+from sim.systems.ieee33.day import (
+    build_coordinator,
+    carried_state,
+    restore_carried_state,
+    simulate_day_steps,
+    weather_model,
+)
+from sim.systems.ieee33.modes import MODES, Cooperative, IEEE33Mode, Noncooperative
 
 
 def _usd(name: str, description: str) -> KPI:
@@ -63,6 +73,12 @@ class IEEE33System(System):
         KPI("mpc_solves", "1", None, "re-solves of the mpc replay (0 under oracle)"),
     )
 
+    #: per-vehicle records (``agent_type`` ``EVAgent``) besides the per-station ones: off by default
+    per_vehicle_records: bool = False
+
+    def __init__(self, per_vehicle_records: bool = False) -> None:
+        self.per_vehicle_records = per_vehicle_records
+
     def load(self, name_or_path: str | Path) -> IEEE33Scenario:
         return load_ieee33_scenario(name_or_path)
 
@@ -77,21 +93,23 @@ class IEEE33System(System):
         return {"voltage": (float(net.v_min_pu), float(net.v_max_pu))}
 
     def build(self, model: Any) -> None:
+        """The run's coordinator with its agents (registered with ``model``) and persistent models, once."""
         model.weather = weather_model(model.spec, model.settings)
-        model.carry = CarryState()
+        mode = model.mode
+        assert isinstance(mode, IEEE33Mode)
+        model.coordinator = build_coordinator(model.spec, model.run_spec, model.settings, model, mode)
 
     def day(self, model: Any, d: int) -> DaySteps:
-        out = yield from simulate_day_steps(model.spec, model.run_spec, model.settings, d, model.carry, model.weather,
-                                            mode=model.mode)
-        model.carry = out.state
-        out.state = out.state.to_json()
-        return out
+        return (yield from simulate_day_steps(model.spec, model.run_spec, model.settings, d, model.coordinator,
+                                              model.weather, mode=model.mode, per_vehicle=self.per_vehicle_records))
 
     def save_state(self, model: Any) -> dict[str, Any]:
-        return dict(model.carry.to_json())
+        """Each cluster agent's storage energy at midnight (``ess_kwh``, kWh) and each home EV agent's SOC
+        (``ev_soc``), as JSON."""
+        return carried_state(model.coordinator)
 
     def restore_state(self, model: Any, state: Mapping[str, Any]) -> None:
-        model.carry = CarryState.from_json(state)
+        restore_carried_state(model.coordinator, state)
 
 
 SYSTEM = IEEE33System()

@@ -59,6 +59,7 @@ from agents.milp import SolverOptions
 from agents.rural_campus import ErrorSamples, RuralDay, build_rural_day, dispatch_frame, sample_errors
 from scenarios.schema import RuralIESScenario
 from sim.engine.mpc import RecedingLoop, receding
+from sim.engine.records import agent_records
 from sim.engine.spec import RunSpec, SimSettings
 from sim.engine.state import CarryState
 from sim.engine.system import DayOutcome, DaySteps
@@ -255,10 +256,37 @@ def simulate_rural_day_steps(
     ts.insert(1, "run", run.name)
     ts.insert(2, "mode", run.mode)
     ts = ts[list(TIMESERIES_COLUMNS)].reset_index(drop=True)
+    agents = _agent_records(sc, kpis, ts, d, run)
     t_end = time.perf_counter()
     return DayOutcome(kpis, ts, CarryState(), {"data_s": t_data - t0, "da_s": t_da - t_data, "rt_s": t_rt - t_da,
                                                "mpc_s": mpc_s, "solve_s": t_rt - t_data,
-                                               "check_s": t_end - t_rt, "total_s": t_end - t0})
+                                               "check_s": t_end - t_rt, "total_s": t_end - t0}, agents)
+
+
+def _agent_records(sc: RuralIESScenario, kpis: Mapping[str, Any], ts: pd.DataFrame, d: int,
+                   run: RunSpec) -> pd.DataFrame:
+    """The campus's per-agent records (agent type ``RuralCampusAgent``) of the realised day.
+
+    One campus: standalone = own = final cost, no payment, no gain; bought = day-ahead trade plus
+    intraday purchases; sold = intraday sales; curtailment = unused PV; each storage's level at the end
+    of the day (power kWh, heat kWh_th, biogas m3).
+    """
+    def last(entity: str, variable: str) -> float:
+        g = ts[(ts["entity"] == entity) & (ts["variable"] == variable)].sort_values("period")
+        return float(g["value"].iloc[-1]) if len(g) else math.nan
+
+    cost = float(kpis["total_cost"])
+    rows = [(sc.name, "RuralCampusAgent", "truthful", var, val, unit) for var, val, unit in (
+        ("own_cost", cost, "CNY"), ("standalone_cost", cost, "CNY"), ("final_cost", cost, "CNY"),
+        ("payment", 0.0, "CNY"), ("gain", 0.0, "CNY"),
+        ("energy_bought_kwh", float(kpis["da_trade_kwh"]) + float(kpis["intraday_buy_kwh"]), "kWh"),
+        ("energy_sold_kwh", float(kpis["intraday_sell_kwh"]), "kWh"),
+        ("curtailment_kwh", float(kpis["curtailment_kwh"]), "kWh"),
+        ("storage_end_kwh", last("power_storage", "soc_kwh"), "kWh"),
+        ("heat_storage_end_kwh", last("heat_storage", "hs_soc_kwh"), "kWh_th"),
+        ("biogas_storage_end_m3", last("biogas_storage", "biogas_stored_m3"), "m3"),
+    )]
+    return agent_records(run.name, run.mode, d + 1, rows)
 
 
 def _kpis(sc: RuralIESScenario, disp: pd.DataFrame, ev: Evaluation, plan: DROResult | None) -> dict[str, float]:

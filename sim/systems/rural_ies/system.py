@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from agents.rural_campus import RuralCampusAgent
 from scenarios.loader import load_rural_ies
 from scenarios.schema import RuralIESScenario
 from sim.engine.state import CarryState
@@ -64,23 +65,21 @@ class RuralSystem(System):
         return str(getattr(scenario, "currency", "CNY"))
 
     def build(self, model: Any) -> None:
-        # one set of persistent models per run: its error history is the run's
+        """The campus as a Mesa agent owning the run's persistent models (its error history is the run's)."""
         model.weather = rural_weather_model(model.spec, model.settings)
-        model.rural_models = rural_models(model.spec, model.run_spec.seed, model.settings)
-        model.carry = CarryState()
+        agent = RuralCampusAgent(model, model.spec)
+        agent.models = rural_models(model.spec, model.run_spec.seed, model.settings)
 
     def day(self, model: Any, d: int) -> DaySteps:
-        out = yield from simulate_rural_day_steps(model.spec, model.run_spec, model.settings, d, model.carry,
-                                                  model.weather, model.rural_models, model.mode)
-        model.carry = out.state
-        out.state = out.state.to_json()
+        (agent,) = model.agents_by_type[RuralCampusAgent]
+        out = yield from simulate_rural_day_steps(model.spec, model.run_spec, model.settings, d, CarryState(),
+                                                  model.weather, agent.models, model.mode)
+        out.state = self.save_state(model)
         return out
 
     def save_state(self, model: Any) -> dict[str, Any]:
-        return dict(model.carry.to_json())
-
-    def restore_state(self, model: Any, state: Mapping[str, Any]) -> None:
-        model.carry = CarryState.from_json(state)
+        """Nothing carries over midnight: 002's storages end the day where they started (E_T = E_0)."""
+        return {}
 
 
 SYSTEM = RuralSystem()

@@ -107,6 +107,7 @@ from agents.milp import HighsModel, SolverOptions
 from market import Allocation, Offer, allocate, settle
 from scenarios.schema import ThreeCampusScenario
 from sim.engine.mpc import RecedingLoop, check_replay, held, receding
+from sim.engine.records import agent_records
 from sim.engine.spec import RunSpec, SimSettings
 from sim.engine.state import CarryState
 from sim.engine.system import DayOutcome, DaySteps, drain
@@ -346,24 +347,9 @@ class CampusModels:
         replay.set_data()  # marks the model for an update at the next solve
 
 
-_LAST: tuple[ThreeCampusScenario, tuple[Any, ...], CampusModels] | None = None
-
-
-def campus_models(sc: ThreeCampusScenario, settings: SimSettings, *, reuse: bool = True) -> CampusModels:
-    """The persistent models for ``sc`` and ``settings``.
-
-    With ``reuse`` the models of the previous call are returned when the scenario object and the
-    settings that shape the models are the same (so repeated :func:`simulate_campus_day` calls of a
-    run share one build); results do not depend on it (every solve starts cold).
-    """
-    global _LAST
-    key = (settings.n_scenarios, settings.time_limit_s)
-    if reuse and _LAST is not None and _LAST[0] is sc and _LAST[1] == key:
-        return _LAST[2]
-    models = CampusModels(multi_day_scenario(sc), settings.n_scenarios,
-                          SolverOptions(time_limit_s=settings.time_limit_s))
-    _LAST = (sc, key, models)
-    return models
+def campus_models(sc: ThreeCampusScenario, settings: SimSettings) -> CampusModels:
+    """The persistent models of one run for ``sc`` and ``settings`` (built here; the run keeps them)."""
+    return CampusModels(multi_day_scenario(sc), settings.n_scenarios, SolverOptions(time_limit_s=settings.time_limit_s))
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -761,6 +747,7 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
         kpis[f"ess_start_kwh_{p}"] = start[p]
         kpis[f"ess_end_kwh_{p}"] = end.ess_kwh[p]
     ts = _timeseries(executed, d, run)
+    agents = _agent_records(sc, executed, alloc, start, end.ess_kwh, d, run)
     t_end = time.perf_counter()
     solve_s = sum(e.solve_s for e in days)
     handover_s = sum(e.handover_s for e in days)
@@ -769,7 +756,50 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
                                       "solve_s": solve_s, "mpc_s": mpc_s,
                                       "model_s": t_solve - t_data - paused_solve,
                                       "check_s": t_end - t_solve - (paused - paused_solve),
-                                      "total_s": t_end - t0 - paused})
+                                      "total_s": t_end - t0 - paused}, agents)
+
+
+def _agent_records(sc: ThreeCampusScenario, ex: Executed, alloc: Allocation | None, start: Mapping[str, float],
+                   end: Mapping[str, float], d: int, run: RunSpec) -> pd.DataFrame:
+    """Per park (agent type ``CampusAgent``) on the executed day, in the scenario's currency and kWh.
+
+    ``own_cost``: the park's realised operating cost plus its own deviation penalties (lines split half
+    and half); ``standalone_cost`` ``C0_n`` and ``gain`` = ``C0_n`` − final cost exist only where the parks
+    bargained (NaN otherwise); ``final_cost`` = own cost + ``payment`` (NB-2) after the settlement;
+    energies are summed over the 96 quarter-hours (``exchanged_in/out``: net P2P import / export);
+    ``curtailment_kwh``: available minus used PV and wind; storage energy at the day's start and end.
+    """
+    cur = sc.currency
+    rows: list[tuple[str, str, str, str, float, str]] = []
+    idx = {p: i for i, p in enumerate(alloc.participants)} if alloc is not None else {}
+    zero = np.zeros(RT_HORIZON.n)
+    for park in sc.parks:
+        n = park.name
+        prof = {var: ex.profiles.get((n, var), zero) for var in ("grid_buy_kw", "grid_sell_kw", "p2p_net_in_kw",
+                                                                  "pv_kw", "pv_available_kw", "wind_kw",
+                                                                  "wind_available_kw")}
+        own = float(ex.park_cost[n])
+        if alloc is not None:
+            i = idx[n]
+            standalone, final = float(alloc.standalone_cost[i]), float(alloc.final_cost[i])
+            payment, gain = float(alloc.payment[i]), float(alloc.gain[i])
+        else:
+            standalone, final, payment, gain = math.nan, own, 0.0, math.nan
+        curtailed = DT_H * float((prof["pv_available_kw"] - prof["pv_kw"]).sum()
+                                 + (prof["wind_available_kw"] - prof["wind_kw"]).sum())
+        net_in = prof["p2p_net_in_kw"]
+        for var, val, unit in (
+            ("own_cost", own, cur), ("standalone_cost", standalone, cur), ("final_cost", final, cur),
+            ("payment", payment, cur), ("gain", gain, cur),
+            ("energy_bought_kwh", DT_H * float(prof["grid_buy_kw"].sum()), "kWh"),
+            ("energy_sold_kwh", DT_H * float(prof["grid_sell_kw"].sum()), "kWh"),
+            ("exchanged_in_kwh", DT_H * float(np.clip(net_in, 0.0, None).sum()), "kWh"),
+            ("exchanged_out_kwh", DT_H * float(np.clip(-net_in, 0.0, None).sum()), "kWh"),
+            ("curtailment_kwh", curtailed, "kWh"),
+            ("storage_start_kwh", float(start[n]), "kWh"), ("storage_end_kwh", float(end[n]), "kWh"),
+        ):
+            rows.append((n, "CampusAgent", "truthful", var, val, unit))
+    return agent_records(run.name, run.mode, d + 1, rows)
 
 
 def simulate_campus_day(
@@ -786,8 +816,8 @@ def simulate_campus_day(
 
     ``run.mode`` is one of :data:`CAMPUS_MODES`, ``settings.replay`` ``oracle`` or ``mpc``;
     ``run.overrides`` are not applied here (pass the scenario with them applied).  ``weather`` and
-    ``models`` are built when not given (``models``: :func:`campus_models`, reused across calls with
-    the same ``sc`` and settings).  The whole day at once: :func:`simulate_campus_day_steps` drained.
+    ``models`` are built when not given (``models``: :func:`campus_models`; a run passes its own, built
+    once).  The whole day at once: :func:`simulate_campus_day_steps` drained.
     Returns KPIs (``run, mode, seed, point, day, day_of_year, n_scenarios, mpc_solves`` (the RT
     re-solves of the ``mpc`` replay, both days of ``cooperative`` counted; 0 under ``oracle``), the
     plan's ``plan_*`` (for a method other than ``cvar`` also ``plan_historical_cost`` H,
@@ -806,7 +836,7 @@ def simulate_campus_days(sc: ThreeCampusScenario, run: RunSpec, settings: SimSet
                          state: CarryState | None = None, first_day: int = 0) -> list[DayOutcome]:
     """Days ``first_day .. run.days - 1`` of ``run`` with one set of persistent models, the state carried."""
     wm = campus_weather_model(sc, settings)
-    models = campus_models(sc, settings, reuse=False)
+    models = campus_models(sc, settings)
     st = state or CarryState()
     out = []
     for d in range(first_day, run.days):

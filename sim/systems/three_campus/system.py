@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from agents.campus import CampusAgent
 from scenarios.loader import load_three_campus
 from scenarios.schema import ThreeCampusScenario
 from sim.engine.state import CarryState
@@ -63,23 +64,33 @@ class ThreeCampusSystem(System):
         return str(getattr(scenario, "currency", "CNY"))
 
     def build(self, model: Any) -> None:
-        # one set of persistent models per run: every day only changes their data
+        """The parks as Mesa agents (each holds its storage energy at midnight) and the coordinator's
+        persistent models (the cloud model's plan and replay blocks): built once, every day changes data."""
         model.weather = campus_weather_model(model.spec, model.settings)
-        model.campus_models = campus_models(model.spec, model.settings, reuse=False)
-        model.carry = CarryState()
+        model.campus_models = campus_models(model.spec, model.settings)
+        for park in model.spec.parks:
+            agent = CampusAgent(model, park)
+            agent.stored_kwh = None  # the first day starts at the scenario's initial state of charge
+
+    def _parks(self, model: Any) -> list[CampusAgent]:
+        return list(model.agents_by_type[CampusAgent])
 
     def day(self, model: Any, d: int) -> DaySteps:
-        out = yield from simulate_campus_day_steps(model.spec, model.run_spec, model.settings, d, model.carry,
+        start = CarryState({a.name: a.stored_kwh for a in self._parks(model) if a.stored_kwh is not None})
+        out = yield from simulate_campus_day_steps(model.spec, model.run_spec, model.settings, d, start,
                                                    model.weather, model.campus_models, model.mode)
-        model.carry = out.state
-        out.state = out.state.to_json()
+        for agent in self._parks(model):
+            agent.stored_kwh = float(out.state.ess_kwh[agent.name])
+        out.state = self.save_state(model)
         return out
 
     def save_state(self, model: Any) -> dict[str, Any]:
-        return dict(model.carry.to_json())
+        return {"ess_kwh": {a.name: a.stored_kwh for a in self._parks(model) if a.stored_kwh is not None}}
 
     def restore_state(self, model: Any, state: Mapping[str, Any]) -> None:
-        model.carry = CarryState.from_json(state)
+        stored = state.get("ess_kwh", {})
+        for agent in self._parks(model):
+            agent.stored_kwh = float(stored[agent.name]) if agent.name in stored else None
 
 
 SYSTEM = ThreeCampusSystem()

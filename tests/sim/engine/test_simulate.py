@@ -22,7 +22,6 @@ from sim.engine.run import completed_days, load_scenario
 from sim.engine.run import execute as _execute
 from sim.engine.scenario import apply_override
 from sim.engine.spec import RunSpec, SimSettings
-from sim.engine.state import CarryState
 from sim.systems import SYSTEMS, system_for
 from sim.systems.ieee33.day import simulate_day
 
@@ -76,10 +75,10 @@ def test_storage_energy_carries_to_the_next_day(two_days: Path) -> None:
         assert k[f"ess_start_kwh_{c}"].iloc[1] == pytest.approx(k[f"ess_end_kwh_{c}"].iloc[0])
     # a day that starts fuller than nominal really starts there and still ends at or above nominal
     sc = load_scenario(IEEE33, "ieee33")
-    o = simulate_day(sc, RunSpec("centralized", 7, 1), FAST, 0, CarryState({"C1": 800.0}))
+    o = simulate_day(sc, RunSpec("centralized", 7, 1), FAST, 0, ess_kwh={"C1": 800.0})
     assert o.kpis["ess_start_kwh_C1"] == pytest.approx(800.0)
     assert o.kpis["ess_start_kwh_C2"] == pytest.approx(500.0)
-    assert o.state.ess_kwh["C1"] >= 500.0 - 1e-6
+    assert o.state["ess_kwh"]["C1"] >= 500.0 - 1e-6
     ts = o.timeseries
     c1 = ts[(ts["entity"] == "C1")].pivot_table(index="period", columns="variable", values="value", observed=True)
     e = sc.cluster("C1").ess

@@ -65,7 +65,7 @@ def weather(scenario: ThreeCampusScenario) -> WeatherModel:
 
 @pytest.fixture(scope="module")
 def models(scenario: ThreeCampusScenario) -> CampusModels:
-    return campus_models(scenario, FAST, reuse=False)
+    return campus_models(scenario, FAST)
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +226,7 @@ def test_a_coalition_that_costs_more_is_rejected(scenario: ThreeCampusScenario) 
 def test_same_seed_gives_identical_kpis_whatever_the_models_solved_before(
         scenario: ThreeCampusScenario, weather: WeatherModel, day0: dict[str, DayOutcome]) -> None:
     """Fresh models give bit-identical KPIs to the shared ones that solved other modes first."""
-    fresh = campus_models(scenario, FAST, reuse=False)
+    fresh = campus_models(scenario, FAST)
     o = simulate_campus_day(scenario, RunSpec("centralized", 0, 2), FAST, 0, CarryState(), weather, fresh)
     assert same(o.kpis, day0["centralized"].kpis)
     assert o.timeseries.equals(day0["centralized"].timeseries)
@@ -262,7 +262,7 @@ def test_storage_carries_to_the_next_day(scenario: ThreeCampusScenario, weather:
 def test_unknown_mode_and_mismatched_models_are_refused(scenario: ThreeCampusScenario, weather: WeatherModel) -> None:
     with pytest.raises(ValueError, match="unknown mode 'selfish'; choose from cooperative, centralized"):
         SYSTEMS["three_campus"].mode("selfish")
-    other = campus_models(scenario, SimSettings(n_mc=60, n_scenarios=3), reuse=False)
+    other = campus_models(scenario, SimSettings(n_mc=60, n_scenarios=3))
     with pytest.raises(ValueError, match="3 RT scenarios"):
         simulate_campus_day(scenario, RunSpec("oracle", 0, 1), FAST, 0, CarryState(), weather, other)
 
@@ -549,7 +549,7 @@ def dro_days(scenario: ThreeCampusScenario, weather: WeatherModel) -> dict[str, 
     out: dict[str, dict[str, Any]] = {}
     for m in DRO_METHODS:
         sc = with_method(scenario, m)
-        models = campus_models(sc, FAST, reuse=False)
+        models = campus_models(sc, FAST)
         o = simulate_campus_day(sc, RunSpec("centralized", 0, 2), FAST, 0, CarryState(), weather, models)
         out[m] = {"outcome": o, "models": models, "scenario": sc, "plan": da_plan(models)}
     return out
@@ -570,7 +570,7 @@ def test_cvar_method_is_the_day_of_a_file_without_the_method_fields(
     old = load_three_campus(d)
     assert old.uncertainty == scenario.uncertainty and old.uncertainty.method == "cvar"
     o = simulate_campus_day(old, RunSpec("centralized", 0, 2), FAST, 0, CarryState(), weather,
-                            campus_models(old, FAST, reuse=False))
+                            campus_models(old, FAST))
     ref = day0["centralized"]
     assert same(o.kpis, ref.kpis)
     assert o.timeseries.equals(ref.timeseries)
@@ -637,7 +637,7 @@ def test_cdro_days_are_reproducible_on_fresh_models(dro_days: dict[str, dict[str
     first: DayOutcome = d["outcome"]
     run = RunSpec("centralized", 0, 2)
     second = simulate_campus_day(sc, run, FAST, 1, first.state, weather, d["models"])
-    again = simulate_campus_day(sc, run, FAST, 1, first.state, weather, campus_models(sc, FAST, reuse=False))
+    again = simulate_campus_day(sc, run, FAST, 1, first.state, weather, campus_models(sc, FAST))
     assert same(second.kpis, again.kpis)
     assert second.timeseries.equals(again.timeseries)
     for p in PARKS:
