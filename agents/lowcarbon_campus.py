@@ -22,20 +22,29 @@ heat dump) and carbon trading.  003 has no electricity grid connection (SPEC §3
 
 The objective is 003 eq. 10 (the sum of every device's named cost Expression); :data:`COST_COLUMNS`
 groups them into the columns of 003 Table 1 (:meth:`LowCarbonModel.cost_breakdown`).
+
+For the multi-day simulator (``sim/systems/lowcarbon_ies``) :class:`LowCarbonCampusAgent` is the campus as a
+Mesa agent: it owns two persistent builds of one configuration (the day-ahead decision on a
+:class:`~agents.decision.robust.TwoStageRobust` engine and the realised-day dispatch in a
+:class:`~agents.milp.HighsModel`) and the state its stores and thermal units carry over midnight
+(:class:`CampusState`; the end-of-day windows of :func:`open_end_windows`).  The scenario's ``[simulation]``
+table is :class:`LowCarbonSimulationParams`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mesa
 import numpy as np
 import pyomo.environ as pyo
 
+from agents.decision.robust import RobustResult, TwoStageRobust, UnionSet, VertexSet
 from agents.devices.carbon import CarbonLedger, CarbonTradingParams, CCUSParams, build_carbon_trading, build_ccus
 from agents.devices.core import (
     DA_HORIZON,
@@ -78,6 +87,7 @@ from agents.devices.storage import (
 )
 from agents.devices.thermal import ThermalUnitParams, build_thermal_unit
 from agents.ev import EVFleetParams, build_ev_fleet
+from agents.milp import HighsModel, SolverOptions, SolveStats
 
 # ---------------------------------------------------------------------------------------------- parameters
 
@@ -162,6 +172,45 @@ class LowCarbonUncertaintyParams:
             raise bad("epsilon", "in [0, 1)")
 
 
+#: Day-ahead methods of the simulated campus (``[simulation] method``).
+SIM_METHODS = ("deterministic", "robust")
+
+
+@dataclass(frozen=True)
+class LowCarbonSimulationParams:
+    """How ``run_sim.py simulate`` runs the campus: the scenario's ``[simulation]`` table
+    (:data:`scenarios.lowcarbon_loader.LowCarbonSimulationSpec` is an alias of this class).
+
+    ``configuration`` names the variant whose devices and carbon rules are simulated (default the full
+    model S5); its ``robust`` flag is the study's and is superseded here by ``method``, the day-ahead
+    decision of the thermal commitment and the declared sale tier: ``deterministic`` (the MILP on the day's
+    forecast) or ``robust`` (two-stage RO by C&CG over the data-driven set of the run's wind history).
+    The default is ``deterministic`` because a robust day is slow: with the study's ``--quick`` fit (400
+    samples, 3 ellipsoids) a simulated S5 day with the robust method took 303 s on the 2-core reference
+    machine (C&CG: 6 iterations, 301 s; the deterministic MILP day: 5-8 s), far above the ~60 s a
+    simulated day may take.
+    ``n_samples``, ``n_components`` and ``epsilon`` are the fit and C&CG settings of the robust method
+    (the study's ``--quick`` values); the rest comes from ``[uncertainty]``.
+    """
+
+    configuration: str = field(default="S5", metadata={"unit": "", "doc": "the variant simulated"})
+    method: str = field(default="deterministic", metadata={"unit": "", "doc": "day-ahead method: deterministic "
+                                                                              "or robust"})
+    n_samples: int = field(default=400, metadata={"unit": "days", "doc": "expanded wind samples of the run's fit"})
+    n_components: int = field(default=3, metadata={"unit": "", "doc": "DP-GMM truncation of the run's fit"})
+    epsilon: float = field(default=5e-3, metadata={"unit": "1", "doc": "C&CG relative gap of the robust method"})
+
+    def __post_init__(self) -> None:
+        if self.method not in SIM_METHODS:
+            raise ValueError(f"simulation.method = {self.method!r}: must be one of {', '.join(SIM_METHODS)}")
+        for name, lo in (("n_samples", 50), ("n_components", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"simulation.{name} = {v!r}: must be a whole number >= {lo}")
+        if not 0 <= self.epsilon < 1:
+            raise ValueError(f"simulation.epsilon = {self.epsilon!r}: must be in [0, 1)")
+
+
 @dataclass(frozen=True, eq=False)
 class LowCarbonCampusParams:
     """The parameters of paper 003's low-carbon campus: device parameters, loads, wind farms, settings and
@@ -199,6 +248,7 @@ class LowCarbonCampusParams:
     heat_load_mw: np.ndarray = field(metadata={"unit": "MW", "doc": "conventional heat load R^con_t"})
     horizon: Horizon = DA_HORIZON
     source: Path | None = None
+    simulation: LowCarbonSimulationParams = field(default_factory=LowCarbonSimulationParams)
 
     def __post_init__(self) -> None:
         for name in ("electric_load_mw", "heat_load_mw"):
@@ -215,6 +265,9 @@ class LowCarbonCampusParams:
         if abs(sum(self.farm_capacities_mw) - self.wind.capacity_mw) > 1e-9:
             raise ValueError(f"scenario {self.name}: wind.capacity_mw {self.wind.capacity_mw} != sum of the farm "
                              f"capacities {sum(self.farm_capacities_mw)}")
+        if self.simulation.configuration not in names:
+            raise ValueError(f"simulation.configuration = {self.simulation.configuration!r}: must be one of "
+                             f"{', '.join(names)}")
 
     def variant(self, name: str) -> LowCarbonConfiguration:
         for v in self.variants:
@@ -412,3 +465,230 @@ def uncontrolled_ev_load(fleet: EVFleetParams, horizon: Horizon) -> np.ndarray:
 def _wrap(h: Any) -> LowCarbonHandle:
     """A reused builder's DeviceHandle as a LowCarbonHandle (no named costs)."""
     return LowCarbonHandle(block=h.block, outputs=h.outputs, binaries=h.binaries, complementarity=h.complementarity)
+
+
+# ---------------------------------------------------------------------------------------------- multi-day campus
+
+
+def wind_dual_bound(scenario: LowCarbonCampusParams) -> float:
+    """A valid bound on the multipliers of the wind rows ``p_wind <= p_avail``: one more MW of wind saves at most
+    the dearest penalty it displaces (shedding or spill) plus the curtailment cost it avoids (the
+    ``dual_bound`` of :class:`~agents.decision.robust.TwoStageRobust`, as the study uses it)."""
+    r = scenario.recourse_slacks
+    return 1.01 * (max(r.shed_cost_per_mwh, r.heat_shed_cost_per_mwh, r.spill_cost_per_mwh)
+                   + scenario.wind.curtailment_cost_per_mwh)
+
+
+@dataclass(frozen=True)
+class CarriedStore:
+    """A store of the campus whose content carries over midnight: where the builder put it.
+
+    ``key``: the handle; ``content``: the Var of the content at the end of each period; ``start``: the
+    mutable Param of the content at t = 0; ``end``: the builder's "end = start" row, which
+    :func:`open_end_windows` replaces; ``keep_above``: the day must end at or above the nominal start
+    (an energy store), else at or below it (the rich-solvent tank: its lean mirror ends at or above).
+    """
+
+    key: str
+    content: str
+    start: str
+    end: str
+    unit: str
+    keep_above: bool = True
+
+
+#: The carried stores of 003's campus (the ``*_kwh`` fields of the electric and heat storage hold MWh).
+STORES: tuple[CarriedStore, ...] = (
+    CarriedStore("ess", "soc_kwh", "e_initial_kwh", "res_end_soc", "MWh"),
+    CarriedStore("hs", "soc_kwh", "e_initial_kwh", "res_end_soc", "MWh"),
+    CarriedStore("h2s", "soc_mwh", "e_initial_mwh", "res_end_soc", "MWh"),
+    CarriedStore("nh3s", "s_t", "s_initial_t", "res_end_storage", "t"),
+    CarriedStore("ccus", "v_rich_m3", "v_rich_initial_m3", "res_end_rich", "m3", keep_above=False),
+)
+
+
+def stores_of(lm: LowCarbonModel) -> tuple[CarriedStore, ...]:
+    """The carried stores a configuration builds (P2G-CCUS and blending switch some off)."""
+    return tuple(st for st in STORES if st.key in lm.handles)
+
+
+def _content_bounds(var: Any) -> tuple[float, float]:
+    lo, hi = var.bounds
+    return float(-np.inf if lo is None else lo), float(np.inf if hi is None else hi)
+
+
+def open_end_windows(lm: LowCarbonModel) -> None:
+    """Multi-day form of the stores' terminal rows (ESS-4, HS-1, the H2 tank, SPEC §3.12, CC-5).
+
+    Each store's "end content = start content" row is deactivated and replaced by the window
+    ``carry_end_lo <= S_T <= carry_end_hi`` (mutable Params ``carry_end_lo``/``carry_end_hi`` of the store's
+    block, row ``res_end_window``): an energy store ends the day at or above its nominal start (the scenario's
+    ``soc_initial_frac`` share) and at most at its maximum, so stored energy can be carried into the next day
+    but never borrowed from it; the rich-solvent tank ends at or below its nominal start (the lean tank at or
+    above it), so unregenerated CO2 is never pushed into the next day.  The day's start is then the
+    ``start`` Param, written by :func:`write_state`.  Call it before compiling the model."""
+    last = lm.scenario.horizon.periods[-1]
+    for st in stores_of(lm):
+        b = lm.handles[st.key].block
+        if b.component("res_end_window") is not None:
+            raise ValueError(f"{lm.model.name}: store {st.key} already has its end window")
+        b.component(st.end).deactivate()
+        nominal = float(pyo.value(b.component(st.start)))
+        end = b.component(st.content)[last]
+        lo, hi = _content_bounds(end)
+        window = (nominal, hi) if st.keep_above else (lo, nominal)
+        b.carry_end_lo = pyo.Param(initialize=window[0], mutable=True, doc=f"lowest end content [{st.unit}]")
+        b.carry_end_hi = pyo.Param(initialize=window[1], mutable=True, doc=f"highest end content [{st.unit}]")
+        b.res_end_window = pyo.Constraint(expr=pyo.inequality(b.carry_end_lo, end, b.carry_end_hi),
+                                          doc="end content within the multi-day window (carried over midnight)")
+
+
+@dataclass
+class CampusState:
+    """What the campus carries over midnight (SPEC §6.6 state): each store's content (``stores``: key ->
+    MWh, t or m3 as :data:`STORES` says) and each thermal unit's commitment and output in the last hour
+    (``units``: name -> ``(u_0, P_0 [MW])``, the TP-2/TP-3 initial state of the next day).  The EV fleet is
+    cyclic within the day (EV-4'), so it carries nothing."""
+
+    stores: dict[str, float]
+    units: dict[str, tuple[int, float]]
+
+    @classmethod
+    def nominal(cls, lm: LowCarbonModel) -> CampusState:
+        """The scenario's start: the stores at their initial share, the units at ``on_initial`` / ``P_0``."""
+        stores = {st.key: float(pyo.value(lm.handles[st.key].block.component(st.start))) for st in stores_of(lm)}
+        units = {u.name: (1 if u.on_initial else 0, u.p0_mw) for u in lm.scenario.thermal_units}
+        return cls(stores, units)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stores": dict(self.stores),
+                "units": {k: {"on": int(on), "p_mw": float(p)} for k, (on, p) in self.units.items()}}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> CampusState:
+        return cls(stores={str(k): float(v) for k, v in d["stores"].items()},
+                   units={str(k): (int(v["on"]), float(v["p_mw"])) for k, v in d["units"].items()})
+
+
+def write_state(lm: LowCarbonModel, state: CampusState) -> None:
+    """Write ``state`` into a build's mutable Params: each store's start content (clipped to its bounds) and
+    each unit's ``u_initial`` / ``p_initial_mw``.  Only right-hand sides change (no rebuild)."""
+    first = lm.scenario.horizon.periods[0]
+    for st in stores_of(lm):
+        b = lm.handles[st.key].block
+        lo, hi = _content_bounds(b.component(st.content)[first])
+        b.component(st.start).set_value(min(max(float(state.stores[st.key]), lo), hi))
+    for u in lm.scenario.thermal_units:
+        on, p = state.units[u.name]
+        b = lm.handles[f"tp_{u.name}"].block
+        b.u_initial.set_value(int(on))
+        b.p_initial_mw.set_value(min(max(float(p), u.p_min_mw), u.p_max_mw) if on else 0.0)
+
+
+def read_state(lm: LowCarbonModel) -> CampusState:
+    """The state the build's current variable values leave at midnight (the next day's :class:`CampusState`)."""
+    last = lm.scenario.horizon.periods[-1]
+    stores = {}
+    for st in stores_of(lm):
+        var = lm.handles[st.key].block.component(st.content)[last]
+        lo, hi = _content_bounds(var)
+        stores[st.key] = min(max(float(pyo.value(var)), lo), hi)
+    units = {}
+    for u in lm.scenario.thermal_units:
+        b = lm.handles[f"tp_{u.name}"].block
+        on = round(float(pyo.value(b.u_on[last])))
+        units[u.name] = (on, min(max(float(pyo.value(b.p_mw[last])), u.p_min_mw), u.p_max_mw) if on else 0.0)
+    return CampusState(stores, units)
+
+
+class LowCarbonCampusAgent(mesa.Agent):  # type: ignore[misc]
+    """Paper 003's campus as an agent of the multi-day simulator (SPEC §6.5, §6.6), built once per run.
+
+    It owns
+
+    * ``plan``: a build of ``configuration`` and its two-stage robust engine ``engine``
+      (:class:`~agents.decision.robust.TwoStageRobust`; first stage ``x`` = the thermal units' commitment,
+      start-ups, shut-downs and the declared carbon sale tier, ``u`` = the aggregate wind availability);
+    * ``real``: a second build for the realised day in the persistent :class:`~agents.milp.HighsModel`
+      ``dispatch``, with ``x`` fixed at the day's plan (:meth:`commit`): the recourse LP (its integers
+      relaxed, as the engine relaxes recourse integers), solved once with the realised wind or re-solved
+      hour by hour by the simulator's receding-horizon replay;
+    * ``state``: what the campus carries over midnight (:class:`CampusState`).
+
+    Both builds have the end windows of :func:`open_end_windows`.  A day: :meth:`start_day` writes
+    ``state`` into both builds (right-hand sides only; the engine and the dispatch model are refreshed and
+    start cold, so a day depends only on its data and the state), the day-ahead method decides ``x``
+    (:meth:`plan_deterministic` or :meth:`plan_robust`), :meth:`commit` fixes it, the dispatch runs, and
+    :meth:`end_day` reads the new ``state`` from the dispatched day.
+    """
+
+    def __init__(self, model: mesa.Model, name: str, scenario: LowCarbonCampusParams,
+                 configuration: LowCarbonConfiguration, options: SolverOptions | None = None) -> None:
+        super().__init__(model)
+        self.name = name
+        self.params = scenario  # not "scenario": mesa.Agent owns that name
+        self.configuration = configuration
+        self.options = options or SolverOptions()
+        zero = np.zeros(scenario.horizon.n)
+        self.plan = build_lowcarbon_model(scenario, configuration, zero)
+        self.real = build_lowcarbon_model(scenario, configuration, zero)
+        for lm in (self.plan, self.real):
+            open_end_windows(lm)
+        self.engine = TwoStageRobust(self.plan.model, self.plan.first_stage, self.plan.wind_availability,
+                                     f"{name} day-ahead ({configuration.name})", self.options,
+                                     dual_bound=wind_dual_bound(scenario), subproblem_gap=1e-4)
+        self.dispatch = HighsModel(self.real.model, f"{name} dispatch ({configuration.name})", self.options,
+                                   relax_integrality=True)
+        self.state = CampusState.nominal(self.plan)
+        self.start: CampusState = self.state
+
+    @property
+    def stores(self) -> tuple[CarriedStore, ...]:
+        return stores_of(self.real)
+
+    def start_day(self) -> float:
+        """Write :attr:`state` into both builds and refresh the engine and the dispatch model (cold); seconds."""
+        self.start = CampusState(dict(self.state.stores), dict(self.state.units))
+        for lm in (self.plan, self.real):
+            write_state(lm, self.state)
+        s = self.engine.refresh()
+        s += self.dispatch.update()
+        self.dispatch.clear_solver()
+        return s
+
+    def plan_deterministic(self, wind_mw: Sequence[float] | np.ndarray) -> RobustResult:
+        """``x`` of the MILP on one wind profile (the forecast; the realised day for the oracle)."""
+        return self.engine.solve_deterministic(np.asarray(wind_mw, dtype=float))
+
+    def plan_robust(self, uset: VertexSet | UnionSet, eps: float, max_iter: int) -> RobustResult:
+        """``x`` of the two-stage RO over ``uset`` by C&CG (``eps`` relative gap)."""
+        return self.engine.solve(uset, eps=eps, max_iter=max_iter)
+
+    def commit(self, x_flat: np.ndarray) -> None:
+        """Fix the realised-day build's first stage at the plan ``x`` (binaries rounded)."""
+        xd = self.engine.x_dict(np.asarray(x_flat, dtype=float))
+        for comp in self.real.first_stage:
+            for v, val in zip(comp.values(), np.round(xd[comp.name]).tolist(), strict=True):
+                v.fix(float(val))
+
+    def set_wind(self, wind_mw: Sequence[float] | np.ndarray) -> None:
+        """The wind availability the next dispatch solve sees (MW per hour)."""
+        self.real.set_wind(np.asarray(wind_mw, dtype=float))
+
+    def solve_dispatch(self) -> SolveStats:
+        """Push what changed (wind, fixed periods) into the dispatch model and solve it."""
+        self.dispatch.update()
+        return self.dispatch.solve()
+
+    def load_dispatch(self) -> None:
+        """Write the dispatch model's last solution into the realised-day build's variables."""
+        hm = self.dispatch
+        for v in self.real.model.component_data_objects(pyo.Var, active=True, descend_into=True):
+            if not v.fixed:
+                v.set_value(hm.value(v), skip_validation=True)
+
+    def end_day(self) -> CampusState:
+        """The day's end state (from the loaded dispatch) becomes the next day's start."""
+        self.state = read_state(self.real)
+        return self.state
+

@@ -6,7 +6,10 @@ of that device's ``Params`` dataclass in :mod:`agents.devices` (:class:`~agents.
 electric and heat storage), and a field left out keeps the dataclass default (whose metadata names its
 source).  An unknown key, a value of the wrong type or out of range is a :class:`ScenarioError` naming
 the file, the field and what is allowed.  The six comparison configurations of 003 §4.1 are the
-``[[variants]]`` (:class:`LowCarbonVariant`).
+``[[variants]]`` (:class:`LowCarbonVariant`).  The optional ``[simulation]`` table
+(:data:`LowCarbonSimulationSpec`) says how ``run_sim.py simulate`` runs the campus: which configuration
+(``configuration``, one of the variants' names, default ``S5``) and which day-ahead method (``method``:
+``deterministic`` or ``robust``).
 
 The scenario is exactly the campus agent's parameters, so its dataclasses are those of
 :mod:`agents.lowcarbon_campus` under scenario-level aliases: :data:`LowCarbonScenario` =
@@ -38,7 +41,13 @@ from agents.devices.storage import (
 )
 from agents.devices.thermal import ThermalUnitParams
 from agents.ev import EVFleetParams, default_ev_fleet
-from agents.lowcarbon_campus import LowCarbonCampusParams, LowCarbonConfiguration, LowCarbonUncertaintyParams
+from agents.lowcarbon_campus import (
+    SIM_METHODS,
+    LowCarbonCampusParams,
+    LowCarbonConfiguration,
+    LowCarbonSimulationParams,
+    LowCarbonUncertaintyParams,
+)
 from scenarios.loader import _read_profiles, _Reader, read_toml, scenario_path
 from scenarios.schema import ScenarioError
 
@@ -50,6 +59,8 @@ LowCarbonScenario = LowCarbonCampusParams
 LowCarbonVariant = LowCarbonConfiguration
 #: Wind samples, mixture fit, sets and C&CG settings (the ``[uncertainty]`` table).
 LowCarbonUncertaintySpec = LowCarbonUncertaintyParams
+#: How the multi-day simulator runs the campus (the ``[simulation]`` table).
+LowCarbonSimulationSpec = LowCarbonSimulationParams
 
 
 # ---------------------------------------------------------------------------------------------- loader
@@ -111,7 +122,7 @@ def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
     known = {"kind", "name", "description", "seed", "currency", "profiles", "wind", "gas_purchase", "gas_turbine",
              "gas_boiler", "thermal_units", "p2g", "p2a", "ammonia_storage", "hydrogen_storage", "electric_storage",
              "heat_storage", "ccus", "electric_heater", "demand_response", "ev_fleet", "recourse_slacks",
-             "carbon_trading", "uncertainty", "variants"}
+             "carbon_trading", "uncertainty", "variants", "simulation"}
     for key in raw:
         if key not in known:
             raise r.err(key, f"is not a known table or field (known: {', '.join(sorted(known))})")
@@ -157,6 +168,12 @@ def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
     if len({v.name for v in variants}) != len(variants):
         raise r.err("variants", f"names must be unique, got {[v.name for v in variants]}")
 
+    st = _table(r, "simulation")
+    names = tuple(v.name for v in variants)
+    st.text("configuration", default="S5", choices=names)
+    st.text("method", default=LowCarbonSimulationSpec().method, choices=SIM_METHODS)
+    simulation = _params(st, LowCarbonSimulationSpec)
+
     pt = r.sub("profiles")
     assert pt is not None
     prof_file = file.parent / pt.text("loads")
@@ -195,6 +212,7 @@ def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
             heat_load_mw=prof["heat_load_mw"].to_numpy(dtype=float),
             horizon=horizon,
             source=file,
+            simulation=simulation,
         )
     except ValueError as exc:
         raise ScenarioError(f"{file}: {exc}") from exc

@@ -1123,6 +1123,7 @@ class TwoStageRobust:
         self._rlb, self._rub = cm.row_lb[rec], cm.row_ub[rec]
         fs_rows = np.flatnonzero(fs)
         rec_rows = np.flatnonzero(rec)
+        self._fs_rows, self._rec_rows = fs_rows, rec_rows  # model rows of X and of Ω (for refresh)
         self._fs_labels = [(constraint_family(cm.rows[i]), str(cm.rows[i].name)) for i in fs_rows]
         self._rec_labels = [(constraint_family(cm.rows[i]), str(cm.rows[i].name)) for i in rec_rows]
         # ---- costs and bounds
@@ -1402,6 +1403,52 @@ class TwoStageRobust:
     def clear_cache(self) -> None:
         """Drop the cached subproblems (and their enlarged dual bounds)."""
         self._parts_cache.clear()
+
+    def refresh(self) -> float:
+        """Take the model's current mutable-Param data into the compiled problem (a new day); returns seconds.
+
+        For one engine that serves many days (the multi-day simulator): after the caller changed mutable
+        Params that enter only constraint bounds -- a storage's start content, a unit's commitment before
+        period 1 -- the model is compiled again and the new bounds of the first-stage rows ``X`` and of
+        the recourse rows ``Ω(x, u)`` replace the old ones.  The matrix, the costs, the objective constant
+        and the bounds of the ``x`` and ``y`` columns must be unchanged (``ValueError`` naming what
+        changed: build a new engine then); the values of the uncertain (fixed) ``u`` columns may differ.
+        Everything derived from the old bounds is dropped -- the cached subproblems with their enlarged
+        dual bounds -- and the persistent recourse LP and deterministic MILP start cold, so what follows
+        depends only on the data, not on what the engine solved before.
+        """
+        t0 = time.perf_counter()
+        cm = compile_model(self.model)
+        old = self._cm
+        if (len(cm.columns) != len(old.columns) or len(cm.rows) != len(old.rows)
+                or any(a is not b for a, b in zip(cm.columns, old.columns, strict=True))
+                or any(a is not b for a, b in zip(cm.rows, old.rows, strict=True))):
+            raise ValueError(f"{self.name}: refresh: the model gained or lost variables or constraints")
+        changed = []
+        if (cm.A != old.A).nnz:
+            changed.append("constraint coefficients")
+        if not (np.array_equal(cm.c, old.c) and cm.c_offset == old.c_offset):
+            changed.append("objective")
+        xy = np.concatenate([self._x_idx, self._y_idx])
+        if not (np.array_equal(cm.col_lb[xy], old.col_lb[xy]) and np.array_equal(cm.col_ub[xy], old.col_ub[xy])):
+            changed.append("bounds of first-stage or recourse variables")
+        if changed:
+            raise ValueError(f"{self.name}: refresh: the {', '.join(changed)} changed; only constraint bounds "
+                             "may change (build a new engine)")
+        self._cm = cm
+        self._fs_lb, self._fs_ub = cm.row_lb[self._fs_rows], cm.row_ub[self._fs_rows]
+        self._rlb, self._rub = cm.row_lb[self._rec_rows], cm.row_ub[self._rec_rows]
+        self._sigma = self._monotone_directions()
+        self.clear_cache()
+        self._rec_x = None
+        self._rec_base = (self._rlb, self._rub)
+        self._rec.clearSolver()
+        if self._det is not None:
+            nfs = self._fs_lb.size
+            if nfs:
+                self._det.changeRowsBounds(nfs, np.arange(nfs, dtype=np.int32), self._fs_lb, self._fs_ub)
+            self._det.clearSolver()
+        return time.perf_counter() - t0
 
     def subproblem_size(self, part: VertexSet) -> ModelSize:
         """Size of a part's subproblem MILP (built if needed)."""

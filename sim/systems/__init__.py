@@ -12,6 +12,7 @@ from scenarios.schema import ScenarioError
 from sim.engine.scenario import scenario_kind
 from sim.engine.system import System
 from sim.systems.ieee33.system import SYSTEM as IEEE33
+from sim.systems.lowcarbon_ies.system import SYSTEM as LOWCARBON_IES
 from sim.systems.rural_ies.system import SYSTEM as RURAL_IES
 from sim.systems.three_campus.system import SYSTEM as THREE_CAMPUS
 
@@ -19,6 +20,7 @@ SYSTEMS: dict[str, System] = {
     IEEE33.kind: IEEE33,
     THREE_CAMPUS.kind: THREE_CAMPUS,
     RURAL_IES.kind: RURAL_IES,
+    LOWCARBON_IES.kind: LOWCARBON_IES,
 }
 
 

@@ -144,9 +144,7 @@ def wind_day_samples(
         raise ValueError(f"correlation must be in the open interval (-1, 1), got {correlation!r}")
     root = _seed_sequence(seed)
     seq_hist, seq_days, seq_latent = root.spawn(3)
-    params = load_weather_params(station=station)
-    sites = [Site(f"wf{i + 1}", "wind", 1000.0 * c) for i, c in enumerate(caps)]
-    model = WeatherModel(params, sites, correlation=float(correlation), phi=phi, turbine=turbine)
+    model = wind_model(caps, correlation, station=station, turbine=turbine, phi=phi)
     assert model.turbine is not None
 
     hist_days = (1 + (np.arange(n_history) * N_HISTORY_DAYS) // n_history).astype(np.int64)
@@ -163,3 +161,34 @@ def wind_day_samples(
         turbine=f"{tb.turbine_type} at {tb.hub_height_m:g} m hub height ({tb.source or 'windpowerlib'})",
         correlation=float(correlation),
     )
+
+
+def wind_model(
+    capacities_mw: Sequence[float] = DEFAULT_CAPACITIES_MW,
+    correlation: float = DEFAULT_CORRELATION,
+    *,
+    station: int = WIND_STATION,
+    turbine: TurbineCurve | None = None,
+    phi: float = DEFAULT_PHI,
+) -> WeatherModel:
+    """The weather model of :func:`wind_day_samples`: the wind fit of TMY3 ``station``, one wind site ``wf1``,
+    ``wf2``, ... per entry of ``capacities_mw`` (MW), latent ``correlation`` between the farms, AR(1) ``phi``."""
+    caps = tuple(float(c) for c in capacities_mw)
+    if not caps or not all(math.isfinite(c) and c > 0 for c in caps):
+        raise ValueError(f"capacities_mw must be a non-empty sequence of values > 0, got {capacities_mw!r}")
+    if not -1.0 < float(correlation) < 1.0:
+        raise ValueError(f"correlation must be in the open interval (-1, 1), got {correlation!r}")
+    params = load_weather_params(station=station)
+    sites = [Site(f"wf{i + 1}", "wind", 1000.0 * c) for i, c in enumerate(caps)]
+    return WeatherModel(params, sites, correlation=float(correlation), phi=phi, turbine=turbine)
+
+
+def wind_days_of_year(model: WeatherModel, seed: SeedArg, days_of_year: Sequence[int] | IntArray) -> FloatArray:
+    """Per-farm output ``(n, n_farms, 24)`` MW of one wind day per entry of ``days_of_year`` (1..365), each with
+    its month's parameters, on the latent chains of ``model`` drawn from ``seed`` (the same seed and days give
+    the same output).  The multi-day simulator draws a day's realised wind and its forecast ensemble with it."""
+    days = np.asarray(days_of_year, dtype=np.int64).ravel()
+    if days.size == 0 or days.min() < 1 or days.max() > N_HISTORY_DAYS:
+        raise ValueError(f"days_of_year must be a non-empty sequence of days in 1..{N_HISTORY_DAYS}")
+    z = model.sample_latent(np.random.default_rng(_seed_sequence(seed)), int(days.size))
+    return np.asarray(_power_by_day(model, z, days) / 1000.0, dtype=float)
