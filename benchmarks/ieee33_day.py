@@ -61,6 +61,7 @@ from market import bisection_iteration_bound
 from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario
 from sim.engine.io import int_list, jsonable, machine_info, markdown_table, write_json, write_text
+from sim.systems.ieee33.modes import MODES, SCHEMES, modes_of
 from sim.systems.ieee33.schemes import DayData, DistributionModel, Followers, SchemeResult, make_day
 
 JSON_NAME = "ieee33_day.json"
@@ -68,7 +69,7 @@ MD_NAME = "ieee33_day.md"
 SCHEMA_VERSION = 1
 DEFAULT_FLEETS = [20, 100, 500]
 QUICK_FLEETS = [20]
-SCHEME_ORDER: tuple[str, ...] = ("cooperative", "centralized", "noncooperative", "oracle")
+SCHEME_ORDER: tuple[str, ...] = SCHEMES
 #: Relative tolerance of the cost comparisons in the checks.
 COST_REL_TOL = 1e-6
 #: Growth exponents ``log(time ratio) / log(fleet ratio)`` below / above which growth is called
@@ -229,7 +230,7 @@ def _call_summary(calls: Sequence[Record]) -> Record:
 
 def _scheme_row(name: str, res: SchemeResult) -> Record:
     row: Record = {"total_cost": res.total_cost, "solve_seconds": res.solve_seconds, "paths": dict(res.paths)}
-    if name == "oracle":
+    if MODES[name].full_information:  # one MILP: its size and search
         st = res.stats
         row.update(
             build_s=st[0].build_s if st else None, handover_s=st[0].handover_s if st else None,
@@ -297,24 +298,23 @@ def run_day(scenario: IEEE33Scenario, k: int, args: argparse.Namespace) -> Recor
     iter_ends: list[float] = []
     coop_calls: tuple[int, int] = (0, 0)
     coop_solves: tuple[int, int] = (0, 0)
-    for name in SCHEME_ORDER:
-        if name == "oracle" and k > args.oracle_max_evs:
+    for mode in modes_of(list(SCHEME_ORDER)):
+        name = mode.name
+        if mode.full_information and k > args.oracle_max_evs:
             reason = f"{k} EVs per station > --oracle-max-evs {args.oracle_max_evs}"
             schemes[name] = {"status": "skipped", "reason": reason, "wall_s": None}
-            _say(f"K={k}: oracle skipped ({reason})")
+            _say(f"K={k}: {name} skipped ({reason})")
             continue
         n_calls0, n_solves0 = len(model.calls), len(model.cluster_solves)
         t0 = time.perf_counter()
         error: str | None = None
-        try:
-            if name == "cooperative":
-                def progress(msg: str) -> None:
-                    if msg.startswith("bisection iteration"):
-                        iter_ends.append(time.perf_counter())
 
-                res: SchemeResult | None = model.cooperative(progress)
-            else:
-                res = getattr(model, name)()
+        def progress(msg: str) -> None:
+            if msg.startswith("bisection iteration"):
+                iter_ends.append(time.perf_counter())
+
+        try:
+            res: SchemeResult | None = mode.solve(model, progress)
         except RuntimeError as exc:  # SolveError (infeasible, time limit) and failed internal checks
             res, error = None, _brief(exc)
         wall = time.perf_counter() - t0
@@ -335,7 +335,7 @@ def run_day(scenario: IEEE33Scenario, k: int, args: argparse.Namespace) -> Recor
                 for c in model.clusters}
         schemes[name] = row
         ids_after[name] = model.persistent_ids()
-        if name == "cooperative":
+        if mode.bargaining:
             coop_calls = (n_calls0, len(model.calls))
             coop_solves = (n_solves0, len(model.cluster_solves))
         _say(f"K={k}: {name} {row['status']} in {wall:.2f} s"

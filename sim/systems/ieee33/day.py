@@ -278,7 +278,7 @@ def cluster_payments(dm: DistributionModel, res: SchemeResult) -> dict[str, floa
     if res.allocation is not None:
         a = res.allocation
         return {c: float(a.payment[i]) for i, c in enumerate(a.participants)}
-    if res.name == "noncooperative" and dm.da_prices_intraday is not None:
+    if res.standalone is not None and dm.da_prices_intraday is not None:  # standalone plans + greedy exchange
         dt = dm.horizon.dt_h
         price = dm.da_prices_intraday
         return {c: float(dt * (price @ (s.profiles["p_in_kw"] - s.profiles["p_out_kw"])))

@@ -63,7 +63,7 @@ class Cooperative(IEEE33Mode):
     bargaining = True
 
     def solve(self, dm: DistributionModel, progress: Progress) -> SchemeResult:
-        return dm.cooperative(progress)
+        return dm.bargained(self.name, progress)
 
     def intraday_prices(self, dm: DistributionModel, progress: Progress) -> tuple[np.ndarray, PriceTrace | None]:
         """Rolling prices by bisection, cleared on the forecast renewables before an mpc day."""
@@ -79,7 +79,7 @@ class Cooperative(IEEE33Mode):
                trace: PriceTrace | None, seconds: float) -> SchemeResult:
         assert coalition is not None and trace is not None
         sols, stats, path = coalition
-        return dm._settle_cooperative(f, c0, sols, stats, path, trace, seconds)
+        return dm._settle_bargaining(self.name, f, c0, sols, stats, path, trace, seconds)
 
 
 class Centralized(IEEE33Mode):
@@ -89,7 +89,7 @@ class Centralized(IEEE33Mode):
     description = "scheme 2: followers at the DA TOU prices; one DSO problem over all clusters"
 
     def solve(self, dm: DistributionModel, progress: Progress) -> SchemeResult:
-        return dm.centralized()
+        return dm.dso_dispatch(self.name)
 
     def needs_coalition(self) -> bool:
         return True
@@ -108,14 +108,14 @@ class Noncooperative(IEEE33Mode):
     description = "scheme 3: followers at the DA TOU prices; clusters alone plus a greedy exchange of curtailment"
 
     def solve(self, dm: DistributionModel, progress: Progress) -> SchemeResult:
-        return dm.noncooperative()
+        return dm.standalone_with_greedy_exchange(self.name)
 
     def needs_standalone(self) -> bool:
         return True
 
     def settle(self, dm: DistributionModel, f: Followers, c0: dict[str, ClusterSolution], coalition: Coalition,
                trace: PriceTrace | None, seconds: float) -> SchemeResult:
-        return dm._noncooperative_result(f, c0, seconds)
+        return dm._greedy_result(self.name, f, c0, seconds)
 
 
 class Oracle(IEEE33Mode):
@@ -126,7 +126,7 @@ class Oracle(IEEE33Mode):
     full_information = True
 
     def solve(self, dm: DistributionModel, progress: Progress) -> SchemeResult:
-        return dm.oracle()
+        return dm.full_information(self.name)
 
 
 #: name -> mode class, in the paper's order (the one place the names are written).

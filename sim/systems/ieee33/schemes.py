@@ -626,8 +626,9 @@ class DistributionModel:
         return bisection_prices(z, self.horizon.n, p0=bis.p0, p_min=bis.p_min, p_max=bis.p_max, xi=bis.xi,
                                 max_iter=bis.max_iter, tol_z=bis.tol_z_kw)
 
-    def _settle_cooperative(self, f: Followers, c0: dict[str, ClusterSolution], sols: dict[str, ClusterSolution],
-                            stats: list[SolveStats], path: str, trace: PriceTrace, seconds: float) -> SchemeResult:
+    def _settle_bargaining(self, name: str, f: Followers, c0: dict[str, ClusterSolution],
+                           sols: dict[str, ClusterSolution], stats: list[SolveStats], path: str, trace: PriceTrace,
+                           seconds: float) -> SchemeResult:
         """C^0 and NB-P1 → W-1…W-4 → NB-2 → settlement (the end of scheme 1)."""
         bis = self.spec.market.bisection
         z_final = self.excess_demand(f)
@@ -640,21 +641,21 @@ class DistributionModel:
         interaction = float(np.clip(alloc.payment, 0.0, None).sum())
         paths = {f"standalone {c}": s.path for c, s in c0.items()} | {"coalition": path}
         return self._result(
-            "cooperative", f, plans, seconds, interaction_cost=interaction, paths=paths, allocation=alloc,
+            name, f, plans, seconds, interaction_cost=interaction, paths=paths, allocation=alloc,
             standalone=c0, settlement=report, trace=trace, excess_demand_kw=z_final, stats=stats,
             info={"iteration_bound": bisection_iteration_bound(bis.p_min, bis.p_max, bis.xi)},
         )
 
-    def _noncooperative_result(self, f: Followers, c0: dict[str, ClusterSolution], seconds: float) -> SchemeResult:
+    def _greedy_result(self, name: str, f: Followers, c0: dict[str, ClusterSolution], seconds: float) -> SchemeResult:
         """Scheme 3's greedy post-step on the standalone plans ``c0``."""
         assert self.da_prices_intraday is not None
         params = {c: a.params for c, a in self.clusters.items()}
         buy = {c: p.buy_prices(self.horizon) for c, p in params.items()}
         plans, transfers = greedy_exchange(c0, params, buy, self.da_prices_intraday)
-        return self._result("noncooperative", f, plans, seconds, interaction_cost=transfers,
+        return self._result(name, f, plans, seconds, interaction_cost=transfers,
                             paths={c: s.path for c, s in plans.items()}, standalone=c0)
 
-    def cooperative(self, progress: Callable[[str], None] | None = None) -> SchemeResult:
+    def bargained(self, name: str, progress: Callable[[str], None] | None = None) -> SchemeResult:
         """Scheme 1: bisection rolling prices → ``C^0`` → NB-P1 → W-1…W-4 → NB-2 → settlement."""
         self.day_ahead()
         t0 = time.perf_counter()
@@ -662,25 +663,25 @@ class DistributionModel:
         f = self.respond(prices)
         c0 = self.standalone(f)
         sols, stats, path = self.coalition(f)
-        return self._settle_cooperative(f, c0, sols, stats, path, trace, time.perf_counter() - t0)
+        return self._settle_bargaining(name, f, c0, sols, stats, path, trace, time.perf_counter() - t0)
 
-    def centralized(self) -> SchemeResult:
+    def dso_dispatch(self, name: str) -> SchemeResult:
         """Scheme 2: followers at the DA TOU prices; one DSO problem over all clusters (NB-P1's model)."""
         self.day_ahead()
         t0 = time.perf_counter()
         assert self.da_prices_intraday is not None
         f = self.respond(self.da_prices_intraday)
         sols, stats, path = self.coalition(f)
-        return self._result("centralized", f, sols, time.perf_counter() - t0, interaction_cost=0.0,
+        return self._result(name, f, sols, time.perf_counter() - t0, interaction_cost=0.0,
                             paths={"dso": path}, stats=stats)
 
-    def noncooperative(self) -> SchemeResult:
+    def standalone_with_greedy_exchange(self, name: str) -> SchemeResult:
         """Scheme 3: followers at the DA TOU prices; clusters alone; greedy exchange of would-be curtailment."""
         self.day_ahead()
         t0 = time.perf_counter()
         assert self.da_prices_intraday is not None
         f = self.respond(self.da_prices_intraday)
-        return self._noncooperative_result(f, self.standalone(f), time.perf_counter() - t0)
+        return self._greedy_result(name, f, self.standalone(f), time.perf_counter() - t0)
 
     # --------------------------------------------------------------------------- stepped days (Mesa)
     def _standalone_loop(self, name: str, f: Followers) -> RecedingLoop[ClusterSolution]:
@@ -754,7 +755,7 @@ class DistributionModel:
                          "mpc_seconds": float(sum(lp.seconds for lp in loops.values()))})
         return res
 
-    def oracle(self) -> SchemeResult:
+    def full_information(self, name: str) -> SchemeResult:
         """The full-information joint optimum (module docstring): a lower bound on every scheme's total."""
         self.day_ahead()
         t0 = time.perf_counter()
@@ -765,7 +766,7 @@ class DistributionModel:
         else:
             problem = self._oracle
             problem.set_day(self, f0)
-        return problem.solve(self, f0, t0)
+        return problem.solve(self, f0, t0, name)
 
     def run(self, modes: Sequence[SchemeMode],
             progress: Callable[[str], None] | None = None) -> dict[str, SchemeResult]:
@@ -886,7 +887,7 @@ class OracleProblem:
         self.hm.update_params()
         self.hm.clear_solver()
 
-    def solve(self, dm: DistributionModel, f0: Followers, t0: float) -> SchemeResult:
+    def solve(self, dm: DistributionModel, f0: Followers, t0: float, name: str) -> SchemeResult:
         """Solve (cost, then least exchange) and read the executed plan back as the oracle's result."""
         m, hm = self.model, self.hm
         hz = dm.horizon
@@ -928,7 +929,7 @@ class OracleProblem:
             sol.profiles["load_kw"] = load
         own, bill = _ev_costs(dm.ev_params, hz.dt_h, prices, charge, discharge)
         res = SchemeResult(
-            name="oracle", prices=prices, clusters=plans, ta_load_kw=ta_load, ta_q_kvar=ta_q, dr_cost=dr_cost,
+            name=name, prices=prices, clusters=plans, ta_load_kw=ta_load, ta_q_kvar=ta_q, dr_cost=dr_cost,
             ev_names=tuple(names), ev_stations=dm.ev_station_bus, ev_charge_kw=charge, ev_discharge_kw=discharge,
             ev_soc_frac=soc, ev_cost=own, ev_bill=bill, interaction_cost=0.0, ta_dr_cost=ta_dr,
             solve_seconds=time.perf_counter() - t0, paths={"oracle": path}, stats=stats,

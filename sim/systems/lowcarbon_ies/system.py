@@ -26,7 +26,7 @@ from sim.systems.lowcarbon_ies.day import (
     lowcarbon_wind_model,
     simulate_lowcarbon_day_steps,
 )
-from sim.systems.lowcarbon_ies.modes import MODES
+from sim.systems.lowcarbon_ies.modes import MODES, Cooperative
 
 #: The scenario's currency (``currency = "1e4 CNY"``: 003's tables are in 万元).
 CURRENCY = "1e4 CNY"
@@ -53,7 +53,7 @@ class LowCarbonSystem(System):
     description = ("low-carbon hydrogen/ammonia campus with day-ahead thermal commitment, deterministic or "
                    "data-driven robust (paper 003)")
     modes: ClassVar[Mapping[str, type[Mode]]] = MODES
-    default_mode = "cooperative"
+    default_mode = Cooperative.name
     kpis = (
         _cost("total_cost", "realised cost of the day (003 eq. 10): Table 1's parts plus the penalty"),
         *(_cost(COST_KPIS[col], text) for col, text in _TABLE1.items()),
