@@ -24,6 +24,7 @@ import numpy as np
 from agents.cluster import ClusterSolution
 from agents.milp import SolveStats
 from market import PriceTrace
+from sim.engine.modes import CentralizedMode, CooperativeMode, NoncooperativeMode, OracleMode
 from sim.engine.system import Mode
 from sim.systems.ieee33.schemes import DistributionModel, Followers, SchemeResult
 
@@ -54,10 +55,7 @@ class IEEE33Mode(Mode):
         raise NotImplementedError(f"{self.name}: no mpc replay")
 
 
-class Cooperative(IEEE33Mode):
-    name = "cooperative"
-    label = "Cooperative"
-    colour = "#1f77b4"
+class Cooperative(IEEE33Mode, CooperativeMode):
     description = ("scheme 1: rolling prices by bisection, standalone costs, the coalition problem, contribution "
                    "weights and the weighted Nash split")
     bargaining = True
@@ -82,10 +80,7 @@ class Cooperative(IEEE33Mode):
         return dm._settle_bargaining(self.name, f, c0, sols, stats, path, trace, seconds)
 
 
-class Centralized(IEEE33Mode):
-    name = "centralized"
-    label = "Centralized"
-    colour = "#ff7f0e"
+class Centralized(IEEE33Mode, CentralizedMode):
     description = "scheme 2: followers at the DA TOU prices; one DSO problem over all clusters"
 
     def solve(self, dm: DistributionModel, progress: Progress) -> SchemeResult:
@@ -101,10 +96,7 @@ class Centralized(IEEE33Mode):
         return dm._result(self.name, f, sols, seconds, interaction_cost=0.0, paths={"dso": path}, stats=stats)
 
 
-class Noncooperative(IEEE33Mode):
-    name = "noncooperative"
-    label = "Non-cooperative"
-    colour = "#2ca02c"
+class Noncooperative(IEEE33Mode, NoncooperativeMode):
     description = "scheme 3: followers at the DA TOU prices; clusters alone plus a greedy exchange of curtailment"
 
     def solve(self, dm: DistributionModel, progress: Progress) -> SchemeResult:
@@ -118,12 +110,8 @@ class Noncooperative(IEEE33Mode):
         return dm._greedy_result(self.name, f, c0, seconds)
 
 
-class Oracle(IEEE33Mode):
-    name = "oracle"
-    label = "Oracle"
-    colour = "#7f7f7f"
+class Oracle(IEEE33Mode, OracleMode):
     description = "one full-information MILP over prices, every EV and all dispatch: a lower bound"
-    full_information = True
 
     def solve(self, dm: DistributionModel, progress: Progress) -> SchemeResult:
         return dm.full_information(self.name)

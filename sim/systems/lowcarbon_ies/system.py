@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from agents.lowcarbon_campus import CampusState, LowCarbonCampusAgent
 from agents.milp import SolverOptions
 from scenarios.lowcarbon_loader import LowCarbonScenario, load_lowcarbon_ies
+from sim.engine.modes import CooperativeMode
 from sim.engine.system import KPI, DaySteps, Mode, System
 from sim.systems.lowcarbon_ies.day import (
     COST_KPIS,
@@ -26,7 +27,7 @@ from sim.systems.lowcarbon_ies.day import (
     lowcarbon_wind_model,
     simulate_lowcarbon_day_steps,
 )
-from sim.systems.lowcarbon_ies.modes import MODES, Cooperative
+from sim.systems.lowcarbon_ies.modes import MODES
 
 #: The scenario's currency (``currency = "1e4 CNY"``: 003's tables are in 万元).
 CURRENCY = "1e4 CNY"
@@ -53,7 +54,7 @@ class LowCarbonSystem(System):
     description = ("low-carbon hydrogen/ammonia campus with day-ahead thermal commitment, deterministic or "
                    "data-driven robust (paper 003)")
     modes: ClassVar[Mapping[str, type[Mode]]] = MODES
-    default_mode = Cooperative.name
+    default_mode = CooperativeMode.name
     kpis = (
         _cost("total_cost", "realised cost of the day (003 eq. 10): Table 1's parts plus the penalty"),
         *(_cost(COST_KPIS[col], text) for col, text in _TABLE1.items()),

@@ -62,8 +62,8 @@ from sim.engine.mpc import RecedingLoop, receding
 from sim.engine.records import agent_records
 from sim.engine.spec import RunSpec, SimSettings
 from sim.engine.state import CarryState
-from sim.engine.system import DayOutcome, DaySteps
-from sim.systems.rural_ies.modes import MODES, RuralMode
+from sim.engine.system import DayOutcome, DaySteps, Mode
+from sim.systems.rural_ies.modes import MODES
 from sim.weather.model import Site, WeatherModel, forecast_and_realisation, weather_for
 
 RURAL_MODES: tuple[str, ...] = tuple(MODES)
@@ -180,7 +180,7 @@ def simulate_rural_day_steps(
     state: CarryState,
     weather: WeatherModel | None = None,
     models: RuralModels | None = None,
-    mode: RuralMode | None = None,
+    mode: Mode | None = None,
 ) -> DaySteps:
     """Day ``d`` (0-based) of ``run`` on the rural campus as a generator (Mesa stepping; module docstring).
 

@@ -15,10 +15,11 @@ from typing import Any, ClassVar
 from agents.rural_campus import RuralCampusAgent
 from scenarios.loader import load_rural_ies
 from scenarios.schema import RuralIESScenario
+from sim.engine.modes import CooperativeMode
 from sim.engine.state import CarryState
 from sim.engine.system import KPI, DaySteps, Mode, System
 from sim.systems.rural_ies.day import rural_models, rural_weather_model, simulate_rural_day_steps
-from sim.systems.rural_ies.modes import MODES, Cooperative
+from sim.systems.rural_ies.modes import MODES
 
 
 def _cost(name: str, description: str) -> KPI:
@@ -29,7 +30,7 @@ class RuralSystem(System):
     kind = "rural_ies"
     description = "rural biogas-power-heat campus with distributionally robust day-ahead trading (paper 002)"
     modes: ClassVar[Mapping[str, type[Mode]]] = MODES
-    default_mode = Cooperative.name
+    default_mode = CooperativeMode.name
     headline = ("total_cost", "grid_cost", "curtailment_kwh", "curtailment_rate", "grid_kwh", "peak_valley_kw",
                 "shed_kwh", "heat_shortfall_kwh")
     kpis = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+from sim.engine.modes import CentralizedMode, CooperativeMode, NoncooperativeMode, OracleMode
 from sim.engine.system import Mode
 
 
@@ -21,37 +22,24 @@ class CampusMode(Mode):
     plans_p2p: ClassVar[tuple[bool, ...]] = ()
 
 
-class Cooperative(CampusMode):
-    name = "cooperative"
-    label = "Cooperative (P2P + Nash bargaining)"
-    colour = "#1f77b4"
+class Cooperative(CampusMode, CooperativeMode):
     description = "the P2P plan settled by weighted Nash bargaining against the no-P2P costs"
     bargaining = True
     plans_p2p = (True, False)
 
 
-class Centralized(CampusMode):
-    name = "centralized"
-    label = "Centralized (cloud model)"
-    colour = "#ff7f0e"
+class Centralized(CampusMode, CentralizedMode):
     description = "paper 000's cloud model with P2P lines, replayed on the realised day with the plan fixed"
     plans_p2p = (True,)
 
 
-class Noncooperative(CampusMode):
-    name = "noncooperative"
-    label = "Non-cooperative (no P2P)"
-    colour = "#2ca02c"
+class Noncooperative(CampusMode, NoncooperativeMode):
     description = "the cloud model without P2P lines"
     plans_p2p = (False,)
 
 
-class Oracle(CampusMode):
-    name = "oracle"
-    label = "Oracle"
-    colour = "#7f7f7f"
+class Oracle(CampusMode, OracleMode):
     description = "the plan made knowing the realised day: a lower bound"
-    full_information = True
 
 
 #: name -> mode class (the one place the names are written).
