@@ -45,7 +45,7 @@ imports: $(BIN)/.installed
 # two xdist workers, a test file per worker (its module fixtures run once); one HiGHS thread each (tests/conftest.py)
 PYTEST_WORKERS ?= 2
 pytest: $(BIN)/.installed
-	$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: lint typecheck imports pytest
 

@@ -193,7 +193,7 @@ def test_intraday_matrix_built_once_and_cached(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(ta_mod, "shiftable_elasticity_matrix", counting)
     a = agent(daily_params(), RT_HORIZON)
-    assert calls == [24, 96]  # the DA matrix and the intraday matrix, at construction
+    assert calls == [24]  # the DA matrix at construction; the intraday one when first needed
     rng = np.random.default_rng(0)
     for _ in range(5):
         a.respond(rng.uniform(0.05, 0.2, 96))
