@@ -470,10 +470,20 @@ def _wrap(h: Any) -> LowCarbonHandle:
 # ---------------------------------------------------------------------------------------------- multi-day campus
 
 
+def output_in_mw(var: str, unit: str) -> tuple[str, str]:
+    """The reused kW-named builders (electric and heat storage) hold MW in this campus: the output's name and
+    unit as they read here (``*_kw`` -> ``*_mw``, ``*_kwh`` -> ``*_mwh``, kW/kWh -> MW/MWh)."""
+    if var.endswith("_kwh"):
+        var = var[:-4] + "_mwh"
+    elif var.endswith("_kw"):
+        var = var[:-3] + "_mw"
+    return var, {"kW": "MW", "kWh": "MWh", "kW_th": "MW", "kWh_th": "MWh"}.get(unit, unit)
+
+
 def wind_dual_bound(scenario: LowCarbonCampusParams) -> float:
     """A valid bound on the multipliers of the wind rows ``p_wind <= p_avail``: one more MW of wind saves at most
     the dearest penalty it displaces (shedding or spill) plus the curtailment cost it avoids (the
-    ``dual_bound`` of :class:`~agents.decision.robust.TwoStageRobust`, as the study uses it)."""
+    ``dual_bound`` of :class:`~agents.decision.robust.TwoStageRobust`; the study and the simulator use it)."""
     r = scenario.recourse_slacks
     return 1.01 * (max(r.shed_cost_per_mwh, r.heat_shed_cost_per_mwh, r.spill_cost_per_mwh)
                    + scenario.wind.curtailment_cost_per_mwh)

@@ -67,7 +67,13 @@ from agents.decision.wind_sets import (
     project,
     set_summary,
 )
-from agents.lowcarbon_campus import COST_COLUMNS, LowCarbonModel, build_lowcarbon_model
+from agents.lowcarbon_campus import (
+    COST_COLUMNS,
+    LowCarbonModel,
+    build_lowcarbon_model,
+    output_in_mw,
+    wind_dual_bound,
+)
 from agents.milp import SolverOptions
 from scenarios.lowcarbon_loader import LowCarbonScenario, LowCarbonVariant, load_lowcarbon_ies
 from sim.engine.io import environment_info, jsonable, write_csv, write_json, write_parquet
@@ -155,14 +161,6 @@ def build_wind_sets(sc: LowCarbonScenario, seed: int, st: StudySettings) -> Wind
                     float(union.coverage(samples.history_total)), samples.forecast(), sets, replay, fit_s)
 
 
-def dual_bound(sc: LowCarbonScenario) -> float:
-    """A valid bound on the multipliers of the wind rows ``p_wind <= p_avail``: one more MW of wind can save
-    at most the dearest penalty it displaces (shedding or spill) plus the curtailment cost it avoids."""
-    r = sc.recourse_slacks
-    return 1.01 * (max(r.shed_cost_per_mwh, r.heat_shed_cost_per_mwh, r.spill_cost_per_mwh)
-                   + sc.wind.curtailment_cost_per_mwh)
-
-
 # ---------------------------------------------------------------------------------------------- one task
 
 
@@ -190,15 +188,6 @@ class TaskOutput:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _unit_name(var: str, unit: str) -> tuple[str, str]:
-    """Reused kW-named builders hold MW in this campus: rename ``*_kw``/``*_kwh`` and their units."""
-    if var.endswith("_kwh"):
-        var = var[:-4] + "_mwh"
-    elif var.endswith("_kw"):
-        var = var[:-3] + "_mw"
-    return var, {"kW": "MW", "kWh": "MWh", "kW_th": "MW", "kWh_th": "MWh"}.get(unit, unit)
-
-
 def dispatch_frame(lm: LowCarbonModel, config: str, uset: str) -> pd.DataFrame:
     """The model's current values (a loaded solution) as tidy rows ``config, uset, period, entity, variable,
     value, unit``: every device output plus the loads."""
@@ -206,7 +195,7 @@ def dispatch_frame(lm: LowCarbonModel, config: str, uset: str) -> pd.DataFrame:
     rows: list[tuple[Any, ...]] = []
     for dev, h in lm.handles.items():
         for name, (comp, unit) in h.outputs.items():
-            var, u = _unit_name(name, unit)
+            var, u = output_in_mw(name, unit)
             for t in T:
                 rows.append((config, uset, t, dev, var, float(pyo.value(comp[t])), u))
     for name, entity in (("electric_load", "electric_load_mw"), ("heat_load", "heat_load_mw")):
@@ -264,7 +253,7 @@ def run_task(sc: LowCarbonScenario, task: Task, ws: WindSets, st: StudySettings,
     t0 = time.perf_counter()
     lm = build_lowcarbon_model(sc, variant, ws.forecast)
     eng = TwoStageRobust(lm.model, lm.first_stage, lm.wind_availability, task.name, options,
-                         dual_bound=dual_bound(sc), subproblem_gap=1e-4)
+                         dual_bound=wind_dual_bound(sc), subproblem_gap=1e-4)
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     res = _solve(eng, variant, task.uset, ws, st)
@@ -489,7 +478,7 @@ def _meta(sc: LowCarbonScenario, seed: int, st: StudySettings, options: SolverOp
                     "gamma": ws.gamma, "gamma_chi2": ws.gamma_chi2, "coverage_samples": ws.coverage_samples,
                     "coverage_history": ws.coverage_history},
         "sets": {name: set_summary(s) for name, s in ws.sets.items()},
-        "dual_bound": dual_bound(sc),
+        "dual_bound": wind_dual_bound(sc),
         "tasks": {o.task.name: {"wall_s": o.wall_s, **o.seconds, "commitment": o.commitment,
                                 "worst_u_mw": o.worst_u} for o in outputs},
         "solver": dataclasses.asdict(options),

@@ -17,6 +17,7 @@ Each mode says who decides and what they know, through the hooks
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -32,11 +33,12 @@ Progress = Callable[[str], None] | None
 Coalition = tuple[dict[str, ClusterSolution], list[SolveStats], str] | None
 
 
-class IEEE33Mode(Mode):
+class IEEE33Mode(Mode, ABC):
     """A coordination scheme of paper 004; the default hooks are those of the schemes at the DA prices."""
 
+    @abstractmethod
     def solve(self, dm: DistributionModel, progress: Progress) -> SchemeResult:
-        raise NotImplementedError
+        """The mode's day in one intraday optimisation (the oracle replay, or a full-information mode)."""
 
     def intraday_prices(self, dm: DistributionModel, progress: Progress) -> tuple[np.ndarray, PriceTrace | None]:
         """The DA TOU prices on the intraday grid (the followers see no rolling price)."""
@@ -52,7 +54,9 @@ class IEEE33Mode(Mode):
 
     def settle(self, dm: DistributionModel, f: Followers, c0: dict[str, ClusterSolution], coalition: Coalition,
                trace: PriceTrace | None, seconds: float) -> SchemeResult:
-        raise NotImplementedError(f"{self.name}: no mpc replay")
+        """The result of an mpc day.  Only a full-information mode keeps the default: it decides the whole day at
+        once in every replay (:meth:`DistributionModel.scheme_steps` never replays it), so reaching this is a bug."""
+        raise RuntimeError(f"{self.name}: a full-information mode has no mpc replay to settle")
 
 
 class Cooperative(IEEE33Mode, CooperativeMode):

@@ -67,7 +67,13 @@ import pyomo.environ as pyo
 
 from agents.decision.robust import RobustResult, UnionSet
 from agents.decision.wind_sets import calibrate_gamma, data_driven_set, fit_dpgmm
-from agents.lowcarbon_campus import COST_COLUMNS, CampusState, LowCarbonCampusAgent, LowCarbonModel
+from agents.lowcarbon_campus import (
+    COST_COLUMNS,
+    CampusState,
+    LowCarbonCampusAgent,
+    LowCarbonModel,
+    output_in_mw,
+)
 from agents.milp import SolveStats
 from scenarios.lowcarbon_loader import LowCarbonScenario
 from sim.engine.mpc import RecedingLoop, receding
@@ -335,15 +341,6 @@ def campus_records(campus: LowCarbonCampusAgent, run: RunSpec, d: int, kpis: dic
     return agent_records(run.name, run.mode, d + 1, rows)
 
 
-def _unit_name(var: str, unit: str) -> tuple[str, str]:
-    """The reused kW-named builders (electric and heat storage) hold MW in this campus: rename them."""
-    if var.endswith("_kwh"):
-        var = var[:-4] + "_mwh"
-    elif var.endswith("_kw"):
-        var = var[:-3] + "_mw"
-    return var, {"kW": "MW", "kWh": "MWh", "kW_th": "MW", "kWh_th": "MWh"}.get(unit, unit)
-
-
 def dispatch_frame(lm: LowCarbonModel, info: WindDay) -> pd.DataFrame:
     """The realised dispatch (loaded values) as rows ``period, entity, variable, value, unit`` (hourly periods
     1..24): every device output, the loads, and the wind forecast and each farm's realised availability."""
@@ -356,7 +353,7 @@ def dispatch_frame(lm: LowCarbonModel, info: WindDay) -> pd.DataFrame:
 
     for dev, h in lm.handles.items():
         for name, (comp, unit) in h.outputs.items():
-            var, u = _unit_name(name, unit)
+            var, u = output_in_mw(name, unit)
             add(dev, var, np.array([pyo.value(comp[t]) for t in T]), u)
     add("load", "electric_load_mw", lm.scenario.electric_load_mw, "MW")
     add("load", "heat_load_mw", lm.scenario.heat_load_mw, "MW")
