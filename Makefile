@@ -7,7 +7,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 BIN   := $(VENV)/bin
 OUT   ?= results
 
-.PHONY: run study-campus study-ieee33 study-rural study-lowcarbon test lint typecheck imports pytest test-slow bench clean
+.PHONY: run study-campus study-ieee33 study-rural study-lowcarbon test lint typecheck imports pytest test-slow test-fuzz bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
@@ -45,12 +45,16 @@ imports: $(BIN)/.installed
 # two xdist workers, a test file per worker (its module fixtures run once); one HiGHS thread each (tests/conftest.py)
 PYTEST_WORKERS ?= 2
 pytest: $(BIN)/.installed
-	$(BIN)/pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -m "not slow and not fuzz" -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: lint typecheck imports pytest
 
 test-slow: $(BIN)/.installed
 	$(BIN)/pytest -m slow -n $(PYTEST_WORKERS) --dist loadfile
+
+# the scenario fuzzer at full size (500 mutated files per system, a one-day solve of 10 per system); CI runs it
+test-fuzz: $(BIN)/.installed
+	$(BIN)/pytest -m fuzz -n $(PYTEST_WORKERS) --durations=10 tests/scenarios/test_scenario_fuzz.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/campus_dro.py --out benchmarks/results

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from pathlib import Path
+from typing import Any, NoReturn
 
 from studies import STUDIES
 from studies.common.cli import add_study_parsers, run_study
@@ -38,8 +40,73 @@ DEFAULT_ARGV = ["simulate", "--scenario", "ieee33", "--days", "2", "--mode", "co
                 "--out", "results"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (``run_sim.py simulate: error: ...``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _finite_positive(text: str) -> float:
+    """``argparse`` type: a finite number > 0 (seconds)."""
+    try:
+        v = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from exc
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
+    return v
+
+
+def _day_of_year(text: str) -> int:
+    """``argparse`` type: a day of the year, 1..365."""
+    try:
+        v = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a day of the year in 1..365, got {text!r}") from exc
+    if not 1 <= v <= 365:
+        raise argparse.ArgumentTypeError(f"expected a day of the year in 1..365, got {v}")
+    return v
+
+
+#: Most seeds one command accepts (``--seeds``).
+MAX_SEEDS = 10000
+
+
+def _seeds(text: str) -> list[int]:
+    """``argparse`` type of ``--seeds``: ``0-9`` (a range, both ends included), ``0,3,7`` or both
+    (``0-4,9``); whole numbers >= 0, in the order given, repeats dropped, at most :data:`MAX_SEEDS`."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, dash, hi = part.partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if dash else a
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected seeds like 0-9 or 0,3,7 (whole numbers >= 0), got {text!r}") \
+                from exc
+        if a < 0 or b < a:
+            raise argparse.ArgumentTypeError(f"expected seeds like 0-9 or 0,3,7 (whole numbers >= 0, ranges "
+                                             f"low-high), got {part!r}")
+        if b - a + 1 + len(out) > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS} seeds, got {text!r}")
+        out += [s for s in range(a, b + 1) if s not in out]
+    return out
+
+
+def _out_dir(text: str) -> Path:
+    """``argparse`` type of ``--out``: a folder (existing or not), not an existing file."""
+    p = Path(text)
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is an existing file; give a folder (it is created if missing)")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="run_sim.py",
         description="coopgrid: multi-agent scheduling of integrated energy systems and distribution networks",
         epilog="Without arguments: " + " ".join(DEFAULT_ARGV) + " (the embedded default simulation).",
@@ -57,24 +124,29 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--mode", default=None, help="coordination mode (default: the system's default, cooperative "
                      "on the bundled systems); " + _modes_help())
     cmp = sub.add_parser(
-        "compare", help="several modes on identical random days: costs with 95 %% intervals, price of "
-        "decentralisation, figures",
+        "compare", help="several modes on identical random days: costs with 95 %% intervals, paired "
+        "differences of every pair of modes, figures",
         description="Run each mode over the same days (common random numbers) and write kpis.csv, "
-        "comparison.csv, decentralisation.csv, figures/ and report.md.",
+        "comparison.csv, pairs.csv (paired per-day differences, the key contrast first), figures/ and report.md.",
     )
     _sim_common(cmp)
     cmp.add_argument("--modes", default=None, help="comma-separated subset of the system's modes (default: all); "
                      + _modes_help())
     sw = sub.add_parser(
-        "sweep", help="agent-behaviour study: vary scenario fields (dotted paths) and simulate each point",
-        description="Each --set PATH=V1,V2,... varies one scenario field (e.g. market.kappa=0,0.5,0.9); several "
-        "--set give their product.  One KPI row per point and day in kpis.csv; sweep.csv, figures/ and "
+        "sweep", help="agent-behaviour study: vary scenario fields (the scenario file's paths) and simulate each point",
+        description="Each --set PATH=V1,V2,... varies one field of the scenario file (e.g. market.kappa=0,0.5,0.9); "
+        "several --set give their product.  PATH is the file's own: TOML keys joined by dots, an entry of an array "
+        "of tables by its name (clusters.C1.ess.capacity_kwh), else by its bus (ev.stations.13.evs), an array "
+        "element by its 1-based position; a key the file leaves out may be set.  Each value is read as TOML "
+        "(0.8, true, \"hard\", [1, 2]; a bare word is a string) and the point is checked by the scenario's "
+        "loader like the file itself.  One KPI row per point and day in kpis.csv; sweep.csv, figures/ and "
         "report.md summarise them.",
     )
     _sim_common(sw)
     sw.add_argument("--mode", default=None, help="coordination mode (default: the system's default); " + _modes_help())
     sw.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...",
-                    help="scenario field by dotted path and its values, e.g. market.kappa=0,0.5,0.9")
+                    help="scenario file path and its values (TOML), e.g. market.kappa=0,0.5,0.9 or "
+                    "network.load_scale=0.8,1 (ieee33); commas inside [...] or {...} do not split")
     study = sub.add_parser("study", help="reproduce a paper's study on a bundled scenario")
     ssub = study.add_subparsers(dest="study", metavar="STUDY", required=True)
     add_study_parsers(ssub, STUDIES)
@@ -84,8 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _sim_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default="ieee33", help="bundled scenario name or folder (default ieee33)")
     p.add_argument("--days", type=_positive_int, default=2, help="number of days (default 2)")
-    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of every random draw (default 0)")
-    p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results)")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=_non_negative_int, default=0, help="seed of every random draw (default 0)")
+    seeds.add_argument("--seeds", type=_seeds, default=None, metavar="LIST",
+                       help="run every seed of LIST (0-9, or 0,3,7) into one kpis.csv; the run names carry the seed")
+    p.add_argument("--out", type=_out_dir, default=Path("results"), help="output folder (default results)")
     p.add_argument("--replay", choices=("oracle", "mpc"), default="oracle",
                    help="intraday replay (SPEC 6.6): oracle = one intraday optimisation with the realised day "
                         "(as in the papers); mpc = re-optimise the rest of the day at every quarter-hour with "
@@ -96,12 +171,14 @@ def _sim_common(p: argparse.ArgumentParser) -> None:
                    help="run the runs as tasks on a local Dask cluster with K worker processes")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="attach to an existing Dask scheduler (tcp://host:port); workers must share --out")
-    p.add_argument("--resume", action="store_true", help="continue after the last complete day in --out")
-    p.add_argument("--start-day", type=int, default=172, help="day of year of the first day (default 172)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue after the last complete day in --out (refused if --out holds results of other "
+                   "inputs: scenario, overrides, seed, mode, settings or code version)")
+    p.add_argument("--start-day", type=_day_of_year, default=172, help="day of year of the first day (default 172)")
     p.add_argument("--mc-days", type=_positive_int, default=200,
                    help="Monte Carlo days reduced to the DA forecast scenarios (default 200)")
     p.add_argument("--evs-per-station", type=_non_negative_int, default=None, help="vehicles per EV station")
-    p.add_argument("--time-limit", type=float, default=600.0, help="seconds per solve (default 600)")
+    p.add_argument("--time-limit", type=_finite_positive, default=600.0, help="seconds per solve (default 600)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -124,10 +201,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parse_sets(sets: list[str]) -> list[tuple[str, list[str]]]:
+    """``PATH=V1,V2,...`` as ``(PATH, [V1, V2, ...])``; the values stay text (the loader reads them as TOML)."""
+    from scenarios.edits import split_values
+
     out = []
     for item in sets:
         path, eq, values = item.partition("=")
-        vals = [v.strip() for v in values.split(",") if v.strip()]
+        vals = split_values(values)
         if not eq or not path.strip() or not vals:
             raise ValueError(f"--set {item!r}: expected PATH=V1,V2,... (e.g. market.kappa=0,0.5,0.9)")
         out.append((path.strip(), vals))
@@ -138,6 +218,7 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
     import itertools
 
     from scenarios.schema import ScenarioError
+    from sim.engine.failure import RunFailure, RunInterrupted, RunsFailed
     from sim.engine.run import execute, load_scenario
     from sim.engine.spec import RunSpec, SimSettings
     from sim.systems import system_for
@@ -146,25 +227,26 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
         system = system_for(args.scenario)
         settings = SimSettings(scenario=args.scenario, replay=args.replay, start_day_of_year=args.start_day,
                                n_mc=args.mc_days, evs_per_station=args.evs_per_station, time_limit_s=args.time_limit)
+        seeds = args.seeds if args.seeds is not None else [args.seed]
         if args.command == "compare":
             modes = (list(system.modes) if args.modes is None
                      else [m.strip() for m in args.modes.split(",") if m.strip()])
             bad = [m for m in modes if m not in system.modes]
             if bad or not modes:
                 raise ValueError(f"--modes: unknown {bad}; {system.kind} has {', '.join(system.modes)}")
-            runs = [RunSpec(m, args.seed, args.days) for m in modes]
+            runs = [RunSpec(m, seed, args.days) for m in modes for seed in seeds]
         else:
             mode = args.mode or system.default_mode
             system.mode(mode)  # a clear error naming the system's modes
             if args.command == "simulate":
-                runs = [RunSpec(mode, args.seed, args.days)]
+                runs = [RunSpec(mode, seed, args.days) for seed in seeds]
             else:
                 sets = _parse_sets(args.sets)
                 runs = []
                 for combo in itertools.product(*[[(p, v) for v in vals] for p, vals in sets]):
                     load_scenario(system, args.scenario, combo)  # validate every point before running any
                     point = ",".join(f"{p}={v}" for p, v in combo)
-                    runs.append(RunSpec(mode, args.seed, args.days, point=point, overrides=tuple(combo)))
+                    runs += [RunSpec(mode, seed, args.days, point=point, overrides=tuple(combo)) for seed in seeds]
         scenario = system.prepare(load_scenario(system, args.scenario), settings)
     except (ScenarioError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -183,23 +265,51 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
             bar.update(1)
 
     t0 = time.perf_counter()
+    failed: list[RunFailure] = []
     try:
         kpis = execute(args.out, system, runs, settings, resume=args.resume, workers=args.workers,
                        scheduler=args.scheduler, command="run_sim.py " + " ".join(argv), progress=say)
+    except RunsFailed as exc:  # the finished runs' outputs are written
+        kpis, failed = exc.kpis, exc.failures
+    except RunInterrupted as exc:  # the finished days are written
+        print(f"\n{exc.message()}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ninterrupted before the first day was simulated; nothing to resume", file=sys.stderr)
+        return 130
+    except (ScenarioError, ValueError) as exc:  # --resume refused, an input the engine rejects
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if bar is not None:
             bar.close()
+    _report(args, system, scenario, kpis, time.perf_counter() - t0)
+    if failed:
+        for f in failed:
+            if args.verbose and f.trace:
+                print(f.trace, file=sys.stderr)
+            print(f"error: {f.paragraph()}", file=sys.stderr)
+        rest = "; the other runs' results are written" if len(failed) < len(runs) else ""
+        print(f"{len(failed)} of {len(runs)} runs failed (listed in {args.out}/failures.csv){rest}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _report(args: argparse.Namespace, system: Any, scenario: Any, kpis: Any, seconds: float) -> None:
+    """The comparison or sweep report of what finished, and the summary on stdout."""
     from sim.analysis.compare import summary_lines, write_compare, write_sweep
 
+    if kpis.empty:
+        print(f"no day finished; see {args.out}/failures.csv")
+        return
     currency = system.currency(scenario)
     if args.command == "compare":
         write_compare(args.out, currency=currency)
     elif args.command == "sweep":
         write_sweep(args.out, currency=currency)
-    print(summary_lines(kpis, currency=currency))
-    print(f"\n{len(kpis)} run-days in {time.perf_counter() - t0:.1f} s; results in {args.out}/ (kpis.csv, "
+    print(summary_lines(kpis, currency=currency, system=system))
+    print(f"\n{len(kpis)} run-days in {seconds:.1f} s; results in {args.out}/ (kpis.csv, "
           "timings.csv, manifest.json, timeseries/)")
-    return 0
 
 
 if __name__ == "__main__":

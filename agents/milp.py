@@ -55,6 +55,37 @@ LpMethod = Literal["simplex", "ipm", "choose"]
 #: Largest unscaled primal infeasibility accepted from a solve HiGHS reports "optimal" (its own tolerance is 1e-7).
 ACCEPT_PRIMAL_INFEASIBILITY = 1e-6
 
+#: HiGHS's primal feasibility tolerance (its default): how far a value read back from a solve may lie beyond
+#: a bound, or a binary from 0 or 1, by round-off alone.
+FEASIBILITY_TOL = 1e-7
+
+
+def snap_to_bounds(x: float, lo: float | None, hi: float | None, *, integer: bool = False,
+                   tol: float = FEASIBILITY_TOL, name: str = "value") -> float:
+    """A solution value made exact before it is fixed or carried: snapped onto its bounds and integrality.
+
+    Rule: a value within ``tol · max(1, |b|)`` of a bound ``b`` (inside or beyond it) becomes ``b``; an
+    integer variable's value within ``tol`` of an integer becomes that integer; a value beyond a bound by
+    more than :data:`ACCEPT_PRIMAL_INFEASIBILITY` ``· max(1, |b|)`` (more than a solver's accepted
+    round-off) or a NaN/inf raises ``ValueError`` naming ``name``, the value and the allowed range.
+    Otherwise the value is returned clipped into ``[lo, hi]`` (``None``: no bound).
+    """
+    lo_ = -math.inf if lo is None else float(lo)
+    hi_ = math.inf if hi is None else float(hi)
+    if not math.isfinite(x):
+        raise ValueError(f"{name}: the value {x} cannot be fixed or carried; it must be a finite number in "
+                         f"[{lo_:g}, {hi_:g}] (a failed or skipped solve has no values)")
+    for b, beyond in ((lo_, lo_ - x), (hi_, x - hi_)):
+        if math.isfinite(b) and beyond > ACCEPT_PRIMAL_INFEASIBILITY * max(1.0, abs(b)):
+            raise ValueError(f"{name}: the value {x!r} lies {beyond:.3g} beyond its bound {b:g}; allowed range "
+                             f"[{lo_:g}, {hi_:g}] up to round-off {ACCEPT_PRIMAL_INFEASIBILITY:g} relative")
+    if integer and abs(x - round(x)) <= tol:
+        x = float(round(x))
+    for b in (lo_, hi_):
+        if math.isfinite(b) and abs(x - b) <= tol * max(1.0, abs(b)):
+            return b
+    return min(max(x, lo_), hi_)
+
 
 #: Environment variable naming the HiGHS thread count used when :attr:`SolverOptions.threads` is not
 #: given (the test suite sets it to 1 under pytest-xdist, so two workers do not oversubscribe two cores).
@@ -138,13 +169,102 @@ class SolveStats:
         return d
 
 
-class SolveError(RuntimeError):
-    """A solve that did not reach a usable optimum.  ``diagnosis`` lists the violated families."""
+#: Names of the time sets of the models (``T`` periods, ``K`` intraday periods, ``H`` day-ahead hours).
+TIME_SET_NAMES = ("T", "K", "H")
 
-    def __init__(self, message: str, status: str, diagnosis: list[tuple[str, float, list[str]]]):
+
+@dataclass(frozen=True)
+class FamilyFailure:
+    """One constraint family an elastic re-solve had to violate (see :meth:`HighsModel.diagnose`).
+
+    ``violation`` is the family's total slack, ``examples`` up to three of its rows, ``periods`` the
+    1-based indices into the family's time set of the rows that are violated (empty when the family has no
+    time index), ``step_h`` the length of one of those periods in hours: the 24 hours of the day divided
+    by the number of periods of the time set (1 h for the 24 day-ahead hours, 0.25 h for the 96
+    quarter-hours); period ``t`` starts at ``(t - 1) * step_h`` hours after midnight.
+    """
+
+    family: str
+    violation: float
+    examples: tuple[str, ...] = ()
+    periods: tuple[int, ...] = ()
+    step_h: float | None = None
+
+    def legacy(self) -> tuple[str, float, list[str]]:
+        """``(family, violation, examples)``: the entries of :attr:`SolveError.diagnosis`."""
+        return (self.family, self.violation, list(self.examples))
+
+
+class SolveError(RuntimeError):
+    """A solve that did not reach a usable optimum.
+
+    ``diagnosis`` lists the violated families as ``(family, violation, examples)``; ``families`` the same
+    as :class:`FamilyFailure` with the periods they fail in; ``model`` names the agent or coordinator
+    whose model failed; ``notes`` what else is known when no family can be named (the status, crossing
+    bounds, the model's coefficient range when it is badly scaled) and ``suspects`` the families those
+    notes implicate.
+    """
+
+    def __init__(self, message: str, status: str, diagnosis: list[tuple[str, float, list[str]]],
+                 *, families: Sequence[FamilyFailure] = (), model: str = "", notes: Sequence[str] = (),
+                 suspects: Sequence[str] = ()):
         super().__init__(message)
         self.status = status
         self.diagnosis = diagnosis
+        self.families = list(families)
+        self.model = model
+        self.notes = list(notes)
+        self.suspects = list(suspects)
+
+    def __reduce__(self) -> Any:  # picklable (Dask workers send it back) with the keyword fields
+        return (_rebuild_solve_error, (type(self), str(self), self.status, self.diagnosis, self.families,
+                                       self.model, self.notes, self.suspects))
+
+
+def _rebuild_solve_error(cls: type[SolveError], message: str, status: str, diagnosis: Any, families: Any,
+                         model: str, notes: Any, suspects: Any) -> SolveError:
+    err = cls.__new__(cls)
+    SolveError.__init__(err, message, status, diagnosis, families=families, model=model, notes=notes,
+                        suspects=suspects)
+    return err
+
+
+def _time_position(con: Any) -> tuple[int, float] | None:
+    """Where the time index sits in ``con``'s index (position in the flattened index tuple) and the
+    length of one period in hours, or None when the constraint has no time index.
+
+    A time set is one named in :data:`TIME_SET_NAMES` (or declared ``within`` one) whose members are
+    ``1..n`` with ``n`` dividing the 1440 minutes of a day; one period is ``24 / n`` hours."""
+    comp = con.parent_component()
+    if not comp.is_indexed():
+        return None
+    pos = 0
+    for sub in comp.index_set().subsets():
+        base = sub
+        for _ in range(4):
+            if getattr(base, "local_name", None) in TIME_SET_NAMES:
+                break
+            base = getattr(base, "domain", None)
+            if base is None:
+                break
+        if base is not None and getattr(base, "local_name", None) in TIME_SET_NAMES:
+            try:
+                n = len(base)
+                members = list(base)
+            except TypeError:  # an infinite set
+                members, n = [], 0
+            if n and members == list(range(1, n + 1)) and 1440 % n == 0:
+                return pos, 24.0 / n
+        pos += max(1, int(getattr(sub, "dimen", 1) or 1))
+    return None
+
+
+def _period_of(con: Any, where: tuple[int, float] | None) -> int | None:
+    if where is None:
+        return None
+    idx = con.index()
+    value = idx[where[0]] if isinstance(idx, tuple) else (idx if where[0] == 0 else None)
+    return int(value) if isinstance(value, int | np.integer) else None
 
 
 def constraint_family(con: Any) -> str:
@@ -310,6 +430,7 @@ class HighsModel:
         self._apply_options()
         t0 = time.perf_counter()
         self._cm = _compile(model)
+        _check_finite(self._cm, model, name)
         self._col_of: dict[int, int] = {id(v): j for j, v in enumerate(self._cm.columns)}
         self.relax_integrality = relax_integrality
         self._integer = self._cm.is_int.copy() if not relax_integrality else np.zeros_like(self._cm.is_int)
@@ -389,6 +510,15 @@ class HighsModel:
         out = np.where(cols >= 0, self.x[np.maximum(cols, 0)], np.nan)
         return out
 
+    @property
+    def compiled(self) -> _Compiled:
+        """The compiled form the live HiGHS instance holds (columns, rows, matrix, bounds; read only)."""
+        return self._cm
+
+    def column(self, var: VarData) -> int:
+        """Column number of ``var`` (-1 when it is not a column of the model)."""
+        return self._col_of.get(id(var), -1)
+
     def value(self, var: VarData) -> float:
         j = self._col_of.get(id(var))
         return float("nan") if j is None else float(self.x[j])
@@ -408,6 +538,7 @@ class HighsModel:
         """
         t0 = time.perf_counter()
         new = _compile(self.model)
+        _check_finite(new, self.model, self.ctx.label())
         old = self._cm
         same_structure = (
             len(new.columns) == len(old.columns)
@@ -529,13 +660,20 @@ class HighsModel:
             self._highs.changeColsBounds(cols.size, cols, self._cm.col_lb[cols], self._cm.col_ub[cols])
 
     def solve(
-        self, *, raise_on_failure: bool = True, path: str = "", lp_method: LpMethod | None = None
+        self, *, raise_on_failure: bool = True, path: str = "", lp_method: LpMethod | None = None,
+        _cold_retry: bool = True,
     ) -> SolveStats:
         """Solve; return :class:`SolveStats`.  Raises :class:`SolveError` unless optimal.
 
         A MIP that hits the time limit with a feasible incumbent is returned (status
         ``time_limit``) only when ``raise_on_failure`` is False, so callers that accept an
         incumbent must say so explicitly.
+
+        An "optimal" whose unscaled solution misses rows or bounds by more than
+        :data:`ACCEPT_PRIMAL_INFEASIBILITY` (seen on warm starts after columns were fixed: a fixed column
+        left basic came back 1.5e-6 off its value) is solved once more from a cold start (presolve
+        removes fixed columns); if that is imprecise too the status is ``"imprecise"``, never an
+        optimum with a NaN objective.
         """
         h = self._highs
         method = lp_method or self.options.lp_method
@@ -556,6 +694,16 @@ class HighsModel:
             log.debug("%s: optimal with max primal infeasibility %.1e: accepted", self.ctx.label(),
                       info.max_primal_infeasibility)
             has_primal = True
+        if status == "optimal" and not has_primal:
+            # "optimal" but the unscaled solution is off by more than is accepted: no usable solution (its
+            # objective would be NaN and reach the caller's next Param, e.g. a lexicographic cost cap)
+            status = "imprecise"
+            if _cold_retry:
+                log.info("%s: optimal with max primal infeasibility %.1e: solving again from a cold start",
+                         self.ctx.label(), info.max_primal_infeasibility)
+                h.clearSolver()
+                return self.solve(raise_on_failure=raise_on_failure, path=path, lp_method=lp_method,
+                                  _cold_retry=False)
         if has_primal:
             sol = h.getSolution()
             self.x = np.asarray(sol.col_value, dtype=float)
@@ -598,40 +746,106 @@ class HighsModel:
         log.debug(
             "%s: %s obj=%.6g gap=%.2e solve=%.2fs", stats.name, status, obj, gap, solve_s
         )
+        if status == "imprecise" and raise_on_failure:
+            raise SolveError(
+                f"{self.ctx.label()}: HiGHS reports an optimum whose solution violates rows or bounds by "
+                f"{info.max_primal_infeasibility:.3g} (more than the {ACCEPT_PRIMAL_INFEASIBILITY:g} accepted), so "
+                "there is no usable solution; rows whose columns are all fixed (an executed past, a carried "
+                "state) that do not hold to round-off cause this", status, [])
         if status != "optimal" and raise_on_failure:
             raise self._failure(status)
         return stats
 
     def _failure(self, status: str) -> SolveError:
+        """The :class:`SolveError` of a solve that ended in ``status``: for an infeasible model the
+        constraint families an elastic re-solve must violate (with their periods); when none can be named,
+        or for any other status, what is known instead (:meth:`conditioning_notes`)."""
         label = self.ctx.label()
+        name = self.ctx.name
         if status in ("infeasible", "unbounded_or_infeasible"):
-            diag = self.diagnose()
-            lines = [f"  - {fam}: total violation {viol:.6g} (e.g. {', '.join(ex)})" for fam, viol, ex in diag]
-            msg = (
-                f"{label}: the model is infeasible. Constraint families that cannot be met "
-                f"(from an elastic re-solve with penalised slacks):\n" + "\n".join(lines)
-            )
-            return SolveError(msg, status, diag)
+            fams = self.diagnose()
+            notes, suspects = ([], []) if fams else self.conditioning_notes()
+            lines = [f"  - {f.family}: total violation {f.violation:.6g} (e.g. {', '.join(f.examples)})"
+                     for f in fams]
+            if fams:
+                msg = (f"{label}: the model is infeasible. Constraint families that cannot be met "
+                       f"(from an elastic re-solve with penalised slacks):\n" + "\n".join(lines))
+            else:
+                msg = (f"{label}: the model is infeasible and the elastic re-solve names no constraint family; "
+                       + "; ".join(notes))
+            return SolveError(msg, status, [f.legacy() for f in fams], families=fams, model=name, notes=notes,
+                              suspects=suspects)
         if status == "time_limit":
-            return SolveError(
-                f"{label}: time limit of {self.options.time_limit_s:g} s reached before optimality "
-                f"(gap {self.last.mip_gap if self.last else math.nan:.3g}); raise time_limit_s or "
-                "relax mip_rel_gap",
-                status,
-                [],
-            )
-        return SolveError(f"{label}: HiGHS finished with status '{status}'", status, [])
+            gap = self.last.mip_gap if self.last else math.nan
+            notes = [f"time limit of {self.options.time_limit_s:g} s reached before optimality (gap {gap:.3g}); "
+                     "raise the time limit (--time-limit) or relax mip_rel_gap"]
+            return SolveError(f"{label}: {notes[0]}", status, [], model=name, notes=notes)
+        more, suspects = self.conditioning_notes()
+        notes = [f"HiGHS finished with status '{status}'", *more]
+        return SolveError(f"{label}: " + "; ".join(notes), status, [], model=name, notes=notes, suspects=suspects)
 
-    def diagnose(self, top: int = 8) -> list[tuple[str, float, list[str]]]:
-        """Find the constraint families an elastic copy must violate to become feasible.
+    def conditioning_notes(self, badly_scaled: float = 1e9) -> tuple[list[str], list[str]]:
+        """What the compiled model shows when no violated family can be named: columns and rows whose
+        bounds cross (lower above upper), and the range of the nonzero coefficient magnitudes and of the
+        finite bounds, with the row or column of the largest; "badly scaled" when a magnitude exceeds
+        ``badly_scaled`` or the coefficients span more than that ratio (HiGHS then cannot trust its
+        tolerances).  Returns the notes (never empty) and the families (component names) they implicate:
+        those of crossing bounds and of a badly scaled largest bound."""
+        cm = self._cm
+        notes: list[str] = []
+        suspects: list[str] = []
+        cols = np.flatnonzero(cm.col_lb > cm.col_ub + 1e-9)
+        suspects += [f"bounds of {cm.columns[j].parent_component().name}" for j in cols[:3]]
+        if cols.size:
+            notes.append("bounds that cross: " + ", ".join(
+                f"{cm.columns[j].name} lb {cm.col_lb[j]:g} > ub {cm.col_ub[j]:g}" for j in cols[:3]))
+        rows = np.flatnonzero(cm.row_lb > cm.row_ub + 1e-9)
+        suspects += [constraint_family(cm.rows[i]) for i in rows[:3]]
+        if rows.size:
+            notes.append("rows whose bounds cross: " + ", ".join(
+                f"{cm.rows[i].name} lb {cm.row_lb[i]:g} > ub {cm.row_ub[i]:g}" for i in rows[:3]))
+        mags = np.abs(cm.A.data[cm.A.data != 0])
+        if mags.size:
+            lo, hi = float(mags.min()), float(mags.max())
+            ratio = hi / lo if lo > 0 else math.inf
+            text = f"matrix coefficients |a| in [{lo:.3g}, {hi:.3g}]"
+            if hi > badly_scaled or ratio > badly_scaled:
+                text += " (badly scaled)"
+            notes.append(text)
+        bound_kinds = ((cm.row_lb, "row", cm.rows), (cm.row_ub, "row", cm.rows),
+                       (cm.col_lb, "column", cm.columns), (cm.col_ub, "column", cm.columns))
+        best: tuple[float, str, Any] | None = None
+        for values, kind, items in bound_kinds:
+            finite = np.isfinite(values) & (np.abs(values) < INF)
+            if finite.any():
+                i = int(np.argmax(np.where(finite, np.abs(values), -1.0)))
+                if best is None or abs(values[i]) > best[0]:
+                    best = (abs(float(values[i])), kind, items[i])
+        if best is not None:
+            text = f"largest finite bound {best[0]:.3g} (on {best[1]} {best[2].name})"
+            if best[0] > badly_scaled:
+                text += " (badly scaled: check the input that sets it)"
+                fam = constraint_family(best[2]) if best[1] == "row" else f"bounds of {best[2].parent_component().name}"
+                suspects.append(fam)
+            notes.append(text)
+        notes = notes or [f"{len(cm.rows)} rows, {len(cm.columns)} columns, nothing else known"]
+        return notes, list(dict.fromkeys(suspects))
+
+    def diagnose(self, top: int = 8) -> list[FamilyFailure]:
+        """Find the constraint families an elastic copy must violate to become feasible, with the periods
+        (:class:`FamilyFailure`) in which they are violated.
 
         Every row ``lb <= a x <= ub`` becomes ``lb <= a x + s+ - s- <= ub`` with ``s+, s- >= 0``
         at cost 1 each and the original objective dropped; integrality is kept.  Columns whose
-        own bounds cross (``lb > ub``) are reported directly.
+        own bounds cross (``lb > ub``) are reported directly.  A row counts as violated when its slack
+        exceeds 1e-7; its period is its index in the constraint's time set (see :class:`FamilyFailure`).
+        The ``top`` families with the largest total violation are returned, largest first.
         """
         cm = self._cm
         out: dict[str, float] = defaultdict(float)
         examples: dict[str, list[str]] = defaultdict(list)
+        periods: dict[str, set[int]] = defaultdict(set)
+        steps: dict[str, float] = {}
         bad_cols = np.flatnonzero(cm.col_lb > cm.col_ub + 1e-9)
         for j in bad_cols:
             v = cm.columns[j]
@@ -639,6 +853,11 @@ class HighsModel:
             out[fam] += float(cm.col_lb[j] - cm.col_ub[j])
             if len(examples[fam]) < 3:
                 examples[fam].append(f"{v.name}: lb {cm.col_lb[j]:g} > ub {cm.col_ub[j]:g}")
+            where = _time_position(v)
+            t = _period_of(v, where)
+            if where is not None and t is not None:
+                periods[fam].add(t)
+                steps[fam] = where[1]
         m = len(cm.rows)
         n = len(cm.columns)
         eye = sp.identity(m, format="csc")
@@ -659,14 +878,23 @@ class HighsModel:
         if h.getInfo().primal_solution_status == 2:
             x = np.asarray(h.getSolution().col_value)
             viol = x[n : n + m] + x[n + m :]
+            where_of: dict[str, tuple[int, float] | None] = {}
             for i in np.flatnonzero(viol > 1e-7):
                 con = cm.rows[i]
                 fam = constraint_family(con)
                 out[fam] += float(viol[i])
                 if len(examples[fam]) < 3:
                     examples[fam].append(f"{con.name} short by {viol[i]:.4g}")
+                if fam not in where_of:
+                    where_of[fam] = _time_position(con)
+                where = where_of[fam]
+                t = _period_of(con, where)
+                if where is not None and t is not None:
+                    periods[fam].add(t)
+                    steps[fam] = where[1]
         ranked = sorted(out.items(), key=lambda kv: -kv[1])[:top]
-        return [(fam, viol, examples[fam]) for fam, viol in ranked]
+        return [FamilyFailure(fam, viol, tuple(examples[fam]), tuple(sorted(periods[fam])), steps.get(fam))
+                for fam, viol in ranked]
 
 
 _SUMS = ("NPV_SumExpression", "SumExpression", "LinearExpression")
@@ -868,6 +1096,9 @@ class _ParamIndex:
         self.sync()
         hm, cm, h = self.hm, self.hm._cm, self.hm._highs
         now = np.fromiter((_pvalue(p) for p in self.params), dtype=float, count=len(self.params))
+        if np.isnan(now).any():
+            bad = [f"{self.params[k].name} = {self.params[k].value}" for k in np.flatnonzero(np.isnan(now))[:5]]
+            raise _bad_params(self.hm.ctx.label(), bad)
         changed = np.flatnonzero(~((now == self.values) | (np.isnan(now) & np.isnan(self.values))))
         if changed.size == 0:
             return
@@ -913,6 +1144,8 @@ class _ParamIndex:
             cm.row_lb[idx] = r_lb
             cm.row_ub[idx] = r_ub
             h.changeRowsBounds(idx.size, idx, np.asarray(r_lb), np.asarray(r_ub))
+        if any(not math.isfinite(x) for _, _, x in entries):
+            raise _bad_params(hm.ctx.label(), self._infinite(changed, now))
         self._set_coefficients(entries)
         c_idx: list[int] = []
         c_lb: list[float] = []
@@ -949,12 +1182,19 @@ class _ParamIndex:
                 np.add.at(total, jj, cc)
                 uniq = np.unique(jj)
                 new = total[uniq] + self._static[uniq]
+                if not np.isfinite(new).all():
+                    raise _bad_params(hm.ctx.label(), self._infinite(changed, now))
                 diff = new != cm.c[uniq]
                 if diff.any():
                     j32 = uniq[diff].astype(np.int32)
                     cm.c[j32] = new[diff]
                     h.changeColsCost(j32.size, j32, new[diff])
         self.values = now
+
+    def _infinite(self, changed: np.ndarray, now: np.ndarray) -> list[str]:
+        """``"name = value"`` of the changed Params that are infinite (a coefficient or cost they feed is)."""
+        return [f"{self.params[k].name} = {now[k]}" for k in changed.tolist() if math.isinf(now[k])][:5] \
+            or ["(no Param is infinite: an expression of Params is)"]
 
     def _set_coefficients(self, entries: list[tuple[int, int, float]]) -> None:
         """Write ``(row, col, value)`` into HiGHS and into the compiled matrix (CSC, sorted indices)."""
@@ -990,6 +1230,27 @@ def _is_literal(src: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _bad_params(label: str, bad: Sequence[str]) -> SolveError:
+    """The error for mutable Params whose values cannot reach HiGHS (``bad``: ``"name = value"`` strings)."""
+    return SolveError(
+        f"{label}: Param {', '.join(bad)} is not a number the solver can take: a Param must be finite "
+        "(±inf only as a bound, meaning no bound); the value comes from the data written into the model "
+        "(a failed or skipped solve upstream gives NaN)", "bad_data", [])
+
+
+def _check_finite(cm: _Compiled, model: pyo.Block, label: str) -> None:
+    """Raise (:func:`_bad_params`) before a compiled model with a NaN anywhere, or an infinite cost or matrix
+    coefficient, reaches HiGHS; the message names the mutable Params of ``model`` that are NaN or infinite."""
+    if (np.isfinite(cm.c).all() and np.isfinite(cm.A.data).all() and math.isfinite(cm.c_offset)
+            and not any(np.isnan(a).any() for a in (cm.row_lb, cm.row_ub, cm.col_lb, cm.col_ub))):
+        return
+    bad = [f"{p.name} = {p.value}" for p in model.component_data_objects(pyo.Param, active=True, descend_into=True)
+           if p.is_parameter_type() and not p.is_constant() and not math.isfinite(_pvalue(p))]
+    if not bad:
+        bad = ["(none is NaN or infinite: a variable bound or a constant of a row is)"]
+    raise _bad_params(label, bad[:5])
 
 
 def _pvalue(p: Any) -> float:

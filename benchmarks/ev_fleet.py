@@ -103,7 +103,7 @@ def run_fleet(fleet: list[EVParams], workers: int) -> tuple[Record, list[np.ndar
         "cold_solve_s": cold.solve_s,
         "cold_simplex_iterations": cold.simplex_iterations,
         "bisection_iterations": trace.iterations,
-        "bisection_converged": bool(trace.converged),
+        "bisection_converged": bool(trace.eq34_met),  # the search stopped by eq. 34
         "first_bisection_response_s": steps[0]["total_s"],
         "warm_response_median_s": statistics.median(warm),
         "warm_response_max_s": max(warm),

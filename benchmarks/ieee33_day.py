@@ -371,7 +371,7 @@ def run_day(scenario: IEEE33Scenario, k: int, args: argparse.Namespace) -> Recor
 def _bisection(model: TimedModel, sc: IEEE33Scenario, coop: SchemeResult | None, iter_ends: list[float],
                coop_calls: tuple[int, int]) -> Record:
     bis = sc.market.bisection
-    bound = bisection_iteration_bound(bis.p_min, bis.p_max, bis.xi)
+    bound = bisection_iteration_bound(bis.p_min, bis.p_max, bis.xi, bis.upstream_supply)
     calls = model.calls[coop_calls[0]:coop_calls[1]]
     n_iter = len(iter_ends)
     loop = calls[:n_iter]
@@ -392,7 +392,9 @@ def _bisection(model: TimedModel, sc: IEEE33Scenario, coop: SchemeResult | None,
     return {
         "iterations": n_iter,
         "trace_iterations": trace.iterations if trace is not None else None,
-        "converged": bool(trace.converged) if trace is not None else None,
+        # the search's own stop (eq. 34); whether every period cleared is counted in uncleared_periods (SPEC §6.7)
+        "converged": bool(trace.eq34_met) if trace is not None else None,
+        "uncleared_periods": len(trace.uncleared_periods) if trace is not None else None,
         "iteration_bound": bound,
         "xi": bis.xi, "p_min": bis.p_min, "p_max": bis.p_max, "tol_z_kw": bis.tol_z_kw,
         "loop_s": float(sum(s["wall_s"] for s in steps)),

@@ -1,6 +1,14 @@
 """Market: bargaining, contribution weights, settlement and prices — no Pyomo, no Mesa (DESIGN principle 2)."""
 
-from market.interfaces import BARGAINING_COLUMNS, Allocation, Offer, Participant, PriceTrace
+from market.interfaces import (
+    BARGAINING_COLUMNS,
+    CLEARING_STATUSES,
+    PERIOD_STATUSES,
+    Allocation,
+    Offer,
+    Participant,
+    PriceTrace,
+)
 from market.nash import (
     NashSplit,
     NegativeSurplusError,
@@ -27,14 +35,17 @@ from market.pricing import (
     repeat_to_grid,
     shiftable_elasticity_matrix,
     tou_prices,
+    upstream_supply_kw,
 )
 from market.settlement import SETTLEMENT_COLUMNS, SettlementError, SettlementReport, settle, settlement_table
 
 __all__ = [
     "BARGAINING_COLUMNS",
+    "CLEARING_STATUSES",
     "DEFAULT_CUT_ELASTICITY",
     "DEFAULT_SELF_ELASTICITY",
     "DEFAULT_TOU_PARTITION",
+    "PERIOD_STATUSES",
     "REFERENCE_PRICE",
     "SETTLEMENT_COLUMNS",
     "Allocation",
@@ -64,4 +75,5 @@ __all__ = [
     "settlement_table",
     "shiftable_elasticity_matrix",
     "tou_prices",
+    "upstream_supply_kw",
 ]

@@ -290,15 +290,40 @@ class Allocation:
 # ------------------------------------------------------------------------------ price trace
 
 
+#: Per-period outcomes of the rolling-price search (:attr:`PriceTrace.status`, SPEC §6.7).
+CLEARED = "cleared"            # |Z_k| <= tol_z at the final price
+ABSORBED = "absorbed"          # the price sits at the upstream price and the grid covers the deficit
+BRACKETED = "bracketed"        # Z_k changes sign inside a final bracket narrower than 2 xi pi: price found to xi
+SHORT_AT_P_MAX = "short_at_p_max"        # excess demand left even at the top of the bracket
+SURPLUS_AT_P_MIN = "surplus_at_p_min"    # surplus left even at the bottom of the bracket, nothing can absorb it
+CURTAILED = "curtailed"        # surplus at p_min taken off by curtailing local renewables (free disposal)
+UNFINISHED = "unfinished"                # max_iter reached with the bracket still wider than xi
+PERIOD_STATUSES: tuple[str, ...] = (CLEARED, ABSORBED, BRACKETED, CURTAILED, SHORT_AT_P_MAX, SURPLUS_AT_P_MIN,
+                                    UNFINISHED)
+#: Outcomes that count as clearing: the price where Z_k = 0 (or crosses 0) is found to eq. 34's precision, or
+#: the price sits at a bound where a supply step takes up the difference (the upstream grid at c^buy_k; the
+#: curtailable local renewables at p_min: with free disposal, pi_k = p_min and Z_k <= 0 is an equilibrium).
+CLEARING_STATUSES: tuple[str, ...] = (CLEARED, ABSORBED, BRACKETED, CURTAILED)
+
+
 @dataclass(frozen=True, eq=False)
 class PriceTrace:
-    """Per-iteration record of the bisection rolling-price search (SPEC §5.6 variant A).
+    """Per-iteration record of the bisection rolling-price search (SPEC §5.6 variant A, §6.7).
 
     Row ``d`` (iteration ``d + 1``) holds the prices at which the excess demand was evaluated,
-    that excess demand ``Z`` (kW), and the bracket ``[lo, hi]`` *after* the update; ``max_rel_change``
-    is eq. 34's ``max_k |π_new − π| / π`` for the midpoint proposed from that bracket.
-    ``final_prices`` are the prices the search returns (the last midpoint; see
+    that excess demand ``Z`` (kW, net of the upstream supply when it is counted), and the bracket
+    ``[lo, hi]`` *after* the update; ``max_rel_change`` is eq. 34's ``max_k |π_new − π| / π`` for the
+    price proposed from that bracket.  ``final_prices`` are the prices the search returns (see
     :func:`market.pricing.bisection_prices`).
+
+    ``eq34_met`` says the search stopped by eq. 34; ``converged`` is stricter: eq. 34 met *and* every
+    period cleared — ``|Z_k| ≤ tol_z`` at its price, or ``Z_k`` changing sign inside a final bracket narrower
+    than ``2ξπ`` (the clearing price found to eq. 34's precision) — or was absorbed by the upstream supply
+    step (SPEC §6.7).
+    ``status`` gives each period's outcome (one of :data:`PERIOD_STATUSES`) and ``reasons`` a
+    sentence for every period that did not clear (empty string otherwise); ``upstream_kw`` is the
+    upstream supply taken at each evaluation (zeros when it is not counted) and ``upstream_price``
+    the supply step's price per period (``None``: SPEC §5.6 variant A as written).
     """
 
     prices: np.ndarray
@@ -310,6 +335,11 @@ class PriceTrace:
     converged: bool
     xi: float
     tol_z: float
+    eq34_met: bool | None = None
+    status: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    upstream_kw: np.ndarray | None = None
+    upstream_price: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         arrays = {
@@ -328,11 +358,58 @@ class PriceTrace:
             raise ValueError(f"PriceTrace.max_rel_change must have shape {(d,)}, got {arrays['max_rel_change'].shape}")
         if arrays["final_prices"].shape != (k,):
             raise ValueError(f"PriceTrace.final_prices must have shape {(k,)}, got {arrays['final_prices'].shape}")
+        up = np.zeros((d, k)) if self.upstream_kw is None else np.array(self.upstream_kw, dtype=float)
+        if up.shape != (d, k):
+            raise ValueError(f"PriceTrace.upstream_kw must have shape {(d, k)}, got {up.shape}")
+        arrays["upstream_kw"] = up
+        if self.upstream_price is not None:
+            arrays["upstream_price"] = np.array(self.upstream_price, dtype=float)
+            if arrays["upstream_price"].shape != (k,):
+                raise ValueError(f"PriceTrace.upstream_price must have shape {(k,)}, "
+                                 f"got {arrays['upstream_price'].shape}")
+        status = tuple(str(s) for s in self.status)
+        if status and len(status) != k:
+            raise ValueError(f"PriceTrace.status must name {k} period outcomes, got {len(status)}")
+        bad = sorted(set(status) - set(PERIOD_STATUSES))
+        if bad:
+            raise ValueError(f"PriceTrace.status has unknown outcomes {bad}; allowed: {', '.join(PERIOD_STATUSES)}")
+        reasons = tuple(str(r) for r in self.reasons) or ("",) * len(status)
+        if len(reasons) != len(status):
+            raise ValueError(f"PriceTrace.reasons must have one entry per period status ({len(status)}), "
+                             f"got {len(reasons)}")
         for name, arr in arrays.items():
             object.__setattr__(self, name, _frozen(arr))
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "reasons", reasons)
         object.__setattr__(self, "converged", bool(self.converged))
+        object.__setattr__(self, "eq34_met", bool(self.converged if self.eq34_met is None else self.eq34_met))
         object.__setattr__(self, "xi", float(self.xi))
         object.__setattr__(self, "tol_z", float(self.tol_z))
+
+    def periods_with(self, *statuses: str) -> list[int]:
+        """1-based periods whose outcome is one of ``statuses``."""
+        return [k + 1 for k, s in enumerate(self.status) if s in statuses]
+
+    @property
+    def uncleared_periods(self) -> list[int]:
+        """1-based periods that neither cleared nor were absorbed by the upstream supply (SPEC §6.7)."""
+        return [k + 1 for k, s in enumerate(self.status) if s not in CLEARING_STATUSES]
+
+    def clearing_summary(self) -> dict[str, object]:
+        """JSON-ready outcome: counts per status, the uncleared periods with price, ``Z`` and the reason."""
+        counts = {s: sum(1 for x in self.status if x == s) for s in PERIOD_STATUSES}
+        last_z = self.excess_demand_kw[-1] if self.iterations else np.full(self.n_periods, math.nan)
+        return {
+            "converged": self.converged,
+            "eq34_met": self.eq34_met,
+            "upstream_supply": self.upstream_price is not None,
+            "counts": counts,
+            "uncleared": [
+                {"period": k, "status": self.status[k - 1], "price": float(self.final_prices[k - 1]),
+                 "excess_demand_kw": float(last_z[k - 1]), "reason": self.reasons[k - 1]}
+                for k in self.uncleared_periods
+            ],
+        }
 
     @property
     def iterations(self) -> int:

@@ -3,7 +3,8 @@
 - TOU price vector from period levels and a partition (SPEC §5.3, 004 eq. 7).
 - Price-elasticity response EL-1…EL-4 (SPEC §3.6c) with the energy-conserving shiftable matrix
   and the diagonal curtailable matrix.
-- Bisection rolling prices, variant A (SPEC §5.6, 004 eqs. 32–34 repaired), with its trace.
+- Bisection rolling prices, variant A (SPEC §5.6, 004 eqs. 32–34 repaired) with the upstream grid as a
+  supplier at its price (SPEC §6.7), with its trace and each period's outcome.
 
 The day-ahead *optimisation* over the TOU levels is a MILP built by the coordinator; only the numpy
 pieces it needs live here.
@@ -17,7 +18,19 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from market.interfaces import Participant, PriceTrace, as_vector
+from market.interfaces import (
+    ABSORBED,
+    BRACKETED,
+    CLEARED,
+    CLEARING_STATUSES,
+    CURTAILED,
+    SHORT_AT_P_MAX,
+    SURPLUS_AT_P_MIN,
+    UNFINISHED,
+    Participant,
+    PriceTrace,
+    as_vector,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +226,7 @@ def load_after_response(
 # ------------------------------------------------------------------------------ bisection (variant A)
 
 
-def bisection_iteration_bound(p_min: float, p_max: float, xi: float) -> int:
+def bisection_iteration_bound(p_min: float, p_max: float, xi: float, upstream_supply: bool = False) -> int:
     """Most excess-demand evaluations variant A needs to meet eq. 34: ``⌈log2((π^max − π^min)/(ξ π^min))⌉``.
 
     Reasoning (no off-by-one): with ``W = π^max − π^min``, the first update (at the start price
@@ -223,10 +236,15 @@ def bisection_iteration_bound(p_min: float, p_max: float, xi: float) -> int:
     ``≥ π^min``, so eq. 34 holds once ``W / 2^d ≤ ξ π^min``, i.e. at iteration ``d =
     ⌈log2(W / (ξ π^min))⌉`` at the latest (at least 1: one evaluation is always made).  Periods whose
     bracket collapses (``|Z_k| ≤ tol_Z``) change by 0 and do not delay the stop.
+
+    With the upstream supply step (SPEC §6.7, ``upstream_supply=True``) each period is evaluated once
+    at its upstream price instead of a midpoint; that step shrinks the bracket without halving it, so
+    the bound is one more.
     """
     _check_bounds(p_min, p_max, xi)
     ratio = (p_max - p_min) / (xi * p_min)
-    return max(1, math.ceil(math.log2(ratio))) if ratio > 1 else 1
+    base = max(1, math.ceil(math.log2(ratio))) if ratio > 1 else 1
+    return base + (1 if upstream_supply else 0)
 
 
 def _check_bounds(p_min: float, p_max: float, xi: float) -> None:
@@ -238,6 +256,56 @@ def _check_bounds(p_min: float, p_max: float, xi: float) -> None:
         raise ValueError(f"xi (eq. 34 convergence coefficient) must be > 0, got {xi}")
 
 
+def upstream_supply_kw(
+    local_excess_kw: np.ndarray, prices: np.ndarray, upstream_price: np.ndarray, upstream_max_kw: np.ndarray,
+    rel: float = 1e-12,
+) -> np.ndarray:
+    """The upstream grid's supply step of SPEC §6.7, kW per period.
+
+    The grid offers up to ``P^{up,max}_k`` at its price ``c^buy_k``: nothing below that price, all of it
+    above, and at exactly ``c^buy_k`` whatever the local excess demand needs within ``[0, P^{up,max}_k]``
+    (so ``Z_k − P^up_k = 0`` there when ``0 ≤ Z_k ≤ P^{up,max}_k``).  "Exactly" is up to a relative
+    ``rel``.
+    """
+    z = np.asarray(local_excess_kw, dtype=float)
+    pi = np.asarray(prices, dtype=float)
+    c = np.asarray(upstream_price, dtype=float)
+    cap = np.broadcast_to(np.asarray(upstream_max_kw, dtype=float), z.shape)
+    above = pi > c * (1 + rel)
+    at = ~above & (pi >= c * (1 - rel))
+    return np.where(above, cap, np.where(at, np.clip(z, 0.0, cap), 0.0))
+
+
+def _supply_args(upstream_price: float | Sequence[float] | np.ndarray | None,
+                 upstream_max_kw: float | Sequence[float] | np.ndarray | None,
+                 n: int, p_min: float, p_max: float) -> tuple[np.ndarray | None, np.ndarray]:
+    if upstream_price is None:
+        if upstream_max_kw is not None:
+            raise ValueError("upstream_max_kw was given without upstream_price (the supply step needs both)")
+        return None, np.zeros(n)
+    c_arr = np.asarray(upstream_price, dtype=float)
+    if c_arr.ndim > 1 or c_arr.size not in (1, n):
+        raise ValueError(f"upstream_price must be one price or {n} prices (one per period), got shape {c_arr.shape}")
+    c = np.broadcast_to(c_arr.reshape(-1), (n,)).astype(float)
+    bad = np.flatnonzero(~np.isfinite(c) | (c < p_min) | (c > p_max))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"upstream_price of period {k + 1} must lie in the price bracket [p_min, p_max] = "
+                         f"[{p_min}, {p_max}] USD/kWh, got {c[k]}")
+    if upstream_max_kw is None:
+        raise ValueError("upstream_price needs upstream_max_kw, the grid's capacity in kW (one value or one per "
+                         "period)")
+    cap_arr = np.asarray(upstream_max_kw, dtype=float)
+    if cap_arr.ndim > 1 or cap_arr.size not in (1, n):
+        raise ValueError(f"upstream_max_kw must be one power or {n} (one per period), got shape {cap_arr.shape}")
+    cap = np.broadcast_to(cap_arr.reshape(-1), (n,)).astype(float)
+    bad = np.flatnonzero(~np.isfinite(cap) | (cap < 0))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"upstream_max_kw of period {k + 1} must be a finite power >= 0 kW, got {cap[k]}")
+    return c, cap
+
+
 def bisection_prices(
     excess_demand: Callable[[np.ndarray], np.ndarray],
     n_periods: int,
@@ -247,27 +315,52 @@ def bisection_prices(
     xi: float = 0.01,
     max_iter: int = 50,
     tol_z: float = 1.0,
+    upstream_price: float | Sequence[float] | np.ndarray | None = None,
+    upstream_max_kw: float | Sequence[float] | np.ndarray | None = None,
+    curtailable_kw: float | Sequence[float] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, PriceTrace]:
-    """Rolling prices by per-period excess-demand bisection (SPEC §5.6 variant A, 004 eqs. 32–34).
+    """Rolling prices by per-period excess-demand bisection (SPEC §5.6 variant A, §6.7, 004 eqs. 32–34).
 
-    ``excess_demand(π)`` returns ``Z_k(π)`` in kW for the price vector ``π`` (USD/kWh, one per
-    period): ``Z > 0`` means the price is too low.  Starting from ``π = p0`` and the bracket
-    ``[p_min, p_max]`` in every period, each iteration evaluates ``Z`` and updates per period:
+    ``excess_demand(π)`` returns the participants' ``Z_k(π)`` in kW for the price vector ``π``
+    (USD/kWh, one per period): ``Z > 0`` means the price is too low.
+
+    *Upstream supply* (SPEC §6.7, when ``upstream_price`` is given): the grid supplies up to
+    ``upstream_max_kw`` (required with it) at ``c^buy_k = upstream_price[k]``, so the search works on
+    ``Z_k − P^up_k(π_k)`` (:func:`upstream_supply_kw`): a deficit period clears at ``c^buy_k`` (the
+    coalition's marginal cost), a surplus period below it.  Without it, this is variant A as written.
+
+    *Free disposal* (when ``curtailable_kw`` is given: the local generation per period that can be curtailed,
+    kW): a surplus that remains at ``p_min`` and is no larger than ``curtailable_kw[k]`` is taken off by
+    curtailment, so ``π_k = p_min`` with ``Z_k ≤ 0`` is an equilibrium (the price floor binds and the excess
+    supply is disposed of — the complementarity ``π_k ≥ p_min, Z_k ≤ 0, (π_k − p_min) Z_k = 0``); the period's
+    outcome is ``curtailed``.  Without it such a period is ``surplus_at_p_min`` (not cleared).
+
+    Starting from ``π = p0`` and the bracket ``[p_min, p_max]`` in every period, each iteration
+    evaluates ``Z`` and updates per period:
 
     - ``Z_k > tol_z``: ``lo_k ← π_k``;  ``Z_k < −tol_z``: ``hi_k ← π_k``;  else ``lo_k = hi_k ← π_k``
       (the period is settled and frozen for the rest of the search);
-    - proposes ``π^new = (lo + hi)/2`` and stops when ``max_k |π^new_k − π_k| / π_k ≤ ξ`` (eq. 34),
-      returning ``π^new``.
+    - proposes ``π^new = (lo + hi)/2`` — or ``c^buy_k`` when the supply step lies strictly inside the
+      bracket, so the step is evaluated exactly once — and stops when ``max_k |π^new_k − π_k| / π_k ≤ ξ``
+      (eq. 34) and no supply step is waiting to be evaluated, returning ``π^new``.
 
-    ``π`` always lies in its bracket, so brackets only shrink (``lo`` non-decreasing, ``hi``
-    non-increasing) and the search stops within :func:`bisection_iteration_bound` iterations (it
-    reports non-convergence after ``max_iter``, logging a warning).  If ``Z_k(π) > 0`` for every
-    price the price climbs towards ``p_max`` and ends within ``ξ p_max`` of it; symmetrically towards
-    ``p_min`` if ``Z_k < 0`` throughout.
+    ``π`` always lies in its bracket, so brackets only shrink and the search stops within
+    :func:`bisection_iteration_bound` iterations (it logs a warning after ``max_iter``).
 
-    The returned prices are the last midpoint, which was not evaluated: the trace's
-    ``max_abs_excess_kw`` is ``max_k |Z_k|`` at the last *evaluated* prices.  Callers that need
-    ``Z`` at the returned prices evaluate it once more (the followers must respond to them anyway).
+    Each period's outcome (:attr:`PriceTrace.status`) is ``cleared`` (settled with ``|Z_k| ≤ tol_z`` and
+    no upstream supply), ``absorbed`` (settled at ``c^buy_k`` with the grid covering ``0 < Z_k ≤ P^{up,max}_k``),
+    ``bracketed`` (``Z_k`` goes from ``> tol_z`` at ``lo_k`` to ``< −tol_z`` at ``hi_k`` and eq. 34 closed the
+    bracket: the price where ``Z_k`` crosses 0 — a root, or a step of a lumpy response — is found to ``ξ``),
+    or it did not clear: ``short_at_p_max`` (``Z_k > tol_z`` at every price evaluated, up to ``p_max``),
+    ``surplus_at_p_min`` (``Z_k < −tol_z`` down to ``p_min``: more local supply than load at any allowed
+    price, and no curtailment to take it off) or ``unfinished`` (``max_iter`` reached with the bracket still open);
+    ``curtailed`` (the surplus at ``p_min`` curtailed, see free disposal) counts as cleared.
+    ``PriceTrace.converged`` is true only when eq. 34 was met and every period cleared, was bracketed or was
+    absorbed; :attr:`PriceTrace.reasons` says why each other period did not clear.
+
+    The returned prices are the last proposal: equal to the evaluated price in settled periods, the
+    midpoint of a bracket narrower than ``2ξπ`` elsewhere.  The trace's ``max_abs_excess_kw`` is
+    ``max_k |Z_k − P^up_k|`` at the last *evaluated* prices.
     """
     if int(n_periods) != n_periods or n_periods < 1:
         raise ValueError(f"n_periods must be a positive integer, got {n_periods}")
@@ -285,35 +378,57 @@ def bisection_prices(
     if np.any((pi < p_min) | (pi > p_max)):
         k = int(np.flatnonzero((pi < p_min) | (pi > p_max))[0])
         raise ValueError(f"p0 of period {k + 1} must lie in [p_min, p_max] = [{p_min}, {p_max}], got {pi[k]}")
+    c_up, cap_up = _supply_args(upstream_price, upstream_max_kw, n_periods, p_min, p_max)
+    curtailable = None
+    if curtailable_kw is not None:
+        curtailable = np.broadcast_to(np.asarray(curtailable_kw, dtype=float).reshape(-1), (n_periods,)).copy()
+        if not np.all(np.isfinite(curtailable) & (curtailable >= 0)):
+            raise ValueError(f"curtailable_kw must be finite powers >= 0 kW (one or {n_periods}), got {curtailable_kw}")
     lo = np.full(n_periods, p_min)
     hi = np.full(n_periods, p_max)
-    rows: dict[str, list[np.ndarray]] = {"prices": [], "z": [], "lo": [], "hi": []}
+    z_lo = np.full(n_periods, math.nan)  # Z at the current lo / hi (the last evaluation that moved it)
+    z_hi = np.full(n_periods, math.nan)
+    settled = np.zeros(n_periods, dtype=bool)
+    rows: dict[str, list[np.ndarray]] = {"prices": [], "z": [], "lo": [], "hi": [], "up": []}
     changes: list[float] = []
-    converged = False
+    eq34 = False
     for d in range(int(max_iter)):
-        z = np.asarray(excess_demand(pi.copy()), dtype=float)
-        if z.shape != (n_periods,):
-            raise ValueError(f"excess_demand returned shape {z.shape} at iteration {d + 1}, expected ({n_periods},)")
-        if not np.all(np.isfinite(z)):
-            k = int(np.flatnonzero(~np.isfinite(z))[0])
-            raise ValueError(f"excess_demand returned {z[k]} for period {k + 1} at iteration {d + 1}")
+        z_local = np.asarray(excess_demand(pi.copy()), dtype=float)
+        if z_local.shape != (n_periods,):
+            raise ValueError(
+                f"excess_demand returned shape {z_local.shape} at iteration {d + 1}, expected ({n_periods},)")
+        if not np.all(np.isfinite(z_local)):
+            k = int(np.flatnonzero(~np.isfinite(z_local))[0])
+            raise ValueError(f"excess_demand returned {z_local[k]} for period {k + 1} at iteration {d + 1}")
+        up_kw = np.zeros(n_periods) if c_up is None else upstream_supply_kw(z_local, pi, c_up, cap_up)
+        z = z_local - up_kw
         up = z > tol_z
         down = z < -tol_z
-        settled = ~(up | down)
-        lo = np.where(up | settled, pi, lo)
-        hi = np.where(down | settled, pi, hi)
+        now = ~(up | down)
+        settled |= now
+        lo = np.where(up | now, pi, lo)
+        hi = np.where(down | now, pi, hi)
+        z_lo = np.where(up | now, z, z_lo)
+        z_hi = np.where(down | now, z, z_hi)
         pi_new = 0.5 * (lo + hi)
+        pending = np.zeros(n_periods, dtype=bool) if c_up is None else (lo < c_up) & (c_up < hi)
+        if c_up is not None:
+            pi_new = np.where(pending, c_up, pi_new)
         change = float(np.max(np.abs(pi_new - pi) / pi))
         rows["prices"].append(pi)
         rows["z"].append(z)
         rows["lo"].append(lo)
         rows["hi"].append(hi)
+        rows["up"].append(up_kw)
         changes.append(change)
         logger.debug("bisection iteration %d: max rel change %.4g, max |Z| %.4g kW", d + 1, change, np.abs(z).max())
         pi = pi_new
-        if change <= xi:  # eq. 34
-            converged = True
+        if change <= xi and not pending.any():  # eq. 34
+            eq34 = True
             break
+    status, reasons = _period_outcomes(rows, settled, lo, hi, z_lo, z_hi, p_min, p_max, xi, tol_z, eq34, c_up,
+                                       curtailable)
+    converged = eq34 and all(s in CLEARING_STATUSES for s in status)
     trace = PriceTrace(
         prices=np.vstack(rows["prices"]),
         excess_demand_kw=np.vstack(rows["z"]),
@@ -324,22 +439,68 @@ def bisection_prices(
         converged=converged,
         xi=xi,
         tol_z=tol_z,
+        eq34_met=eq34,
+        status=status,
+        reasons=reasons,
+        upstream_kw=np.vstack(rows["up"]),
+        upstream_price=c_up,
     )
+    n_bad = len(trace.uncleared_periods)
     if converged:
         logger.info(
-            "bisection converged in %d iterations (xi = %g); max |Z| = %.4g kW at the last evaluated prices",
-            trace.iterations,
-            xi,
-            trace.max_abs_excess_kw,
+            "bisection converged in %d iterations (xi = %g): %d periods cleared, %d absorbed by the upstream supply, "
+            "%d surplus periods curtailed at p_min",
+            trace.iterations, xi, len(trace.periods_with(CLEARED)), len(trace.periods_with(ABSORBED)),
+            len(trace.periods_with(CURTAILED)),
         )
+    elif eq34:
+        logger.info("bisection met eq. 34 in %d iterations, but %d of %d periods did not clear (first: period %d, %s)",
+                    trace.iterations, n_bad, n_periods, trace.uncleared_periods[0],
+                    trace.reasons[trace.uncleared_periods[0] - 1])
     else:
         logger.warning(
-            "bisection did not converge in %d iterations (last max rel change %.4g > xi = %g)",
-            trace.iterations,
-            changes[-1],
-            xi,
+            "bisection did not converge in %d iterations (last max rel change %.4g > xi = %g); %d periods not cleared",
+            trace.iterations, changes[-1], xi, n_bad,
         )
     return pi, trace
+
+
+def _period_outcomes(rows: dict[str, list[np.ndarray]], settled: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                     z_lo: np.ndarray, z_hi: np.ndarray, p_min: float, p_max: float, xi: float, tol_z: float,
+                     eq34: bool, c_up: np.ndarray | None,
+                     curtailable: np.ndarray | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Each period's outcome and, where it did not clear, why (see :func:`bisection_prices`)."""
+    up_last = rows["up"][-1]
+    status: list[str] = []
+    reasons: list[str] = []
+    for k in range(lo.size):
+        if settled[k]:
+            at_step = c_up is not None and up_last[k] > tol_z and lo[k] == c_up[k]
+            status.append(ABSORBED if at_step else CLEARED)
+            reasons.append("")
+            continue
+        width = hi[k] - lo[k]
+        if not eq34 and width > 2 * xi * lo[k]:
+            status.append(UNFINISHED)
+            reasons.append(f"the iteration limit was reached with the bracket [{lo[k]:.4f}, {hi[k]:.4f}] still open")
+        elif hi[k] >= p_max and not math.isfinite(z_hi[k]):
+            status.append(SHORT_AT_P_MAX)
+            supply = "" if c_up is None else " even with the upstream supply (capped at upstream_max_kw)"
+            reasons.append(f"excess demand {z_lo[k]:+.1f} kW remains at {lo[k]:.4f}, the top of the bracket "
+                           f"(p_max = {p_max:g}){supply}: load exceeds supply at every allowed price")
+        elif (lo[k] <= p_min and not math.isfinite(z_lo[k]) and curtailable is not None
+              and -z_hi[k] <= curtailable[k] + tol_z):
+            status.append(CURTAILED)
+            reasons.append("")
+        elif lo[k] <= p_min and not math.isfinite(z_lo[k]):
+            status.append(SURPLUS_AT_P_MIN)
+            reasons.append(f"surplus {z_hi[k]:+.1f} kW remains at {hi[k]:.4f}, the bottom of the bracket "
+                           f"(p_min = {p_min:g}): local supply exceeds the load at every allowed price; the "
+                           "rest is stored, exchanged or curtailed")
+        else:
+            status.append(BRACKETED)
+            reasons.append("")
+    return tuple(status), tuple(reasons)
 
 
 def excess_demand_of(participants: Sequence[Participant]) -> Callable[[np.ndarray], np.ndarray]:

@@ -18,7 +18,7 @@ no copy to drift.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from types import MappingProxyType
@@ -32,6 +32,7 @@ from agents.devices.core import Horizon
 from agents.devices.storage import BatteryParams
 from agents.ev import EVParams, FleetSpec, sample_fleet
 from agents.transformer_area import TransformerAreaParams
+from scenarios.edits import Edit, load_edited
 from scenarios.feeder import Feeder, load_ieee33
 from scenarios.loader import _read_profiles, _Reader, read_toml, scenario_path
 from scenarios.schema import (
@@ -57,8 +58,9 @@ FEEDERS = {"ieee33": load_ieee33}
 
 _TOP_KEYS = ("kind", "name", "description", "seed", "currency", "intraday_step_min", "network", "profiles",
              "tariff", "demand_response", "storage", "intraday", "clusters", "renewables", "ev", "market")
-_NETWORK_KEYS = ("feeder", "v_min_pu", "v_max_pu", "v0_pu", "voltage_limits", "voltage_penalty_per_pu_h",
-                 "load_scale", "s_max_trunk_mva", "s_max_other_mva", "reverse_flow", "feed_in_price")
+_NETWORK_KEYS = ("feeder", "v_min_pu", "v_max_pu", "v0_pu", "oltc_ldc_pu_per_mw", "voltage_limits",
+                 "voltage_penalty_per_pu_h", "load_scale", "s_max_trunk_mva", "s_max_other_mva", "reverse_flow",
+                 "feed_in_price")
 _TARIFF_KEYS = ("reference_price", "price_min_factor", "price_max_factor", "revenue_neutral", "lambda_pv",
                 "lambda_wt", "lambda_om", "lambda_tran", "lambda_cut", "lambda_tp", "c_ev")
 _STORAGE_KEYS = ("capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "soc_min_frac", "soc_max_frac",
@@ -168,10 +170,11 @@ def _buses(r: _Reader, key: str, feeder: Feeder) -> tuple[int, ...]:
     return out
 
 
-def _profiles(csv: Path, columns: list[str], toml: Path, key: str, hi: float | None = None) -> pd.DataFrame:
+def _profiles(csv: Path, columns: list[str], toml: Path, key: str, hi: float | None = None,
+              unit: str = "") -> pd.DataFrame:
     """``_read_profiles`` over 24 hours, plus an upper bound; errors also say which TOML field named the file."""
     try:
-        df = _read_profiles(csv, 24, columns)
+        df = _read_profiles(csv, 24, columns, unit=unit)
     except ScenarioError as exc:
         raise ScenarioError(f"{exc} (file of field '{key}' in {toml})") from exc
     if hi is not None:
@@ -187,10 +190,15 @@ def _profiles(csv: Path, columns: list[str], toml: Path, key: str, hi: float | N
 # ------------------------------------------------------------------------------ the loader
 
 
-def load_ieee33_scenario(name_or_path: str | Path = "ieee33") -> IEEE33Scenario:
-    """Load the IEEE-33 scenario (SPEC §5) from a bundled name, a folder or a ``.toml`` path."""
+def load_ieee33_scenario(name_or_path: str | Path = "ieee33", edits: Sequence[Edit] = ()) -> IEEE33Scenario:
+    """Load the IEEE-33 scenario (SPEC §5) from a bundled name, a folder or a ``.toml`` path.
+
+    ``edits`` (``(path, value)`` pairs, :mod:`scenarios.edits`) change the parsed file before it is validated."""
     file = scenario_path(name_or_path)
-    raw = read_toml(file)
+    return load_edited(file, read_toml(file), edits, lambda raw: _load_ieee33(file, raw))
+
+
+def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
     base = file.parent
     r = _Reader(file, raw)
     r.text("kind", choices=("ieee33",))
@@ -209,7 +217,7 @@ def load_ieee33_scenario(name_or_path: str | Path = "ieee33") -> IEEE33Scenario:
     # ---- profiles: TOU partition and upstream prices, load shape (renewable shapes after the sites)
     pr = _sub(r, "profiles", ("load_shape", "forecast", "tou"))
     tou_file = base / pr.text("tou")
-    tou = _profiles(tou_file, ["upstream_price"], file, "profiles.tou")
+    tou = _profiles(tou_file, ["upstream_price"], file, "profiles.tou", unit="USD/kWh")
     partition, upstream = _tou(tou_file, tou)
     shape_file = base / pr.text("load_shape")
     load_shape = _profiles(shape_file, ["load"], file, "profiles.load_shape", hi=1.0)["load"].to_numpy(dtype=float)
@@ -359,12 +367,14 @@ def _network(n: _Reader) -> tuple[NetworkSpec, Feeder]:
     if not v_min < v_max:
         raise n.err("v_max_pu", f"= {v_max}: must be above v_min_pu = {v_min}")
     v0 = n.num("v0_pu", default=1.0, lo=v_min, hi=v_max, unit="p.u. (within [v_min_pu, v_max_pu])")
+    ldc = n.num("oltc_ldc_pu_per_mw", default=0.0, lo=0, hi=0.05,
+                unit="p.u. per MW of substation net demand (0 = fixed set-point; 0.05 = +50 % at 10 MW)")
     mode = cast(VoltageLimitMode, n.text("voltage_limits", default="soft", choices=VOLTAGE_LIMIT_MODES))
     penalty = n.num("voltage_penalty_per_pu_h", default=1000.0, lo=0, lo_open=mode == "soft",
                     unit="USD per p.u. per hour" + (" (soft limits need a positive price)" if mode == "soft" else ""))
     reverse = _flag(n, "reverse_flow", False)
     spec = NetworkSpec(
-        feeder=feeder_name, v_min_pu=v_min, v_max_pu=v_max, v0_pu=v0, voltage_limits=mode,
+        feeder=feeder_name, v_min_pu=v_min, v_max_pu=v_max, v0_pu=v0, oltc_ldc_pu_per_mw=ldc, voltage_limits=mode,
         voltage_penalty_per_pu_h=penalty,
         load_scale=n.num("load_scale", default=1.0, lo=0, lo_open=True, hi=10),
         s_max_trunk_mva=n.num("s_max_trunk_mva", default=6.0, lo=0, lo_open=True, unit="MVA"),
@@ -485,7 +495,8 @@ def _fleet_spec(f: _Reader, c_ev: float) -> FleetSpec:
 
 
 def _market(m: _Reader) -> MarketSpec:
-    b = _sub(m, "bisection", ("p0", "p_min", "p_max", "xi", "max_iter", "tol_z_kw", "upstream_supply"))
+    b = _sub(m, "bisection", ("p0", "p_min", "p_max", "xi", "max_iter", "tol_z_kw", "upstream_supply",
+                                      "curtail_surplus"))
     usd = "USD/kWh"
     p_min = b.num("p_min", lo=0, lo_open=True, unit=usd)
     p_max = b.num("p_max", lo=p_min, lo_open=True, unit=f"{usd} (above p_min)")
@@ -496,7 +507,8 @@ def _market(m: _Reader) -> MarketSpec:
         xi=b.num("xi", lo=0, lo_open=True, hi=1),
         max_iter=int(b.num("max_iter", lo=1, hi=10_000, integer=True)),
         tol_z_kw=b.num("tol_z_kw", lo=0, unit="kW"),
-        upstream_supply=_flag(b, "upstream_supply", False),
+        upstream_supply=_flag(b, "upstream_supply", True),
+        curtail_surplus=_flag(b, "curtail_surplus", True),
     )
     return MarketSpec(kappa=m.num("kappa", lo=0, hi=1, hi_open=True),
                       exchange_efficiency=m.num("exchange_efficiency", default=1.0, lo=0, lo_open=True, hi=1),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from agents.devices.heat import ElectricBoilerParams, HeatPumpParams
 from agents.devices.renewables import RenewableParams
 from agents.devices.storage import BatteryParams, HeatStorageParams, check_battery_params
 from agents.devices.thermal import CHPParams
+from scenarios.edits import Edit, load_edited
 from scenarios.schema import (
     ObjectiveSpec,
     PenaltySpec,
@@ -39,6 +40,35 @@ from scenarios.schema import (
 
 SCENARIO_DIR = Path(__file__).resolve().parent
 _MISSING = object()
+
+_SIZE_WHY = "above any device, load or connection of a campus or a distribution feeder"
+_COST_WHY = ("above any tariff, penalty or cost rate; larger coefficients leave the solver's 1e-7 tolerances "
+             "meaningless beside the others")
+#: Plausibility limits by unit (issue 14): the largest value a scenario may give a quantity of this unit when its
+#: field has no tighter bound of its own, and why.  Sizes stop at 10 GW of power (1e7 kW, 1e4 MW, 1e4 MVA per
+#: device, load or connection; a distribution feeder carries tens of MW, the low-carbon campus of paper 003 some
+#: hundreds), the energy of 10 h at that power, 1e7 m3 of gas and 1e6 t; costs and prices at 1e6 currency per
+#: unit; an EV station at 1000 vehicles (a depot beyond that, and the per-vehicle MILP grows with it); sample
+#: counts at 1e5 days.
+MAGNITUDE_LIMITS: dict[str, tuple[float, str]] = {
+    **dict.fromkeys(("kW", "kW_th", "kW/h"), (1e7, "10 GW, " + _SIZE_WHY)),
+    **dict.fromkeys(("kWh", "kWh_th"), (1e8, "100 GWh, " + _SIZE_WHY)),
+    **dict.fromkeys(("MW", "MW/h", "MVA", "t/h"), (1e4, "10 GW, " + _SIZE_WHY)),
+    "MWh": (1e5, "100 GWh, " + _SIZE_WHY),
+    **dict.fromkeys(("m3", "m3/h"), (1e7, _SIZE_WHY)),
+    "t": (1e6, _SIZE_WHY),
+    **dict.fromkeys(("per kWh", "per m3", "USD/kWh", "USD/kW", "USD per p.u. per hour", "万元/MWh", "万元/t",
+                     "万元/m3", "万元", "currency/kWh"), (1e6, _COST_WHY)),
+    "vehicles": (1000.0, "a station of more vehicles is a depot, and the per-vehicle MILP grows with it"),
+    "days": (1e5, "the sample and history sizes the methods are built for"),
+}
+
+
+def magnitude_limit(unit: str) -> tuple[float, str] | None:
+    """The plausibility limit of ``unit`` (:data:`MAGNITUDE_LIMITS`; a unit text such as
+    ``"kW (and >= p_min_kw)"`` is looked up by its leading unit), or None when the unit has none."""
+    key = unit if unit in MAGNITUDE_LIMITS else unit.split(" (")[0].strip()
+    return MAGNITUDE_LIMITS.get(key)
 
 
 def scenario_path(name_or_path: str | Path) -> Path:
@@ -124,14 +154,25 @@ class _Reader:
         if integer and not float(val).is_integer():
             raise self.err(key, f"= {val}: must be a whole number")
         x = float(val)
-        bad = (
-            not math.isfinite(x)
-            or (lo is not None and (x <= lo if lo_open else x < lo))
-            or (hi is not None and (x >= hi if hi_open else x > hi))
-        )
+        rng = _range_text(lo, hi, lo_open, hi_open)
+        if not math.isfinite(x):
+            raise self.err(key, f"= {val}: must be finite{' (' + rng + ')' if rng else ''}{' ' + unit if unit else ''}")
+        bad = ((lo is not None and (x <= lo if lo_open else x < lo))
+               or (hi is not None and (x >= hi if hi_open else x > hi)))
         if bad:
-            raise self.err(key, f"= {val}: must be {_range_text(lo, hi, lo_open, hi_open)}{' ' + unit if unit else ''}")
+            raise self.err(key, f"= {val}: must be {rng}{' ' + unit if unit else ''}")
+        limit = magnitude_limit(unit) if hi is None else None
+        if limit is not None and abs(x) > limit[0]:
+            raise self.err(key, f"= {val}: must be <= {limit[0]:g} {unit.split(' (')[0]} in magnitude ({limit[1]})")
         return int(x) if integer else x
+
+
+def _only(r: _Reader, allowed: Iterable[str]) -> None:
+    """Reject keys the loader does not read (a misspelt or unused key would otherwise change nothing)."""
+    known = tuple(allowed)
+    for key in r.table:
+        if key not in known:
+            raise r.err(key, f"is not a known field here; known fields are {', '.join(known)}")
 
 
 def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
@@ -144,36 +185,58 @@ def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool
     return ""
 
 
-def _read_profiles(file: Path, n: int, required: list[str], index_col: str = "hour") -> pd.DataFrame:
-    if not file.exists():
+def _read_profiles(file: Path, n: int, required: list[str], index_col: str = "hour", unit: str = "") -> pd.DataFrame:
+    """The CSV ``file`` with column ``index_col`` = 1..n in order and the ``required`` columns finite numbers >= 0
+    (and at most the :func:`magnitude_limit` of ``unit``, the unit of every required column, when it has one).
+
+    Each problem is one ScenarioError naming the file, the column and the row (1-based data row); pandas'
+    own parse errors are flattened to one line."""
+    if not file.is_file():
         raise ScenarioError(f"{file}: profile file not found")
     try:
         df = pd.read_csv(file)
-    except Exception as exc:  # pragma: no cover - pandas' own parse errors
-        raise ScenarioError(f"{file}: cannot be read as CSV ({exc})") from exc
+    except Exception as exc:  # pandas' own parse errors (empty file, ragged rows, ...)
+        detail = " ".join(str(exc).split())
+        raise ScenarioError(f"{file}: cannot be read as CSV with the columns '{index_col}', "
+                            f"{', '.join(repr(c) for c in required)} ({detail})") from exc
     missing = [c for c in [index_col, *required] if c not in df.columns]
     if missing:
-        raise ScenarioError(f"{file}: column(s) {', '.join(missing)} missing; columns are {list(df.columns)}")
+        raise ScenarioError(f"{file}: column(s) {', '.join(repr(c) for c in missing)} missing; "
+                            f"columns are {list(df.columns)}")
     if len(df) != n:
-        raise ScenarioError(f"{file}: has {len(df)} rows, expected {n} ({index_col} 1..{n})")
+        raise ScenarioError(f"{file}: has {len(df)} rows, expected {n} (column '{index_col}' = 1..{n})")
     if list(df[index_col]) != list(range(1, n + 1)):
         raise ScenarioError(f"{file}: column '{index_col}' must be 1..{n} in order")
     for c in required:
         col = pd.to_numeric(df[c], errors="coerce")
         if col.isna().any():
             row = int(np.flatnonzero(col.isna().to_numpy())[0]) + 1
-            raise ScenarioError(f"{file}: column '{c}' row {row} is not a number")
+            raise ScenarioError(f"{file}: column '{c}' row {row} is not a number (got {df[c].iloc[row - 1]!r}; "
+                                "a finite number >= 0 is required)")
+        if not np.isfinite(col.to_numpy(dtype=float)).all():
+            row = int(np.flatnonzero(~np.isfinite(col.to_numpy(dtype=float)))[0]) + 1
+            raise ScenarioError(f"{file}: column '{c}' row {row} = {col.iloc[row - 1]}: must be finite (and >= 0)")
         if (col < 0).any():
             row = int(np.flatnonzero((col < 0).to_numpy())[0]) + 1
             raise ScenarioError(f"{file}: column '{c}' row {row} = {col.iloc[row - 1]}: must be >= 0")
+        limit = magnitude_limit(unit)
+        if limit is not None and (col > limit[0]).any():
+            row = int(np.flatnonzero((col > limit[0]).to_numpy())[0]) + 1
+            raise ScenarioError(f"{file}: column '{c}' row {row} = {col.iloc[row - 1]}: must be <= {limit[0]:g} {unit} "
+                                f"({limit[1]})")
         df[c] = col.astype(float)
     return df
 
 
-def load_three_campus(path: str | Path) -> ThreeCampusScenario:
-    """Load a three-campus scenario (SPEC §4) from a folder, a ``.toml`` file or a bundled name."""
+def load_three_campus(path: str | Path, edits: Sequence[Edit] = ()) -> ThreeCampusScenario:
+    """Load a three-campus scenario (SPEC §4) from a folder, a ``.toml`` file or a bundled name.
+
+    ``edits`` (``(path, value)`` pairs, :mod:`scenarios.edits`) change the parsed file before it is validated."""
     file = scenario_path(path)
-    raw = read_toml(file)
+    return load_edited(file, read_toml(file), edits, lambda raw: _three_campus(file, raw))
+
+
+def _three_campus(file: Path, raw: dict[str, Any]) -> ThreeCampusScenario:
     r = _Reader(file, raw)
     kind = r.text("kind", choices=("three_campus",))
     del kind
@@ -182,6 +245,8 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
 
     u = r.sub("uncertainty")
     assert u is not None
+    _only(u, ("epsilon", "beta", "n_scenarios", "ar1_phi", "sigma_fraction", "method", "lam", "alpha_1", "alpha_inf",
+              "history_days"))
     unc = UncertaintySpec(
         epsilon=u.num("epsilon", lo=0, hi=1, hi_open=True),
         beta=u.num("beta", lo=0, hi=1, hi_open=True),
@@ -196,8 +261,11 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
     )
     pen_r = r.sub("penalties")
     assert pen_r is not None
+    _only(pen_r, PenaltySpec().as_dict())
     pen = PenaltySpec(**{k: pen_r.num(k, lo=0, unit="per kWh") for k in PenaltySpec().as_dict()})
     obj_r = r.sub("objective", required=False)
+    if obj_r:
+        _only(obj_r, ("da_cost_weight", "expected_cost_weight", "p2p_flow_cost_per_kwh"))
     obj = ObjectiveSpec(
         da_cost_weight=obj_r.num("da_cost_weight", default=0.0, lo=0) if obj_r else 0.0,
         expected_cost_weight=obj_r.num("expected_cost_weight", default=1e-3, lo=0) if obj_r else 1e-3,
@@ -209,12 +277,14 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         raise ScenarioError(f"{file}: field 'parks' is missing (an array of [[parks]] tables is required)")
     costs = r.sub("costs")
     assert costs is not None
+    _only(costs, ("chp", "ess", "dr"))
     c_chp = costs.num("chp", lo=0, unit="per kWh")
     c_ess = costs.num("ess", lo=0, unit="per kWh")
     c_dr = costs.num("dr", lo=0, unit="per kWh")
 
     prof = r.sub("profiles")
     assert prof is not None
+    _only(prof, ("forecast", "tariff"))
     base = file.parent
     parks: list[CampusParams] = []
     forecast_cols: list[str] = []
@@ -224,8 +294,11 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         p = _Reader(file, pr, f"parks[{i}]")
         pname = p.text("name")
         pkind = p.text("kind", choices=("pv", "wind", "chp"))
+        _only(p, ("name", "kind", "ess", "dr", "grid", pkind))  # a pv park reads its `pv` table only
         e = p.sub("ess")
         assert e is not None
+        _only(e, ("capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "soc_min_frac", "soc_max_frac",
+                  "soc_initial_frac", "eta_charge", "eta_discharge", "self_discharge_per_h"))
         ess = BatteryParams(
             capacity_kwh=e.num("capacity_kwh", lo=0, unit="kWh"),
             p_charge_max_kw=e.num("p_charge_max_kw", lo=0, unit="kW"),
@@ -243,9 +316,11 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
                         f"= [{ess.soc_min_frac}, {ess.soc_max_frac}]")
         d = p.sub("dr")
         assert d is not None
+        _only(d, ("gamma",))
         dr = ShiftableLoadParams(gamma=d.num("gamma", lo=0, hi=1), cost_per_kwh=c_dr)
         g = p.sub("grid")
         assert g is not None
+        _only(g, ("p_max_kw",))
         grid = GridParams(p_max_kw=g.num("p_max_kw", lo=0, unit="kW"))
         pv = wind = None
         chp = None
@@ -253,16 +328,19 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         if pkind == "pv":
             s = p.sub("pv")
             assert s is not None
+            _only(s, ("capacity_kw",))
             pv = RenewableParams("pv", s.num("capacity_kw", lo=0, unit="kW"))
             forecast_cols.append(f"{pname}.pv_kw")
         elif pkind == "wind":
             s = p.sub("wind")
             assert s is not None
+            _only(s, ("capacity_kw",))
             wind = RenewableParams("wind", s.num("capacity_kw", lo=0, unit="kW"))
             forecast_cols.append(f"{pname}.wind_kw")
         else:
             s = p.sub("chp")
             assert s is not None
+            _only(s, ("p_min_kw", "p_max_kw", "ramp_up_kw_per_h", "ramp_down_kw_per_h", "p_initial_kw"))
             pmin = s.num("p_min_kw", lo=0, unit="kW")
             pmax = s.num("p_max_kw", lo=0, unit="kW")
             if pmax < pmin:
@@ -290,6 +368,7 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         if not isinstance(lr, dict):
             raise ScenarioError(f"{file}: field 'lines[{i}]' must be a table")
         ln = _Reader(file, lr, f"lines[{i}]")
+        _only(ln, ("name", "a", "b", "cap_forward_kw", "cap_reverse_kw", "efficiency"))
         a = ln.text("a", choices=tuple(names))
         b = ln.text("b", choices=tuple(names))
         if a == b:
@@ -302,13 +381,12 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
         ))
 
     tariff_file = base / prof.text("tariff")
-    tariff = _read_profiles(tariff_file, 24, ["buy_price", "sell_price"])
+    tariff = _rural_profiles(prof, "tariff", ["buy_price", "sell_price"], 24, unit="per kWh")
     if (tariff["sell_price"] > tariff["buy_price"]).any():
         h = int(np.flatnonzero((tariff["sell_price"] > tariff["buy_price"]).to_numpy())[0]) + 1
         raise ScenarioError(f"{tariff_file}: column 'sell_price' hour {h} exceeds 'buy_price': "
                             "a sale price above the purchase price makes arbitrage unbounded by the grid limit only")
-    fc_file = base / prof.text("forecast")
-    fc = _read_profiles(fc_file, 24, forecast_cols)
+    fc = _rural_profiles(prof, "forecast", forecast_cols, 24, unit="kW")
     forecast: dict[str, dict[str, np.ndarray]] = {n: {} for n in names}
     for col in forecast_cols:
         park, qty = col.split(".", 1)
@@ -316,6 +394,8 @@ def load_three_campus(path: str | Path) -> ThreeCampusScenario:
     parks = [
         CampusParams(**{**p.__dict__, "load_peak_kw": float(forecast[p.name]["load_kw"].max())}) for p in parks
     ]
+    _only(r, ("kind", "name", "description", "seed", "currency", "uncertainty", "objective", "costs", "penalties",
+              "profiles", "parks", "lines"))  # last: a misspelt required table is reported missing first
     return ThreeCampusScenario(
         name=name,
         description=r.text("description", default=""),
@@ -351,11 +431,11 @@ def _device[P](r: _Reader, cls: Callable[..., P], **kwargs: Any) -> P:
         raise ScenarioError(f"{r.file}: table '{r.where}': {msg}") from exc
 
 
-def _rural_profiles(r: _Reader, key: str, columns: list[str], n: int) -> pd.DataFrame:
-    """A profile CSV named by ``profiles.<key>``; its errors also name the TOML field."""
+def _rural_profiles(r: _Reader, key: str, columns: list[str], n: int, unit: str = "") -> pd.DataFrame:
+    """A profile CSV named by ``profiles.<key>`` (rural and three-campus); its errors also name the TOML field."""
     file = r.file.parent / r.text(key)
     try:
-        return _read_profiles(file, n, columns)
+        return _read_profiles(file, n, columns, unit=unit)
     except ScenarioError as exc:
         raise ScenarioError(f"{r.file}: field '{r._field(key)}' = {r.text(key)!r}: {exc}") from exc
 
@@ -386,11 +466,37 @@ def _check_biogas_chain(
             f"{production.sum() * dt:.6g} m3/day and a generator burning {g_lo:.4g}..{g_hi:.4g} m3/h")
 
 
-def load_rural_ies(path: str | Path) -> RuralIESScenario:
+#: The tables of a rural IES scenario and the keys each may hold (any other key is an error).
+_RURAL_TABLES: dict[str, tuple[str, ...]] = {
+    "profiles": ("forecast", "prices"),
+    "pv": ("capacity_kw", "curtailment_cost_per_kwh"),
+    "biogas_generator": ("p_min_kw", "p_max_kw", "lhv_kwh_per_m3", "eta_power", "eta_heat", "gas_cost_per_m3"),
+    "biogas_storage": ("capacity_m3", "s_initial_m3", "s_min_m3"),
+    "electric_boiler": ("p_max_kw", "efficiency"),
+    "heat_pump": ("p_max_kw", "cop"),
+    "power_storage": ("capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "soc_min_frac", "soc_max_frac",
+                      "soc_initial_frac", "eta_charge", "eta_discharge", "self_discharge_per_h", "cost_per_kwh"),
+    "heat_storage": ("capacity_kwh", "h_charge_max_kw", "h_discharge_max_kw", "loss_per_h", "soc_min_frac",
+                     "soc_max_frac", "soc_initial_frac", "eta_charge", "eta_discharge"),
+    "transferable_load": ("window_start_h", "window_end_h", "load_kw", "cost_up_per_kwh", "cost_down_per_kwh"),
+    "da_trading": ("p_min_kw", "p_max_kw"),
+    "intraday_trading": ("p_buy_max_kw", "p_sell_max_kw"),
+    "recourse": ("voll_factor",),
+    "uncertainty": ("method", "M", "K", "alpha_inf", "alpha_1", "lam", "error_bound", "ar1_phi", "sigma", "epsilon",
+                    "cvar_beta"),
+}
+
+
+def load_rural_ies(path: str | Path, edits: Sequence[Edit] = ()) -> RuralIESScenario:
     """Load the rural biogas-power-heat IES of paper 002 (SPEC §3.8, §6.4) from a folder, a ``.toml``
-    file or a bundled name (``rural_ies``)."""
+    file or a bundled name (``rural_ies``).
+
+    ``edits`` (``(path, value)`` pairs, :mod:`scenarios.edits`) change the parsed file before it is validated."""
     file = scenario_path(path)
-    raw = read_toml(file)
+    return load_edited(file, read_toml(file), edits, lambda raw: _rural_ies(file, raw))
+
+
+def _rural_ies(file: Path, raw: dict[str, Any]) -> RuralIESScenario:
     r = _Reader(file, raw)
     r.text("kind", choices=("rural_ies",))
     name = r.text("name")
@@ -400,6 +506,7 @@ def load_rural_ies(path: str | Path) -> RuralIESScenario:
     def table(key: str) -> _Reader:
         t = r.sub(key)
         assert t is not None
+        _only(t, _RURAL_TABLES[key])
         return t
 
     t = table("pv")
@@ -494,8 +601,8 @@ def load_rural_ies(path: str | Path) -> RuralIESScenario:
 
     prof = table("profiles")
     fc = _rural_profiles(prof, "forecast", ["power_load_kw", "heat_load_kw", "pv_kw", "biogas_production_m3_per_h"],
-                         horizon.n)
-    pr = _rural_profiles(prof, "prices", ["da_price", "buy_price", "sell_price"], horizon.n)
+                         horizon.n, unit="kW")  # and m3/h for the biogas column: the kW limit (1e7) is the tighter
+    pr = _rural_profiles(prof, "prices", ["da_price", "buy_price", "sell_price"], horizon.n, unit="per kWh")
     price_file = file.parent / prof.text("prices")
     bad = np.flatnonzero((pr["sell_price"] > pr["buy_price"]).to_numpy())
     if bad.size:
@@ -511,6 +618,7 @@ def load_rural_ies(path: str | Path) -> RuralIESScenario:
                             f"pv.capacity_kw = {pv.capacity_kw:g} kW")
     production = fc["biogas_production_m3_per_h"].to_numpy(dtype=float)
     _check_biogas_chain(file, gen, store, production, horizon.dt_h)
+    _only(r, ("kind", "name", "description", "seed", "currency", *_RURAL_TABLES))  # last: a misspelt table is missing
     return RuralIESScenario(
         name=name,
         description=r.text("description", default=""),

@@ -21,7 +21,9 @@ The scenario is exactly the campus agent's parameters, so its dataclasses are th
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,8 @@ from agents.lowcarbon_campus import (
     LowCarbonSimulationParams,
     LowCarbonUncertaintyParams,
 )
-from scenarios.loader import _read_profiles, _Reader, read_toml, scenario_path
+from scenarios.edits import Edit, load_edited
+from scenarios.loader import MAGNITUDE_LIMITS, _read_profiles, _Reader, magnitude_limit, read_toml, scenario_path
 from scenarios.schema import ScenarioError
 
 # The lowcarbon_ies scenario is exactly one campus's parameters: the dataclasses live beside the agent
@@ -62,6 +65,9 @@ LowCarbonUncertaintySpec = LowCarbonUncertaintyParams
 #: How the multi-day simulator runs the campus (the ``[simulation]`` table).
 LowCarbonSimulationSpec = LowCarbonSimulationParams
 
+
+#: Largest capacity of one wind farm (MW): the plausibility limit of a MW quantity (:data:`MAGNITUDE_LIMITS`).
+MAX_FARM_MW = MAGNITUDE_LIMITS["MW"][0]
 
 # ---------------------------------------------------------------------------------------------- loader
 
@@ -79,6 +85,11 @@ def _coerce(r: _Reader, key: str, value: Any, f: dataclasses.Field[Any]) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise r.err(key, f"must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise r.err(key, f"= {value}: must be a finite number")
+    limit = magnitude_limit(f.metadata.get("unit", ""))
+    if limit is not None and abs(value) > limit[0]:
+        raise r.err(key, f"= {value}: must be <= {limit[0]:g} {f.metadata['unit']} in magnitude ({limit[1]})")
     if isinstance(default, int) and not isinstance(default, bool):
         if not float(value).is_integer():
             raise r.err(key, f"= {value}: must be a whole number")
@@ -108,15 +119,29 @@ def _params[P](r: _Reader, cls: type[P], extra: dict[str, Any] | None = None, sk
         raise ScenarioError(f"{r.file}: table '{r.where or 'top level'}': {msg}") from exc
 
 
+def _carbon_trading(t: _Reader) -> CarbonTradingParams:
+    """The ``[carbon_trading]`` table; ``conventional`` is refused: each configuration sets it
+    (``variants.<name>.carbon``), so a value here would change nothing."""
+    if "conventional" in t.table:
+        raise t.err("conventional", "is set per configuration, as variants.<name>.carbon = \"conventional\" or "
+                                    "\"stepped\" (a value here would be replaced by the configuration's)")
+    return _params(t, CarbonTradingParams, skip=("conventional",))
+
+
 def _table(r: _Reader, key: str) -> _Reader:
     t = r.sub(key, required=False)
     return t if t is not None else _Reader(r.file, {}, key)
 
 
-def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
-    """Load paper 003's low-carbon campus from a folder, a ``.toml`` file or a bundled name (``lowcarbon_ies``)."""
+def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies", edits: Sequence[Edit] = ()) -> LowCarbonScenario:
+    """Load paper 003's low-carbon campus from a folder, a ``.toml`` file or a bundled name (``lowcarbon_ies``).
+
+    ``edits`` (``(path, value)`` pairs, :mod:`scenarios.edits`) change the parsed file before it is validated."""
     file = scenario_path(path)
-    raw = read_toml(file)
+    return load_edited(file, read_toml(file), edits, lambda raw: _load_lowcarbon(file, raw))
+
+
+def _load_lowcarbon(file: Path, raw: dict[str, Any]) -> LowCarbonScenario:
     r = _Reader(file, raw)
     r.text("kind", choices=("lowcarbon_ies",))
     known = {"kind", "name", "description", "seed", "currency", "profiles", "wind", "gas_purchase", "gas_turbine",
@@ -131,8 +156,10 @@ def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
     wt = _table(r, "wind")
     caps_raw = wt.table.get("farm_capacities_mw", [300.0, 300.0])
     if not isinstance(caps_raw, list) or not caps_raw or not all(
-            isinstance(c, int | float) and not isinstance(c, bool) and c > 0 for c in caps_raw):
-        raise wt.err("farm_capacities_mw", f"must be a non-empty list of capacities > 0 MW, got {caps_raw!r}")
+            isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c) and 0 < c <= MAX_FARM_MW
+            for c in caps_raw):
+        raise wt.err("farm_capacities_mw", f"must be a non-empty list of finite capacities in (0, {MAX_FARM_MW:g}] MW "
+                                           f"({MAGNITUDE_LIMITS['MW'][1]}), got {caps_raw!r}")
     caps = tuple(float(c) for c in caps_raw)
     wind = _params(wt, WindFarmParams, extra={"capacity_mw": sum(caps)}, skip=("farm_capacities_mw",))
 
@@ -148,7 +175,10 @@ def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
                                             "p_discharge_max_kw": 50.0})
     try:
         check_battery_params(ess)
-    except ValueError as exc:
+    except ValueError as exc:  # "BatteryParams.<field> must ...": name the field when the table holds it
+        m = re.match(r"\w+\.(\w+) ", str(exc))
+        if m and m.group(1) in et.table:
+            raise et.err(m.group(1), f"= {et.table[m.group(1)]!r}: {exc}") from exc
         raise ScenarioError(f"{file}: table 'electric_storage': {exc}") from exc
     ht = _table(r, "heat_storage")
     hs = _params(ht, HeatStorageParams, extra={"capacity_kwh": 150.0, "h_charge_max_kw": 50.0,
@@ -156,6 +186,9 @@ def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
 
     evt = _table(r, "ev_fleet")
     base_fleet = default_ev_fleet(horizon)
+    if "groups" in evt.table:  # skipped by _params below: refuse it rather than ignore it
+        raise evt.err("groups", "cannot be set in the file: the fleet is the 30 aggregated groups of "
+                                "agents.ev.default_ev_fleet")
     ev_fleet = _params(evt, EVFleetParams, extra={"groups": base_fleet.groups}, skip=("groups",))
 
     ut = _table(r, "uncertainty")
@@ -176,9 +209,12 @@ def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
 
     pt = r.sub("profiles")
     assert pt is not None
+    for key in pt.table:
+        if key != "loads":
+            raise pt.err(key, "is not a known field here; known fields are loads")
     prof_file = file.parent / pt.text("loads")
     try:
-        prof = _read_profiles(prof_file, horizon.n, ["electric_load_mw", "heat_load_mw"])
+        prof = _read_profiles(prof_file, horizon.n, ["electric_load_mw", "heat_load_mw"], unit="MW")
     except ScenarioError as exc:
         raise ScenarioError(f"{file}: field 'profiles.loads' = {pt.text('loads')!r}: {exc}") from exc
 
@@ -205,7 +241,7 @@ def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
             demand_response=_params(_table(r, "demand_response"), DemandResponseParams),
             ev_fleet=ev_fleet,
             recourse_slacks=_params(_table(r, "recourse_slacks"), RecourseSlackParams),
-            carbon_trading=_params(_table(r, "carbon_trading"), CarbonTradingParams),
+            carbon_trading=_carbon_trading(_table(r, "carbon_trading")),
             uncertainty=unc,
             variants=variants,
             electric_load_mw=prof["electric_load_mw"].to_numpy(dtype=float),
@@ -214,5 +250,7 @@ def load_lowcarbon_ies(path: str | Path = "lowcarbon_ies") -> LowCarbonScenario:
             source=file,
             simulation=simulation,
         )
+    except ScenarioError:  # a table's own error already names the file and the field
+        raise
     except ValueError as exc:
         raise ScenarioError(f"{file}: {exc}") from exc

@@ -158,12 +158,20 @@ class NetworkSpec:
     `[proposed]`.  ``load_scale`` multiplies every bus's base load of the feeder (not the DR
     aggregates, which have their own ``peak_kw``).  ``reverse_flow = False`` is SPEC §5.2's
     ``P^sell ≡ 0``; with it, sale is paid ``feed_in_price``.
+
+    The substation's on-load tap changer holds the root voltage at ``V_0,t = V_0 + k P^sub_t``
+    (``k = oltc_ldc_pu_per_mw``, ``P^sub_t`` the feeder's net demand in MW: loads minus DER output,
+    line losses not counted), clipped to ``[v_min_pu, v_max_pu]`` — line-drop compensation, which
+    raises the sending-end voltage with the load so that the far end of the feeder stays in band
+    (:meth:`substation_voltage`).  ``k = 0`` is a fixed set-point ``V_0``.
     """
 
     feeder: str = field(default="ieee33", metadata={"unit": "", "doc": "feeder data set"})
     v_min_pu: float = field(default=0.93, metadata={"unit": "p.u.", "doc": "lower voltage limit (A8)"})
     v_max_pu: float = field(default=1.07, metadata={"unit": "p.u.", "doc": "upper voltage limit (A8)"})
     v0_pu: float = field(default=1.0, metadata={"unit": "p.u.", "doc": "substation voltage set-point V_0"})
+    oltc_ldc_pu_per_mw: float = field(default=0.0, metadata={
+        "unit": "p.u./MW", "doc": "line-drop compensation of the substation tap changer: V_0,t = V_0 + k P^sub_t"})
     voltage_limits: VoltageLimitMode = field(default="soft", metadata={"unit": "", "doc": "'soft' or 'hard'"})
     voltage_penalty_per_pu_h: float = field(default=1000.0, metadata={"unit": "USD/(p.u.*h)"})
     load_scale: float = field(default=1.0, metadata={"unit": "1", "doc": "factor on all base bus loads"})
@@ -175,6 +183,11 @@ class NetworkSpec:
     @property
     def hard_voltage_limits(self) -> bool:
         return self.voltage_limits == "hard"
+
+    def substation_voltage(self, p_sub_kw: np.ndarray) -> np.ndarray:
+        """The tap changer's voltage per period, p.u.: ``clip(V_0 + k P^sub_t / 1000, v_min, v_max)`` (kW in)."""
+        p = np.asarray(p_sub_kw, dtype=float)
+        return np.clip(self.v0_pu + self.oltc_ldc_pu_per_mw * p / 1000.0, self.v_min_pu, self.v_max_pu)
 
     def s_max_mva(self, feeder: Feeder) -> np.ndarray:
         """Apparent-power limit per branch of ``feeder`` (branch order), MVA (SPEC §5.2 octagon)."""
@@ -227,7 +240,8 @@ class EVStation:
 
 @dataclass(frozen=True)
 class BisectionSpec:
-    """Rolling-price bisection, SPEC §5.6 variant A `[default]` (the arguments of ``bisection_prices``)."""
+    """Rolling-price bisection, SPEC §5.6 variant A with the upstream supply step of §6.7 `[default]`
+    (the arguments of ``bisection_prices``)."""
 
     p0: float = field(default=0.11, metadata={"unit": "USD/kWh", "doc": "initial price (004)"})
     p_min: float = field(default=0.03, metadata={"unit": "USD/kWh"})
@@ -235,8 +249,11 @@ class BisectionSpec:
     xi: float = field(default=0.01, metadata={"unit": "1", "doc": "eq. 34 convergence coefficient"})
     max_iter: int = field(default=50, metadata={"unit": "iterations", "doc": "D_max"})
     tol_z_kw: float = field(default=1.0, metadata={"unit": "kW", "doc": "excess demand counted as zero"})
-    upstream_supply: bool = field(default=False, metadata={
-        "unit": "", "doc": "count the upstream grid as supply at its price (off: SPEC variant A as written)"})
+    upstream_supply: bool = field(default=True, metadata={
+        "unit": "", "doc": "count the upstream grid as supply at its price (SPEC §6.7; off: variant A as written)"})
+    curtail_surplus: bool = field(default=True, metadata={
+        "unit": "", "doc": "a surplus left at p_min clears by curtailing local renewables (free disposal); "
+                           "off: it is reported as not cleared"})
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.p_min) and self.p_min > 0):

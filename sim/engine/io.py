@@ -3,6 +3,7 @@ never leaves a half-written output behind."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
@@ -21,16 +22,42 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 
+#: Mode of every result file (readable by colleagues on a shared machine; DESIGN principle 9) and folder.
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+def make_dirs(path: str | Path) -> Path:
+    """Create ``path`` and its missing parents, each new folder with mode 0755 (whatever the umask)."""
+    target = Path(path)
+    missing = []
+    p = target
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    target.mkdir(parents=True, exist_ok=True)
+    for d in missing:
+        with contextlib.suppress(OSError):  # created by someone else meanwhile
+            os.chmod(d, DIR_MODE)
+    return target
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    ``tempfile.mkstemp`` creates the temporary file with mode 0600; it is set to 0644 before the rename,
+    so the result is readable by others (DESIGN principle 9)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, FILE_MODE)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -179,12 +206,12 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` as PNG (dpi 120, tight bounding box) atomically: temp file in the target
     folder, then :func:`os.replace`.  Parent folders are created.  Returns the path."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
         fig.savefig(tmp, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from typing import Any
 import mesa
 import pandas as pd
 
+from sim.engine.failure import FailureContext, failure_from
 from sim.engine.spec import RunSpec, SimSettings
 from sim.engine.system import STEPS_PER_DAY, DayOutcome, DaySteps, System
 
@@ -83,9 +84,23 @@ class SimulationModel(mesa.Model):  # type: ignore[misc]
         return self.day >= self.run_spec.days
 
     def step(self) -> None:
-        """Execute one quarter-hour (starting the day first if it is the day's first step)."""
+        """Execute one quarter-hour (starting the day first if it is the day's first step).
+
+        An error of the day (a failed solve, a failed check) is raised as a
+        :class:`sim.engine.failure.RunFailure` naming the system, the run, the day and the quarter-hour
+        (DESIGN principle 8); the day's generator is dropped, so the model is not stepped further."""
         if self.finished:
             raise RuntimeError(f"run {self.run_spec.name}: all {self.run_spec.days} days are simulated")
+        try:
+            self._step()
+        except Exception as exc:
+            run = self.run_spec
+            ctx = FailureContext(self.system.kind, run.name, run.mode, run.seed, run.point, self.day + 1,
+                                 min(self.step_in_day + 1, STEPS_PER_DAY))
+            self._day = None
+            raise failure_from(exc, ctx, self.system) from exc
+
+    def _step(self) -> None:
         if self._day is None:
             self._day = self.system.day(self, self.day)
         k = next(self._day)

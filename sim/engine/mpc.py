@@ -18,6 +18,16 @@ them period by period through Pyomo (``Var.fix``), so the next ``HighsModel.upda
 escalation infeasible) and so are aggregates without a period index (costs, hourly deviations).
 :meth:`PastFixer.release` unfixes exactly what it fixed, so the model can serve the next day.
 
+Round-off (why a fixed past could make a later re-solve infeasible): the values read back from HiGHS hold
+every row only to its feasibility tolerance (1e-7, on the scaled model: a balance of 1,200 kW came back
+5e-7 kW off), and may lie a few 1e-9 beyond a bound.  Once all columns of a row are fixed the row is a
+constant, and HiGHS's presolve declares the next re-solve infeasible (or, warm-started without presolve,
+reports an optimum it cannot reach, whose objective is NaN).  So each executed value is first snapped
+onto its bounds (:func:`agents.milp.snap_to_bounds`: within 1e-7 relative of a bound it *is* the bound;
+beyond a bound by more than the accepted round-off it is an error), then the rows that period ``k``
+completes (every column fixed once ``k`` is) are made to hold exactly by the least change of period
+``k``'s values within their bounds (:func:`repair_fixed_rows`).
+
 :class:`RecedingLoop` drives one model through the 96 steps; a coordinator runs several loops side
 by side (one per cluster alone and one for the coalition, for example) and advances them together.
 
@@ -34,9 +44,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
+from scipy.optimize import lsq_linear
 
 from agents.devices.core import Horizon
-from agents.milp import HighsModel
+from agents.milp import HighsModel, snap_to_bounds
 from market.pricing import repeat_to_grid
 
 REPLAYS: tuple[str, ...] = ("oracle", "mpc")
@@ -89,6 +100,80 @@ def period_vars(blocks: Sequence[pyo.Block], horizon: Horizon) -> dict[int, list
     return out
 
 
+#: A row whose columns are all fixed is repaired when its activity misses its bounds by more than this
+#: (relative to ``max(1, |bound|)``); HiGHS's presolve rejects misses above its 1e-7 tolerance.
+REPAIR_TOL = 1e-10
+
+
+def repair_fixed_rows(hm: HighsModel, cols: np.ndarray, values: np.ndarray, lower: np.ndarray,
+                      upper: np.ndarray) -> tuple[np.ndarray, float]:
+    """Values for columns ``cols`` (about to be fixed) that make every row they complete hold exactly.
+
+    A row is *completed* when it has a nonzero in ``cols`` and every other column of it is fixed in
+    Pyomo already (an earlier executed period, a fixed plan).  Its activity ``a·x`` must lie in
+    ``[lb, ub]``; a miss ``r = clip(a·x, lb, ub) − a·x`` of round-off size is removed by the bounded
+    least-squares change ``dx = argmin ||A_RC dx − r||`` with ``lower ≤ x + dx ≤ upper`` (columns at a bound
+    only move inwards, so the change respects every bound).  Rows already within ``REPAIR_TOL`` are
+    left alone and so is every value when all of them are.  Returns the new values and the largest
+    remaining miss (relative to ``max(1, |bound|)``).
+    """
+    cm = hm.compiled
+    A = cm.A
+    cols = np.asarray(cols, dtype=np.int64)
+    rows = np.unique(A[:, cols].indices)
+    if rows.size == 0:
+        return values, 0.0
+    sub = A[rows, :].tocsr()
+    sub.eliminate_zeros()
+    used = np.unique(sub.indices)
+    own = np.isin(used, cols)
+    free = np.fromiter((not (o or cm.columns[j].fixed) for j, o in zip(used.tolist(), own.tolist(), strict=True)),
+                       dtype=bool, count=used.size)
+    x = np.zeros(A.shape[1])
+    for j in used[~own & ~free].tolist():
+        x[j] = float(cm.columns[j].value)
+    x[cols] = values
+    n_free = np.zeros(A.shape[1])
+    n_free[used[free]] = 1.0
+    pattern = sub.copy()
+    pattern.data = np.ones_like(pattern.data)
+    done = np.flatnonzero(pattern @ n_free == 0)  # rows completed by fixing ``cols``
+    if done.size == 0:
+        return values, 0.0
+    R = sub[done]
+    lb, ub = cm.row_lb[rows[done]], cm.row_ub[rows[done]]
+
+    def miss(xx: np.ndarray) -> tuple[np.ndarray, float]:
+        act = R @ xx
+        r = np.clip(act, lb, ub) - act
+        scale = np.maximum(1.0, np.abs(np.clip(act, lb, ub)))
+        return r, float(np.max(np.abs(r) / scale))
+
+    r, worst = miss(x)
+    if worst <= REPAIR_TOL:
+        return values, worst
+    M = R[:, cols].toarray()
+    dlo, dhi = lower - values, upper - values
+    margin = 1e-6 * np.maximum(1.0, np.abs(values))
+    best, best_miss = values, worst
+    # first only values away from their bounds move (a storage at empty stays empty), then any value
+    for movable in ((dlo < -margin) & (dhi > margin), upper > lower):
+        if not movable.any():
+            continue
+        dx = np.zeros(cols.size)
+        sol = lsq_linear(M[:, movable], r, bounds=(np.minimum(dlo[movable], 0.0), np.maximum(dhi[movable], 0.0)),
+                         method="bvls", tol=1e-14)
+        dx[movable] = sol.x
+        new = np.clip(values + dx, lower, upper)
+        x[cols] = new
+        _, after = miss(x)
+        if after < best_miss:
+            best, best_miss = new, after
+        if best_miss <= REPAIR_TOL:
+            break
+    return best, best_miss
+
+
 class PastFixer:
     """Fixes a persistent model's decisions one executed period at a time (see the module docstring)."""
 
@@ -99,20 +184,39 @@ class PastFixer:
         if self.n_vars == 0:
             raise ValueError("PastFixer: the blocks have no continuous per-period decisions")
         self._fixed: list[VarData] = []
+        #: the largest relative miss of a completed row left after repair (0: the fixed past holds exactly)
+        self.worst_miss = 0.0
 
-    def fix_period(self, k: int, hm: HighsModel) -> None:
-        """Fix period ``k``'s decisions at the values of ``hm``'s last solution (clipped to their bounds)."""
-        for v in self.by_period[k]:
-            x = hm.value(v)
-            if math.isnan(x):
-                raise RuntimeError(f"{hm.ctx.label()}: {v.name} has no value to fix (not a column of the model)")
+    def fix_period(self, k: int, hm: HighsModel) -> float:
+        """Fix period ``k``'s decisions at the values of ``hm``'s last solution, made exact (module docstring).
+
+        Each value is snapped onto its bounds (:func:`agents.milp.snap_to_bounds`; NaN or a value beyond a
+        bound by more than round-off raises ``ValueError`` naming the variable and step), then the rows
+        the period completes are made to hold (:func:`repair_fixed_rows`).  Returns the largest relative
+        miss of those rows that remains (0 when they hold exactly).
+        """
+        vs = self.by_period[k]
+        if not vs:
+            return 0.0
+        cols = np.fromiter((hm.column(v) for v in vs), dtype=np.int64, count=len(vs))
+        if (cols < 0).any():
+            v = vs[int(np.flatnonzero(cols < 0)[0])]
+            raise RuntimeError(f"{hm.ctx.label()}: {v.name} has no value to fix (not a column of the model)")
+        lower = np.empty(len(vs))
+        upper = np.empty(len(vs))
+        values = np.empty(len(vs))
+        for i, v in enumerate(vs):
             lo, hi = v.bounds
-            if lo is not None:
-                x = max(x, float(lo))
-            if hi is not None:
-                x = min(x, float(hi))
+            lower[i] = -math.inf if lo is None else float(lo)
+            upper[i] = math.inf if hi is None else float(hi)
+            values[i] = snap_to_bounds(float(hm.x[cols[i]]), lo, hi,
+                                       name=f"{hm.ctx.label()}: {v.name} executed at step {k}")
+        values, worst = repair_fixed_rows(hm, cols, values, lower, upper)
+        for v, x in zip(vs, values.tolist(), strict=True):
             v.fix(x)
             self._fixed.append(v)
+        self.worst_miss = max(self.worst_miss, worst)
+        return worst
 
     def release(self) -> None:
         """Unfix everything this fixer fixed (the model is whole again for the next day)."""

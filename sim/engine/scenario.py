@@ -1,14 +1,24 @@
-"""Reading a scenario's kind and applying ``--set`` overrides (dotted paths into the loaded scenario)."""
+"""The engine's view of a scenario file: its ``kind``, its hash, and ``--set`` edits.
+
+``--set path=value`` is a scenario *edit* (DESIGN v2, "Overrides are scenario edits"): the path is the
+scenario file's own (TOML keys, entries of arrays of tables by name), the edit is applied to the parsed
+file before the system's loader validates it (``System.load(name_or_path, edits)``), so an edited value
+gets the file's checks and messages.  The edit functions live in :mod:`scenarios.edits` and are
+re-exported here for the engine.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import replace
-from typing import Any
+import json
+from collections.abc import Sequence
 
+from scenarios.edits import Edit, apply_edits, edit_scenario, parse_value, show, split_values
 from scenarios.loader import read_toml, scenario_path
 from scenarios.schema import ScenarioError
+
+__all__ = ["Edit", "apply_edits", "edit_scenario", "parse_value", "scenario_hash", "scenario_kind", "show",
+           "split_values"]
 
 
 def scenario_kind(name_or_path: str) -> str:
@@ -22,8 +32,12 @@ def scenario_kind(name_or_path: str) -> str:
     return kind
 
 
-def scenario_hash(name_or_path: str) -> str:
-    """SHA-256 over the scenario folder's files (scenario.toml and profiles), in path order."""
+def scenario_hash(name_or_path: str, edits: Sequence[Edit] = ()) -> str:
+    """SHA-256 over the scenario folder's files (scenario.toml and profiles, each as its relative path and
+    bytes, in path order), then over the edits in order (each as ``path`` and its value read as TOML, in JSON).
+
+    Without edits it is the hash of the files alone; the same edits written as ``0.8`` or ``0.80`` hash the
+    same (the value is hashed as read), a different order of edits hashes differently (later edits win)."""
     root = scenario_path(name_or_path).parent
     h = hashlib.sha256()
     if root.exists():
@@ -31,52 +45,7 @@ def scenario_hash(name_or_path: str) -> str:
             if p.is_file() and p.suffix in (".toml", ".csv"):
                 h.update(p.relative_to(root).as_posix().encode())
                 h.update(p.read_bytes())
+    for path, value in edits:
+        h.update(b"\0--set\0" + str(path).encode() + b"\0")
+        h.update(json.dumps(parse_value(value), sort_keys=True, default=str).encode())
     return h.hexdigest()
-
-
-def apply_override(obj: Any, path: str, value: Any, _full: str | None = None) -> Any:
-    """``obj`` with the field at dotted ``path`` replaced by ``value`` (frozen dataclasses, rebuilt).
-
-    Raises :class:`scenarios.schema.ScenarioError` naming the path and the fields allowed where it
-    goes wrong.  Numbers are converted to the field's current type; the dataclass's own validation
-    checks the range.
-    """
-    full = _full or path
-    head, _, rest = path.partition(".")
-    fields = getattr(obj, "__dataclass_fields__", None)
-    if fields is None:
-        raise ScenarioError(f"--set {full}: cannot descend into a {type(obj).__name__}")
-    if head not in fields:
-        raise ScenarioError(f"--set {full}: no field {head!r}; allowed: {', '.join(sorted(fields))}")
-    cur = getattr(obj, head)
-    new = apply_override(cur, rest, value, full) if rest else _coerce(full, cur, value)
-    try:
-        return replace(obj, **{head: new})
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ScenarioError):
-            raise
-        raise ScenarioError(f"--set {full}={value!r}: {exc}") from exc
-
-
-def _coerce(path: str, cur: Any, value: Any) -> Any:
-    if isinstance(cur, bool):
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-            return value.lower() in ("true", "1")
-        if isinstance(value, bool):
-            return value
-        raise ScenarioError(f"--set {path}={value!r}: expected true or false")
-    if isinstance(cur, int | float) and not isinstance(cur, bool):
-        try:
-            v = float(value)
-        except (TypeError, ValueError) as exc:
-            raise ScenarioError(f"--set {path}={value!r}: expected a number (current value {cur!r})") from exc
-        if not math.isfinite(v):
-            raise ScenarioError(f"--set {path}={value!r}: expected a finite number")
-        if isinstance(cur, int):
-            if v != int(v):
-                raise ScenarioError(f"--set {path}={value!r}: expected a whole number (current value {cur!r})")
-            return int(v)
-        return v
-    if isinstance(cur, str):
-        return str(value)
-    raise ScenarioError(f"--set {path}: a {type(cur).__name__} field cannot be set from the command line")

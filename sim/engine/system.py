@@ -25,8 +25,10 @@ fleet drawn once per run) from its own spawn key under the run seed.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,12 +42,23 @@ STEPS_PER_DAY = 96
 
 @dataclass(frozen=True)
 class KPI:
-    """One column of ``kpis.csv``: its name, unit, whether lower is better (None: neither), what it is."""
+    """One column of ``kpis.csv``: its name, unit, whether lower is better (None: neither), what it is.
+
+    ``nonnegative`` says whether the quantity can never be below zero (``compare`` then never reports an
+    interval below 0).  Left as None it is inferred from the direction: a quantity to minimise (a cost made
+    of purchases and penalties, a curtailed or shed energy, a violation) is taken as non-negative; declare
+    ``nonnegative=False`` for one that can turn negative (a cost net of sales, a transfer)."""
 
     name: str
     unit: str
     lower_is_better: bool | None
     description: str
+    nonnegative: bool | None = None
+
+    @property
+    def is_nonnegative(self) -> bool:
+        """The declared ``nonnegative``, else True exactly when lower is better (see the class docstring)."""
+        return self.nonnegative if self.nonnegative is not None else self.lower_is_better is True
 
 
 @dataclass
@@ -80,6 +93,22 @@ def drain(steps: DaySteps) -> DayOutcome:
             if not isinstance(out, DayOutcome):
                 raise RuntimeError("a day generator ended without its outcome") from None
             return out
+
+
+def _split_component_path(name: str) -> list[str]:
+    """``cl[C1].ess.def_soc`` -> ``["cl[C1]", "ess", "def_soc"]`` (dots inside an index are kept)."""
+    parts, depth, cur = [], 0, ""
+    for ch in name:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        if ch == "." and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*parts, cur]
 
 
 def day_seed(seed: int, d: int) -> np.random.SeedSequence:
@@ -131,6 +160,11 @@ class System(ABC):
     key_contrast: ClassVar[tuple[str, str] | None] = None
     #: the KPIs ``compare`` and ``sweep`` summarise (default: all of :attr:`kpis`)
     headline: ClassVar[tuple[str, ...]] = ()
+    #: constraint family pattern -> the scenario (TOML) fields that feed it, named in a failed solve's
+    #: message (DESIGN principle 8).  A pattern is a dotted component path whose parts are ``fnmatch``
+    #: patterns, matched against any consecutive parts of the family's name with the indices removed
+    #: (``ess*.def_soc`` matches ``ess_C1.def_soc`` and ``cl[C2].ess_C2.def_soc``).
+    scenario_fields: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     # --------------------------------------------------------------------------- declarations
     def mode(self, name: str) -> Mode:
@@ -151,6 +185,18 @@ class System(ABC):
         """The KPI names ``compare`` and ``sweep`` summarise."""
         return self.headline or tuple(k.name for k in self.kpis)
 
+    def fields_for(self, family: str) -> tuple[str, ...]:
+        """The scenario fields that feed constraint ``family`` (every matching :attr:`scenario_fields`
+        pattern's fields, in declaration order, without repeats); empty when no pattern matches."""
+        parts = [re.sub(r"\[[^\]]*\]", "", p) for p in _split_component_path(family.removeprefix("bounds of "))]
+        out: list[str] = []
+        for pattern, fields in self.scenario_fields.items():
+            pat = pattern.split(".")
+            if any(all(fnmatch.fnmatchcase(parts[i + k], q) for k, q in enumerate(pat))
+                   for i in range(len(parts) - len(pat) + 1)):
+                out += [f for f in fields if f not in out]
+        return tuple(out)
+
     def reference_lines(self, scenario: Any) -> dict[str, tuple[float, float]]:
         """Limits to draw in comparison figures, e.g. ``{"voltage": (v_min, v_max)}`` (default: none)."""
         return {}
@@ -162,9 +208,12 @@ class System(ABC):
     # --------------------------------------------------------------------------- behaviour
     # ``model`` below is the run's :class:`sim.engine.model.SimulationModel` (which imports this module).
     @abstractmethod
-    def load(self, name_or_path: str | Path) -> Any:
+    def load(self, name_or_path: str | Path, edits: Sequence[tuple[str, Any]] = ()) -> Any:
         """The scenario of this kind at ``name_or_path`` (a bundled name or a folder / TOML file).
 
+        ``edits`` are ``--set`` edits, ``(path, value)`` pairs with the scenario file's own paths
+        (:mod:`scenarios.edits`): the loader applies them to the parsed file *before* validating it, so
+        an edited value gets the file's checks.  A system whose ``load`` takes no ``edits`` refuses ``--set``.
         Raises :class:`scenarios.schema.ScenarioError` naming the file, the field and the allowed range."""
 
     def prepare(self, scenario: Any, settings: Any) -> Any:

@@ -150,11 +150,13 @@ def lindistflow(
     p_load_kw: ArrayLike,
     q_load_kvar: ArrayLike,
     p_gen_kw: ArrayLike | None = None,
-    v0_pu: float = V0_PU,
+    v0_pu: float | ArrayLike = V0_PU,
 ) -> LinDistFlowResult:
     r"""Solve LinDistFlow (LDF-1…LDF-5, no limits) for given demands by a forward/backward sweep.
 
     Arrays have shape ``(..., n_buses)``; any leading dimensions (e.g. periods) are vectorised.
+    ``v0_pu`` is the substation voltage: one value, or one per leading index (e.g. per period, the
+    tap changer's :meth:`scenarios.schema.NetworkSpec.substation_voltage`).
 
     .. math::
 
@@ -174,7 +176,13 @@ def lindistflow(
     p_flow = p_net @ d.T
     q_flow = q_net @ d.T
     drop = 2.0 * (r * p_flow + x * q_flow) / (1000.0 * feeder.v_base_kv**2)
-    v_sq = v0_pu**2 - drop @ d
+    v0 = np.asarray(v0_pu, dtype=float)
+    if v0.ndim and v0.shape != p_net.shape[:-1]:
+        raise ValueError(f"v0_pu: expected one value or shape {p_net.shape[:-1]} (one per leading index), "
+                         f"got shape {v0.shape}")
+    if not np.all(np.isfinite(v0) & (v0 > 0)):
+        raise ValueError(f"v0_pu: must be finite values > 0, got {v0_pu}")
+    v_sq = (v0**2)[..., None] - drop @ d
     if np.any(v_sq <= 0):
         idx = np.unravel_index(int(np.argmin(v_sq)), v_sq.shape)
         raise ValueError(f"LinDistFlow: squared voltage {v_sq[idx]:.4g} <= 0 at bus {feeder.buses[idx[-1]]}"
@@ -190,7 +198,7 @@ def lindistflow_voltages(
     p_load_kw: ArrayLike,
     q_load_kvar: ArrayLike,
     p_gen_kw: ArrayLike | None = None,
-    v0_pu: float = V0_PU,
+    v0_pu: float | ArrayLike = V0_PU,
 ) -> np.ndarray:
     """LinDistFlow voltage magnitudes [p.u.], shape of the input; see :func:`lindistflow`."""
     return lindistflow(feeder, p_load_kw, q_load_kvar, p_gen_kw, v0_pu).v_pu
@@ -234,6 +242,7 @@ def build_lindistflow(
     branch_limits: bool = True,
     soft_limits: bool = False,
     violation_cost_per_pu_h: float = 0.0,
+    ldc_pu_per_mw: float = 0.0,
 ) -> NetworkHandle:
     r"""LinDistFlow network constraints over all buses and periods (SPEC §5.2).  Builds only.
 
@@ -258,7 +267,7 @@ def build_lindistflow(
         Q_{ij,t} = q^{net}_{j,t} + \textstyle\sum_{k:(j\to k)} Q_{jk,t}           \text{(LDF-2, def\_q\_flow)}
         \tfrac{1000 V_{base}^2}{2}(v_{i,t} - v_{j,t}) = r_{ij}P_{ij,t} + x_{ij}Q_{ij,t}
                                                             \text{(LDF-3, def\_voltage\_drop)}
-        v_{root,t} = V_0^2                                  \text{(LDF-4, bounds of v\_sq\_pu2[root, t])}
+        v_{root,t} = V_0^2 + 2 V_0 k P^{sub}_t / 1000       \text{(LDF-4 with the tap changer, def\_v\_root)}
         V_{min}^2 \le v_{j,t} \le V_{max}^2,\ j \ne root    \text{(LDF-4/A8, res\_v\_min, res\_v\_max)}
         P^{sub}_t = p^{net}_{root,t} + \textstyle\sum_{k:(root\to k)} P_{root\,k,t}
                                                             \text{(LDF-5, def\_p\_sub; same for Q)}
@@ -275,6 +284,14 @@ def build_lindistflow(
                                                             \text{(res\_v\_min, res\_v\_max)}
         C^{volt} = c^{volt}\,\Delta t \textstyle\sum_{j \ne root,\,t} (s^-_{j,t} + s^+_{j,t})
                                                             \text{(violation\_cost, USD)}
+
+    The root voltage follows the substation's on-load tap changer with line-drop compensation
+    ``V_0,t = V_0 + k P^sub_t`` (``k = ldc_pu_per_mw`` in p.u. per MW, P in kW above), squared to first
+    order: ``(V_0 + kP)^2 ≈ V_0^2 + 2 V_0 k P`` understates it by ``(kP)^2`` (6e-3 p.u.² at kP = 0.08,
+    about 3e-3 p.u. of voltage: conservative for the lower limit).  ``k = 0`` (default) fixes it to
+    ``V_0^2`` as a bound of ``v_sq_pu2[root, t]``.  The model has no tap range: the AC check
+    (``NetworkSpec.substation_voltage``) clips ``V_0,t`` to ``[v_min, v_max]``, which the DA plans of the
+    bundled scenario never reach (the bus limits next to the root bind first).
 
     The rows are the first-order expansion of ``v >= (V_min - s)^2 = V_min^2 - 2 V_min s + s^2`` (and
     ``v <= (V_max + s)^2``), linear because the block works with ``v = V^2``.  For a voltage
@@ -300,7 +317,8 @@ def build_lindistflow(
 
     Components: sets ``T``, ``BUSES``, ``LINES`` (``(i, j)`` pairs), ``OCTAGON``; mutable params
     ``p_load_kw``, ``q_load_kvar``, ``p_gen_kw`` (bus, t), ``r_ohm``, ``x_ohm``, ``s_max_kva`` (line),
-    ``v_min_pu``, ``v_max_pu``, ``v0_pu``; expressions ``p_net_kw``, ``q_net_kvar``; variables
+    ``v_min_pu``, ``v_max_pu``, ``v0_pu`` (and ``ldc_pu_per_mw`` with the constraint ``def_v_root`` when
+    ``ldc_pu_per_mw > 0``); expressions ``p_net_kw``, ``q_net_kvar``; variables
     ``p_flow_kw``, ``q_flow_kvar`` (line, t), ``v_sq_pu2`` (bus, t), ``p_sub_kw``, ``q_sub_kvar`` (t).
     Soft limits add set ``NONROOT``'s slacks ``v_under_pu``, ``v_over_pu`` (bus, t), the mutable
     param ``violation_cost_per_pu_h`` and the expression ``violation_cost``.  No objective.
@@ -320,6 +338,8 @@ def build_lindistflow(
         raise ValueError(f"v_min_pu ({v_min_pu}) must be below v_max_pu ({v_max_pu})")
     if not (math.isfinite(violation_cost_per_pu_h) and violation_cost_per_pu_h >= 0):
         raise ValueError(f"violation_cost_per_pu_h: must be a finite value >= 0, got {violation_cost_per_pu_h}")
+    if not (math.isfinite(ldc_pu_per_mw) and ldc_pu_per_mw >= 0):
+        raise ValueError(f"ldc_pu_per_mw: must be a finite value >= 0 p.u./MW, got {ldc_pu_per_mw}")
     root = feeder.root
     pos = feeder.bus_position
     lines = [br.key for br in feeder.branches]
@@ -364,8 +384,8 @@ def build_lindistflow(
     b.q_flow_kvar = pyo.Var(b.LINES, b.T, doc="reactive power flow i->j at the sending end [kvar]")
     b.v_sq_pu2 = pyo.Var(
         b.BUSES, b.T,
-        bounds=lambda m, j, t: (m.v0_pu**2, m.v0_pu**2) if j == root else (None, None),
-        doc="squared voltage magnitude [p.u.^2]; fixed to v0^2 at the root (LDF-4)",
+        bounds=lambda m, j, t: (m.v0_pu**2, m.v0_pu**2) if j == root and not ldc_pu_per_mw else (None, None),
+        doc="squared voltage magnitude [p.u.^2]; v0^2 at the root, or the tap changer's (LDF-4)",
     )
     b.p_sub_kw = pyo.Var(b.T, bounds=(None if reverse_flow else 0.0, None),
                          doc="substation active injection from upstream [kW] (LDF-5)")
@@ -415,6 +435,12 @@ def build_lindistflow(
                                      doc="lower voltage limit (LDF-4, A8)")
         b.res_v_max = pyo.Constraint(b.NONROOT, b.T, rule=lambda m, j, t: m.v_sq_pu2[j, t] <= m.v_max_pu**2,
                                      doc="upper voltage limit (LDF-4, A8)")
+    if ldc_pu_per_mw:
+        b.ldc_pu_per_mw = pyo.Param(initialize=ldc_pu_per_mw, mutable=True,
+                                    doc="tap changer's line-drop compensation [p.u./MW]")
+        b.def_v_root = pyo.Constraint(
+            b.T, rule=lambda m, t: m.v_sq_pu2[root, t] == m.v0_pu**2 + 2 * m.v0_pu * m.ldc_pu_per_mw * m.p_sub_kw[t]
+            / 1000.0, doc="root voltage of the tap changer, V0 + k P_sub squared to first order (LDF-4)")
     b.def_p_sub = pyo.Constraint(
         b.T, rule=lambda m, t: m.p_sub_kw[t] == m.p_net_kw[root, t] + pyo.quicksum(
             m.p_flow_kw[root, k, t] for k in feeder.children[root]),
@@ -620,13 +646,14 @@ def ac_power_flow_series(
     p_load_kw: ArrayLike,
     q_load_kvar: ArrayLike,
     p_gen_kw: ArrayLike | None = None,
-    v0_pu: float = V0_PU,
+    v0_pu: float | ArrayLike = V0_PU,
     raise_on_failure: bool = True,
 ) -> AcSeriesResult:
     """pandapower Newton–Raphson power flow (``runpp``) for each row of ``(n_periods, n_buses)`` data.
 
     Loads are constant-PQ; generation is a static generator at unity power factor (a negative net
-    demand is fine).  The substation bus is the slack at ``v0_pu``.  Losses are the sum of the
+    demand is fine).  The substation bus is the slack at ``v0_pu`` (one value, or one per period:
+    the tap changer's voltage).  Losses are the sum of the
     branch losses.  Periods are numbered from 1 in messages.  On non-convergence this raises
     :class:`PowerFlowError` naming the period, or (``raise_on_failure=False``) reports NaN values and
     ``converged = False`` for it.
@@ -638,8 +665,12 @@ def ac_power_flow_series(
     pl = _bus_array(pl, feeder, "p_load_kw", n)
     ql = _bus_array(q_load_kvar, feeder, "q_load_kvar", n)
     pg = _bus_array(p_gen_kw, feeder, "p_gen_kw", n)
+    v0 = np.asarray(v0_pu, dtype=float)
+    if v0.ndim > 1 or v0.size not in (1, n) or not np.all(np.isfinite(v0) & (v0 > 0)):
+        raise ValueError(f"v0_pu: expected one value > 0 or {n} (one per period), got {v0_pu!r}")
+    v0 = np.broadcast_to(v0.reshape(-1), (n,))
     pp = _pandapower()
-    net = copy.deepcopy(_template_net(feeder, float(v0_pu)))
+    net = copy.deepcopy(_template_net(feeder, V0_PU))  # the slack voltage is set per period below
     nb = feeder.n_buses
     v = np.full((n, nb), np.nan)
     losses = np.full(n, np.nan)
@@ -651,6 +682,7 @@ def ac_power_flow_series(
         net.load["p_mw"] = pl[k] / 1000.0
         net.load["q_mvar"] = ql[k] / 1000.0
         net.sgen["p_mw"] = pg[k] / 1000.0
+        net.ext_grid["vm_pu"] = float(v0[k])
         try:
             pp.runpp(net, algorithm="nr", init=init, numba=False)
         except pp.LoadflowNotConverged as exc:

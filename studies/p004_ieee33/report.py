@@ -624,6 +624,9 @@ def _convergence_verdict(t: IEEE33Tables) -> Verdict:
             float(trace["max_abs_excess_kw"].iloc[-1]) if len(trace) else math.nan)
     if iters is None:
         return Verdict(key, trend, paper, "n/a", NOT_COMPARABLE, "No bisection trace in study.json or prices.csv.")
+    clearing = bis.get("clearing")
+    if isinstance(clearing, dict):  # SPEC §6.7: converged only when every period clears or is absorbed
+        return _clearing_verdict(key, trend, paper, clearing, iters, bound, xi, float(zmax))
     ours = (f"{iters} iterations, {'converged' if converged else 'NOT converged'} (ξ = {xi:g}; log2 bound "
             f"{bound if bound is not None else 'n/a'}); max |Z_k| at the final prices {_fmt(float(zmax), 1)} kW")
     if converged and (bound is None or iters <= int(bound)):
@@ -643,6 +646,52 @@ def _convergence_verdict(t: IEEE33Tables) -> Verdict:
                f"max |Z_k| {_fmt(float(zmax), 1)} kW; {at_bounds} of {final.size} final prices lie within 2 % of the "
                f"price bracket's ends [{_fmt(p_lo, 3)}, {_fmt(p_hi, 3)}], where the excess demand keeps one sign.")
     return Verdict(key, trend, paper, ours, FAILS, why)
+
+
+def _period_clocks(periods: list[int], n: int = 96) -> str:
+    """Quarter-hour periods (1-based) as clock ranges, e.g. ``11:00–13:30`` (consecutive periods merged)."""
+    step = 24.0 / n
+    runs: list[tuple[int, int]] = []
+    for k in sorted(periods):
+        if runs and k == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], k)
+        else:
+            runs.append((k, k))
+    return ", ".join(f"{_clock((a - 1) * step)}–{_clock(b * step)}" for a, b in runs)
+
+
+def _clearing_verdict(key: str, trend: str, paper: str, clearing: dict[str, Any], iters: int, bound: Any,
+                      xi: float, zmax: float) -> Verdict:
+    """T8 from the per-period outcome of the price search (SPEC §6.7): it holds only when eq. 34 was met within
+    the bound and every period cleared, was bracketed to ξ, was absorbed by the upstream supply, or had its surplus
+    at π_min curtailed (free disposal)."""
+    counts = clearing.get("counts", {}) or {}
+    unc = [u for u in clearing.get("uncleared", []) or [] if isinstance(u, dict)]
+    eq34 = bool(clearing.get("eq34_met"))
+    n = int(sum(int(v) for v in counts.values())) or 96
+    parts = [f"{int(counts.get('cleared', 0))} cleared", f"{int(counts.get('bracketed', 0))} bracketed to ξ"]
+    if clearing.get("upstream_supply"):
+        parts.append(f"{int(counts.get('absorbed', 0))} absorbed by the upstream supply at c_buy")
+    if int(counts.get("curtailed", 0)):
+        parts.append(f"{int(counts['curtailed'])} surplus periods curtailed at π_min (free disposal)")
+    ours = (f"{iters} iterations, eq. 34 {'met' if eq34 else 'NOT met'} (ξ = {xi:g}; bound "
+            f"{bound if bound is not None else 'n/a'}); of {n} periods {', '.join(parts)}, {len(unc)} not cleared; "
+            f"{'converged' if clearing.get('converged') else 'NOT converged'}; max |Z_k| left {_fmt(zmax, 1)} kW")
+    if clearing.get("converged") and (bound is None or iters <= int(bound)):
+        return Verdict(key, trend, paper, ours, HOLDS)
+    reasons: list[str] = []
+    if not eq34:
+        reasons.append(f"eq. 34 was not met within {iters} iterations")
+    elif bound is not None and iters > int(bound):
+        reasons.append(f"eq. 34 was met after {iters} iterations, more than the bound {bound}")
+    by_status: dict[str, list[dict[str, Any]]] = {}
+    for u in unc:
+        by_status.setdefault(str(u.get("status")), []).append(u)
+    for status, rows in by_status.items():
+        periods = [int(u["period"]) for u in rows]
+        reasons.append(f"{len(rows)} periods {status.replace('_', ' ')} ({_period_clocks(periods, n)}), e.g. "
+                       f"period {periods[0]}: {rows[0].get('reason', '')}")
+    return Verdict(key, trend, paper, ours, FAILS, "; ".join(reasons) + ".")
 
 
 def _voltage_verdicts(t: IEEE33Tables) -> list[Verdict]:
@@ -944,11 +993,24 @@ def _prices_section(t: IEEE33Tables, add: Callable[[str], None], figs: dict[str,
     xi = _num_or_nan(bis.get("xi"))
     xi = xi if math.isfinite(xi) else 0.01
     conv = p33.converged_iteration(trace, xi) if len(trace) else None
-    add("## Rolling prices and convergence (SPEC §5.6, variant A)\n")
+    add("## Rolling prices and convergence (SPEC §5.6 variant A, §6.7 upstream supply)\n")
     add(f"- iterations: {_or_na(bis.get('iterations'))} (paper 004: {PAPER_ITERATIONS}); converged: "
         f"{_or_na(bis.get('converged'))}; ξ = {xi:g}")
     add(f"- bracket-halving bound ⌈log2((π_max − π_min)/(ξ π_min))⌉: {_or_na(bis.get('iteration_bound'))}")
-    add(f"- max |Z_k| at the final prices: {_fmt(_num_or_nan(bis.get('max_abs_excess_kw')), 1)} kW")
+    add(f"- max |Z_k| at the final prices: {_fmt(_num_or_nan(bis.get('max_abs_excess_kw')), 1)} kW"
+        + (" (net of the upstream supply)" if bis.get("upstream_supply") else ""))
+    clearing = bis.get("clearing")
+    if isinstance(clearing, dict):
+        counts = clearing.get("counts", {}) or {}
+        add("- period outcomes (SPEC §6.7): " + ", ".join(f"{k.replace('_', ' ')} {int(v)}" for k, v in counts.items())
+            + "; upstream grid counted as a supplier at its price: "
+            + ("yes" if clearing.get("upstream_supply") else "no")
+            + "; converged (every period cleared, absorbed or curtailed at π_min): "
+            + ("yes" if clearing.get("converged") else "no"))
+        unc = [u for u in clearing.get("uncleared", []) or [] if isinstance(u, dict)]
+        if unc:
+            add(f"- periods that did not clear: {_period_clocks([int(u['period']) for u in unc])}; first: period "
+                f"{int(unc[0]['period'])} at {float(unc[0]['price']):.4f} {cur}/kWh — {unc[0].get('reason', '')}")
     if len(trace):
         add(f"- from prices.csv: {len(trace)} iterations recorded, eq. 34 first met at iteration "
             f"{conv if conv is not None else 'never'}; criterion of the last iteration "

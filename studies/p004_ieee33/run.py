@@ -146,6 +146,9 @@ def _meta(sc: IEEE33Scenario, day: Any, model: DistributionModel, da: Any, flat:
             "iteration_bound": coop.info.get("iteration_bound") if coop is not None else None,
             "max_abs_excess_kw": float(np.abs(coop.excess_demand_kw).max())
             if coop is not None and coop.excess_demand_kw is not None else None,
+            "upstream_supply": bis.upstream_supply,
+            # SPEC §6.7: which periods cleared, were absorbed by the upstream supply, or did not clear and why
+            "clearing": coop.trace.clearing_summary() if coop is not None and coop.trace is not None else None,
         },
         "da": {
             "levels": dict(da.levels),
@@ -165,8 +168,14 @@ def _meta(sc: IEEE33Scenario, day: Any, model: DistributionModel, da: Any, flat:
                     "follower_calls": model.n_follower_calls, "follower_s": model.follower_seconds}
         | {f"{k}_s": v.solve_seconds for k, v in results.items()},
         "paths": {k: v.paths for k, v in results.items()},
-        "ac_check": {k: {"max_abs_error_pu": n.max_error_pu, "bus": n.max_error_bus, "period": n.max_error_period}
+        "ac_check": {k: {"max_abs_error_pu": n.max_error_pu, "bus": n.max_error_bus, "period": n.max_error_period,
+                         "vmin_ac_pu": float(np.nanmin(n.v_ac_pu)), "vmax_ac_pu": float(np.nanmax(n.v_ac_pu)),
+                         "v0_min_pu": float(np.min(n.v0_pu)) if n.v0_pu is not None else sc.network.v0_pu,
+                         "v0_max_pu": float(np.max(n.v0_pu)) if n.v0_pu is not None else sc.network.v0_pu}
                      for k, n in nets.items()},
+        "network": {"v_min_pu": sc.network.v_min_pu, "v_max_pu": sc.network.v_max_pu, "v0_pu": sc.network.v0_pu,
+                    "oltc_ldc_pu_per_mw": sc.network.oltc_ldc_pu_per_mw,
+                    "voltage_limits": sc.network.voltage_limits},
         "environment": environment_info(),
     }
     if coop is not None and coop.settlement is not None:

@@ -342,3 +342,48 @@ def test_structural_update_keeps_integrality(change: str) -> None:
     s = hm.solve()
     assert s.is_mip and s.n_integer_active == 1
     assert s.objective == pytest.approx(3.0, abs=TOL)
+
+
+# ------------------------------------------------------------------------------ values that cannot reach HiGHS
+
+
+def test_snap_to_bounds_makes_round_off_exact_and_refuses_the_rest() -> None:
+    from agents.milp import snap_to_bounds
+
+    assert snap_to_bounds(900.0 + 1e-9, 100.0, 900.0) == 900.0  # a SOC a hair beyond its maximum
+    assert snap_to_bounds(-1e-9, 0.0, 250.0) == 0.0
+    assert snap_to_bounds(1e-9, 0.0, None) == 0.0  # within the tolerance inside: on the bound
+    assert snap_to_bounds(1e-5, 0.0, 1.0) == 1e-5  # a real value: untouched
+    assert snap_to_bounds(0.9999999999, 0.0, 1.0, integer=True) == 1.0
+    assert snap_to_bounds(2.5e-7 + 900.0, None, 900.0) == 900.0  # beyond by round-off (< 1e-6 relative): clipped
+    with pytest.raises(ValueError, match=r"soc\[3\]: the value nan cannot be fixed.*\[100, 900\]"):
+        snap_to_bounds(math.nan, 100.0, 900.0, name="soc[3]")
+    with pytest.raises(ValueError, match=r"x: the value 901\.0 lies 1 beyond its bound 900"):
+        snap_to_bounds(901.0, 100.0, 900.0, name="x")
+
+
+def test_a_nan_or_infinite_param_is_named_before_it_reaches_highs() -> None:
+    m = pyo.ConcreteModel()
+    m.need = pyo.Param(initialize=1.0, mutable=True, within=pyo.Any)
+    m.price = pyo.Param(initialize=2.0, mutable=True, within=pyo.Any)
+    m.x = pyo.Var(bounds=(0, 10))
+    m.c = pyo.Constraint(expr=m.x >= m.need)
+    m.obj = pyo.Objective(expr=m.price * m.x)
+    hm = HighsModel(m, "toy")
+    hm.track_params()
+    assert hm.solve().objective == pytest.approx(2.0)
+    m.need.set_value(math.nan)
+    with pytest.raises(SolveError, match=r"toy: Param need = nan is not a number the solver can take") as err:
+        hm.update_params()  # the fast path
+    assert err.value.status == "bad_data"
+    with pytest.raises(SolveError, match=r"Param need = nan"):
+        hm.update()  # the full recompile
+    m.need.set_value(1.0)
+    m.price.set_value(math.inf)  # an infinite cost
+    with pytest.raises(SolveError, match=r"Param price = inf"):
+        hm.update_params()
+    with pytest.raises(SolveError, match=r"Param price = inf"):
+        hm.update()
+    m.price.set_value(3.0)
+    hm.update()
+    assert hm.solve().objective == pytest.approx(3.0)

@@ -167,11 +167,16 @@ def test_end_to_end_bisection_bargaining_settlement() -> None:
     prices, trace, alloc = run_market(clusters)
 
     # bisection: converged within the logarithmic bound, roots found where they lie in the bracket
-    assert trace.converged and trace.iterations <= bisection_iteration_bound(0.03, 0.25, 0.01)
+    assert trace.eq34_met and trace.iterations <= bisection_iteration_bound(0.03, 0.25, 0.01)
     a = sum(c.a_kw for c in clusters)
     b = sum(c.b_kw_per_usd for c in clusters)
     gen = sum(c.gen_kw for c in clusters)
     root = np.clip((a - gen) / b, 0.03, 0.25)
+    # a period whose root lies below p_min (above p_max) keeps a surplus at p_min (a deficit at p_max): it
+    # does not clear (SPEC §6.7), so the search has not converged although eq. 34 is met; the others clear
+    assert trace.uncleared_periods == [int(j) + 1 for j in np.flatnonzero((root == 0.03) | (root == 0.25))]
+    assert {trace.status[j] for j in np.flatnonzero(root == 0.03)} == {"surplus_at_p_min"} and not trace.converged
+    assert {trace.status[j] for j in np.flatnonzero(root == 0.25)} == {"short_at_p_max"}
     np.testing.assert_allclose(prices, root, rtol=0.011)
     assert np.any(root == 0.03) and np.any((root > 0.03) & (root < 0.25))  # both regimes are exercised
     assert trace.to_frame().shape == (trace.iterations * k, 6)

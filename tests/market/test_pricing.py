@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from market.interfaces import CLEARING_STATUSES
 from market.pricing import (
     DEFAULT_CUT_ELASTICITY,
     DEFAULT_SELF_ELASTICITY,
@@ -24,6 +25,7 @@ from market.pricing import (
     repeat_to_grid,
     shiftable_elasticity_matrix,
     tou_prices,
+    upstream_supply_kw,
 )
 
 finite = {"allow_nan": False, "allow_infinity": False}
@@ -183,6 +185,7 @@ def test_iteration_bound_defaults() -> None:
     # (0.25 − 0.03) / (0.01 · 0.03) = 733.3 → log2 = 9.52 → 10
     assert bisection_iteration_bound(0.03, 0.25, 0.01) == 10
     assert bisection_iteration_bound(0.1, 0.1001, 0.5) == 1
+    assert bisection_iteration_bound(0.03, 0.25, 0.01, upstream_supply=True) == 11  # one evaluation at c^buy
     with pytest.raises(ValueError, match="p_min must be a finite price > 0"):
         bisection_iteration_bound(0.0, 0.25, 0.01)
     with pytest.raises(ValueError, match="p_max must be a finite price > p_min"):
@@ -222,7 +225,9 @@ def test_bisection_finds_root_of_linear_excess_demand(
     a = b * root  # Z_k(p) = a_k − b_k p, decreasing, root inside the bracket
 
     prices, trace = bisection_prices(lambda p: a - b * p, k, p0=p0, p_min=p_min, p_max=p_max, xi=xi, tol_z=0.0)
-    assert trace.converged
+    assert trace.eq34_met
+    inside = (root > p_min * (1 + 2 * xi)) & (root < p_max * (1 - 2 * xi))  # not pinned to an end of the bracket
+    assert all(trace.status[j] in CLEARING_STATUSES for j in np.flatnonzero(inside))  # an inner root clears
     assert trace.iterations <= bisection_iteration_bound(p_min, p_max, xi)
     assert np.all(np.abs(prices - root) <= xi / (1 - 2 * xi) * root + 1e-15)
     np.testing.assert_array_equal(prices, trace.final_prices)
@@ -243,7 +248,8 @@ def test_bisection_brackets_shrink_and_bound_holds_for_any_excess_demand(
         return rng.normal(0.0, 10.0, size=k) + 50.0 * (p[::-1] - p.mean())
 
     _, trace = bisection_prices(z, k, p0=p0, p_min=p_min, p_max=p_max, xi=xi, tol_z=tol_z)
-    assert trace.converged
+    assert trace.eq34_met and len(trace.status) == k
+    assert trace.converged == (not trace.uncleared_periods)
     assert trace.iterations <= bisection_iteration_bound(p_min, p_max, xi)
     assert trace.max_rel_change[-1] <= xi and np.all(trace.max_rel_change[:-1] > xi)
     assert_brackets_shrink(trace.lo, trace.hi, trace.prices, p_min, p_max)
@@ -252,7 +258,9 @@ def test_bisection_brackets_shrink_and_bound_holds_for_any_excess_demand(
 def test_bisection_stays_at_the_bounds_when_no_root() -> None:
     xi, p_min, p_max = 0.01, 0.03, 0.25
     prices, trace = bisection_prices(lambda p: np.array([100.0, -100.0]), 2)
-    assert trace.converged
+    assert trace.eq34_met and not trace.converged  # eq. 34 met, but neither period clears (SPEC §6.7)
+    assert trace.status == ("short_at_p_max", "surplus_at_p_min") and trace.uncleared_periods == [1, 2]
+    assert "+100.0 kW remains" in trace.reasons[0] and "-100.0 kW remains" in trace.reasons[1]
     assert p_max - prices[0] <= xi * p_max  # Z(p_max) > 0: the price climbs to p_max
     assert prices[1] - p_min <= xi / (1 - 2 * xi) * p_min  # Z(p_min) < 0: it falls to p_min
     np.testing.assert_array_equal(trace.hi[:, 0], p_max)
@@ -262,6 +270,7 @@ def test_bisection_stays_at_the_bounds_when_no_root() -> None:
 def test_bisection_settles_within_tolerance_at_once() -> None:
     prices, trace = bisection_prices(lambda p: np.array([0.5, -0.9, 0.0]), 3, tol_z=1.0)
     assert trace.converged and trace.iterations == 1
+    assert trace.status == ("cleared",) * 3 and trace.reasons == ("",) * 3
     np.testing.assert_array_equal(prices, 0.11)
     np.testing.assert_array_equal(trace.lo, trace.hi)
     assert trace.max_abs_excess_kw == 0.9
@@ -284,7 +293,8 @@ def test_bisection_defaults_and_trace_frames() -> None:
 def test_bisection_reports_non_convergence(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="market.pricing"):
         _, trace = bisection_prices(lambda p: 100.0 - 1000.0 * p, 4, max_iter=2)
-    assert not trace.converged and trace.iterations == 2
+    assert not trace.converged and not trace.eq34_met and trace.iterations == 2
+    assert set(trace.status) == {"unfinished"} and "iteration limit" in trace.reasons[0]
     assert "did not converge in 2 iterations" in caplog.text
 
 
@@ -312,3 +322,107 @@ def test_bisection_rejects_bad_excess_demand() -> None:
         bisection_prices(lambda p: np.zeros(2), 3)
     with pytest.raises(ValueError, match="excess_demand returned nan for period 2 at iteration 1"):
         bisection_prices(lambda p: np.array([1.0, math.nan]), 2)
+
+
+# ------------------------------------------------------------------------------ upstream supply (SPEC §6.7)
+
+
+def test_supply_step_deficit_clears_at_the_upstream_price_surplus_below_it() -> None:
+    """Closed form: Z_k(p) = a_k − b p (kW) with the grid offering up to P_max at c_k.
+
+    Period 1: a deficit at c (a − b c = 1010 − 1000 = 10 kW > 0, within P_max) → clears at c exactly, absorbed,
+    the grid takes 10 kW.  Period 2: a surplus at c (a − b c < 0), root a/b = 0.05 < c → clears below c at
+    the root, the grid supplies nothing.  Period 3: the deficit exceeds P_max = 300 kW at every price
+    (3000 − 2500 − 300 > 0 at p_max) → short at p_max.  Period 4: deficit 400 kW > P_max at c, so the price
+    rises until the load falls to local supply + P_max: (1400 − 300)/b = 0.11, a cleared period above c.
+    Without the supply step (variant A as written) period 1 clears at its local root 0.101 > c.
+    """
+    c = np.array([0.10, 0.10, 0.10, 0.10])
+    a = np.array([1010.0, 500.0, 3000.0, 1400.0])
+    b = 10_000.0
+
+    def z(p: np.ndarray) -> np.ndarray:
+        return a - b * p
+
+    prices, trace = bisection_prices(z, 4, p0=0.11, upstream_price=c, upstream_max_kw=300.0, tol_z=0.5)
+    assert prices[0] == 0.10 and trace.status[0] == "absorbed"
+    assert trace.upstream_kw[-1, 0] == pytest.approx(1010.0 - 1000.0)  # the grid covers the local deficit at c
+    assert abs(prices[1] - 0.05) <= 0.011 * 0.05 and trace.status[1] in ("cleared", "bracketed")
+    assert trace.upstream_kw[-1, 1] == 0.0 and prices[1] < c[1]
+    assert trace.status[2] == "short_at_p_max" and trace.uncleared_periods == [3]
+    assert "+" in trace.reasons[2] and "upstream supply" in trace.reasons[2]
+    assert abs(prices[3] - 0.11) <= 0.011 * 0.11 and trace.status[3] in ("cleared", "bracketed")
+    assert trace.upstream_kw[-1, 3] == 300.0
+    assert trace.eq34_met and not trace.converged
+    assert trace.iterations <= bisection_iteration_bound(0.03, 0.25, 0.01, upstream_supply=True)
+    summary = trace.clearing_summary()
+    assert summary["counts"]["absorbed"] == 1 and [u["period"] for u in summary["uncleared"]] == [3]  # type: ignore[index]
+    plain, plain_trace = bisection_prices(z, 4, p0=0.11, tol_z=0.5)
+    assert 0.25 - plain[2] <= 0.01 * 0.25 and plain_trace.status[2] == "short_at_p_max"
+    assert abs(plain[0] - 0.101) <= 0.011 * 0.101  # period 1 clears above c^buy, at the local root
+
+
+def test_free_disposal_clears_a_surplus_at_p_min_only_up_to_what_can_be_curtailed() -> None:
+    """Closed form: Z_k(p) = a_k − b p with a surplus at every allowed price (a − b p_min < 0).
+
+    Period 1: surplus 200 − 300 = −100 kW at p_min = 0.03 with 500 kW of curtailable generation → curtailed at
+    p_min (free disposal: p_min with Z ≤ 0 is an equilibrium), counted as cleared.  Period 2: surplus 100 kW but
+    only 40 kW can be curtailed → still surplus_at_p_min, not cleared.  Period 3 clears at its root 0.1.  Without
+    ``curtailable_kw`` period 1 is surplus_at_p_min as well.
+    """
+    a = np.array([200.0, 200.0, 1000.0])
+    b = 10_000.0
+
+    def z(p: np.ndarray) -> np.ndarray:
+        return a - b * p
+
+    prices, trace = bisection_prices(z, 3, p0=0.11, tol_z=0.5, curtailable_kw=np.array([500.0, 40.0, 0.0]))
+    assert trace.status[0] == "curtailed" and prices[0] <= 0.03 * 1.011
+    assert trace.excess_demand_kw[-1, 0] == pytest.approx(200.0 - b * trace.prices[-1, 0])
+    assert trace.status[1] == "surplus_at_p_min" and trace.uncleared_periods == [2]
+    assert abs(prices[2] - 0.1) <= 0.011 * 0.1 and trace.status[2] in ("cleared", "bracketed")
+    assert trace.eq34_met and not trace.converged
+    _, ok = bisection_prices(z, 3, p0=0.11, tol_z=0.5, curtailable_kw=np.array([500.0, 500.0, 0.0]))
+    assert ok.converged and ok.periods_with("curtailed") == [1, 2]
+    _, plain = bisection_prices(z, 3, p0=0.11, tol_z=0.5)
+    assert plain.status[:2] == ("surplus_at_p_min", "surplus_at_p_min") and not plain.converged
+    with pytest.raises(ValueError, match="curtailable_kw must be finite"):
+        bisection_prices(z, 3, curtailable_kw=np.array([1.0, math.nan, 0.0]))
+
+
+def test_supply_step_values() -> None:
+    z = np.array([50.0, 50.0, 50.0, -20.0, 500.0])
+    p = np.array([0.09, 0.10, 0.11, 0.10, 0.10])
+    got = upstream_supply_kw(z, p, np.full(5, 0.10), 100.0)
+    np.testing.assert_array_equal(got, [0.0, 50.0, 100.0, 0.0, 100.0])  # below, at, above; no sale; capped
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"upstream_max_kw": 10.0}, "upstream_max_kw was given without upstream_price"),
+        ({"upstream_price": 0.3, "upstream_max_kw": 1.0}, r"upstream_price of period 1 must lie in the price bracket"),
+        ({"upstream_price": [0.1, 0.1], "upstream_max_kw": 1.0}, "upstream_price must be one price or 3 prices"),
+        ({"upstream_price": 0.1, "upstream_max_kw": -1.0}, "upstream_max_kw of period 1 must be a finite power"),
+        ({"upstream_price": 0.1}, "upstream_price needs upstream_max_kw"),
+    ],
+)
+def test_supply_step_rejects_bad_parameters(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        bisection_prices(lambda p: np.zeros(3), 3, **kwargs)  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.data())
+def test_supply_step_linear_market_clears_at_min_of_root_and_upstream_price(k: int, data: st.DataObject) -> None:
+    """Z_k = b_k (r_k − p): with ample upstream supply at c_k the clearing price is min(r_k, c_k)."""
+    b = np.array(data.draw(st.lists(st.floats(10.0, 1e4), min_size=k, max_size=k)))
+    r = np.array(data.draw(st.lists(st.floats(0.035, 0.245), min_size=k, max_size=k)))
+    c = np.array(data.draw(st.lists(st.sampled_from([0.07, 0.11, 0.16]), min_size=k, max_size=k)))
+    prices, trace = bisection_prices(lambda p: b * (r - p), k, upstream_price=c, upstream_max_kw=1e7, tol_z=0.0)
+    assert trace.converged and trace.iterations <= bisection_iteration_bound(0.03, 0.25, 0.01, upstream_supply=True)
+    target = np.minimum(r, c)
+    assert np.all(np.abs(prices - target) <= 0.01 / (1 - 0.02) * target + 1e-15)
+    absorbed = np.array([s == "absorbed" for s in trace.status])
+    np.testing.assert_array_equal(prices[absorbed], c[absorbed])
+    assert np.all(r[absorbed] >= c[absorbed])

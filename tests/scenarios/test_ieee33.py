@@ -115,8 +115,12 @@ def test_bundled_profiles_network_market_tariff(s: IEEE33Scenario) -> None:
     assert (pv7.profile, wt21.profile, pv7.name, wt21.name) == ("pv", "wind", "pv7", "wt21")
     assert s.bus_available_gen_kw[12].sum() == pytest.approx(sum(x.forecast_kw[12] for x in s.renewables))
     n = s.network
-    assert (n.v_min_pu, n.v_max_pu, n.v0_pu, n.voltage_limits, n.load_scale) == (0.93, 1.07, 1.0, "soft", 1.0)
-    assert n.voltage_penalty_per_pu_h == 1000 and not n.hard_voltage_limits and not n.reverse_flow
+    assert (n.v_min_pu, n.v_max_pu, n.v0_pu, n.voltage_limits, n.load_scale) == (0.93, 1.07, 1.0, "hard", 1.0)
+    assert n.voltage_penalty_per_pu_h == 1000 and n.hard_voltage_limits and not n.reverse_flow
+    # the tap changer's line-drop compensation: V0 + k P_sub (MW), clipped to the voltage band
+    assert n.oltc_ldc_pu_per_mw == 0.0125
+    np.testing.assert_allclose(n.substation_voltage(np.array([0.0, 4000.0, 9000.0])), [1.0, 1.05, 1.07])
+    assert s.market.bisection.upstream_supply is True  # SPEC §6.7 default
     np.testing.assert_array_equal(n.s_max_mva(s.feeder), default_s_max_mva(s.feeder))
     m = s.market
     assert (m.kappa, m.exchange_efficiency) == (0.5, 1.0)
@@ -145,7 +149,8 @@ def test_load_by_folder_and_toml_path_and_kind_check(scen: Path) -> None:
 
 def test_edited_copy_is_read(scen: Path) -> None:
     edit(scen / TOML, "load_scale = 1.0", "load_scale = 0.8")
-    edit(scen / TOML, 'voltage_limits = "soft"', 'voltage_limits = "hard"')
+    edit(scen / TOML, 'voltage_limits = "hard"', 'voltage_limits = "soft"')
+    edit(scen / TOML, "oltc_ldc_pu_per_mw = 0.0125", "oltc_ldc_pu_per_mw = 0.0")
     edit(scen / TOML, "v0_pu = 1.0 ", "v0_pu = 1.03 ")
     edit(scen / TOML, "evs_per_station = 20", "evs_per_station = 5")
     edit_re(scen / TOML, r"^bus = 19 .*$", "bus = 19\nevs = 7")
@@ -154,7 +159,7 @@ def test_edited_copy_is_read(scen: Path) -> None:
     s = load_ieee33_scenario(scen)
     assert [c.ess.capacity_kwh for c in s.clusters] == [1000, 1000, 2000]  # per-cluster override
     assert s.cluster("C3").ess.p_charge_max_kw == 250
-    assert s.network.hard_voltage_limits and s.network.v0_pu == 1.03
+    assert not s.network.hard_voltage_limits and s.network.v0_pu == 1.03 and s.network.oltc_ldc_pu_per_mw == 0.0
     assert s.cluster_base_load_kw("C1") == pytest.approx(0.8 * 2120)
     assert s.transformer_area(16).fixed_kw[17] == pytest.approx(0.8 * 60 + 250)  # DR peak is not scaled
     assert [st.n_evs for st in s.ev_stations] == [5, 7, 5]
@@ -258,11 +263,15 @@ MALFORMED: list[tuple[str, Edit, str, list[str]]] = [
      TOML, ["ev.fleet.c_ev", "tariff.c_ev"]),
     ("fleet soc out of order", lambda d: edit(d / TOML, "soc_required = 0.8", "soc_required = 0.99"),
      TOML, ["ev.fleet.soc_required", "[soc_min, soc_max]"]),
-    ("unknown voltage_limits mode", lambda d: edit(d / TOML, 'voltage_limits = "soft"', 'voltage_limits = "medium"'),
+    ("unknown voltage_limits mode", lambda d: edit(d / TOML, 'voltage_limits = "hard"', 'voltage_limits = "medium"'),
      TOML, ["network.voltage_limits", "'medium'", "soft, hard"]),
-    ("soft limits without a price", lambda d: edit(d / TOML, "voltage_penalty_per_pu_h = 1000.0",
-                                                   "voltage_penalty_per_pu_h = 0"),
+    ("soft limits without a price", lambda d: (edit(d / TOML, 'voltage_limits = "hard"', 'voltage_limits = "soft"'),
+                                               edit(d / TOML, "voltage_penalty_per_pu_h = 1000.0",
+                                                    "voltage_penalty_per_pu_h = 0")),
      TOML, ["network.voltage_penalty_per_pu_h", "> 0", "soft limits"]),
+    ("negative line-drop compensation", lambda d: edit(d / TOML, "oltc_ldc_pu_per_mw = 0.0125",
+                                                       "oltc_ldc_pu_per_mw = -0.01"),
+     TOML, ["network.oltc_ldc_pu_per_mw", "-0.01", "p.u. per MW"]),
     ("v0 outside the limits", lambda d: edit(d / TOML, "v0_pu = 1.0 ", "v0_pu = 1.1 "),
      TOML, ["network.v0_pu", "= 1.1", "[0.93, 1.07]"]),
     ("empty voltage band", _empty_voltage_band,

@@ -62,7 +62,7 @@ KPI_COLUMNS: tuple[str, ...] = (
     "interaction_cost", "ev_bill", "curtailment_kwh", "curtailment_rate", "renewable_available_kwh", "grid_kwh",
     "exchange_kwh", "peak_valley_kw", "vmin_pu", "vmax_pu", "vmin_ac_pu", "voltage_violation_pu_h",
     "max_ldf_ac_error_pu", "ac_losses_kwh", "bisection_iterations", "max_excess_demand_kw", "spill_penalty",
-    "spill_kwh",
+    "spill_kwh", "prices_uncleared", "v0_max_pu",
 )
 #: Spawn key of the run's EV fleet under the run's seed (days use keys 0, 1, ...; the weather its own key).
 FLEET_SPAWN_KEY = 1 << 20

@@ -2,7 +2,9 @@
 
 Every scheme's dispatch is checked on the network after the fact: the per-bus injections (TA
 loads, EV net charging, storage net charging at the leading bus, dispatched PV and wind) go through
-LinDistFlow (:func:`sim.network.lindistflow.lindistflow`) and pandapower's AC power flow, period by period.
+LinDistFlow (:func:`sim.network.lindistflow.lindistflow`) and pandapower's AC power flow, period by period,
+with the substation at the tap changer's voltage ``V_0,t = clip(V_0 + k P^sub_t, v_min, v_max)``
+(:meth:`scenarios.schema.NetworkSpec.substation_voltage`, ``P^sub_t`` the feeder's net demand).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ SCHEME_COLUMNS: tuple[str, ...] = (
     "bisection_iterations", "max_excess_demand_kw", "solve_seconds",
     "pv_use_cost", "dr_cost", "ev_bill", "grid_kwh", "exchange_kwh", "renewable_available_kwh",
     "voltage_violation_pu_h", "max_ldf_ac_error_pu", "ac_losses_kwh", "gap_to_oracle_pct", "spill_penalty",
-    "spill_kwh",
+    "spill_kwh", "prices_uncleared", "v0_max_pu",
 )
 PRICE_COLUMNS: tuple[str, ...] = ("kind", "iteration", "period", "hour", "price", "excess_demand_kw", "lo", "hi")
 TIMESERIES_COLUMNS: tuple[str, ...] = ("scheme", "period", "bus", "entity", "variable", "value", "unit")
@@ -45,7 +47,8 @@ CLUSTER_VARIABLES: tuple[tuple[str, str], ...] = (
 class NetworkCheck:
     """Per-bus injections of one scheme's dispatch and their LinDistFlow / AC voltages.
 
-    Arrays ``(n_periods, n_buses)`` in feeder bus order; ``ac_losses_kw`` per period.
+    Arrays ``(n_periods, n_buses)`` in feeder bus order; ``ac_losses_kw`` and ``v0_pu`` (the substation's
+    voltage, set by its tap changer) per period.
     """
 
     p_load_kw: np.ndarray
@@ -58,6 +61,7 @@ class NetworkCheck:
     max_error_pu: float
     max_error_bus: int
     max_error_period: int | None
+    v0_pu: np.ndarray | None = None
 
 
 def bus_injections(scenario: IEEE33Scenario, res: SchemeResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,15 +94,19 @@ def bus_injections(scenario: IEEE33Scenario, res: SchemeResult) -> tuple[np.ndar
 
 
 def network_check(scenario: IEEE33Scenario, res: SchemeResult) -> NetworkCheck:
-    """LinDistFlow and AC voltages of a scheme's dispatch (SPEC §5.2 validation)."""
+    """LinDistFlow and AC voltages of a scheme's dispatch (SPEC §5.2 validation).
+
+    The substation voltage of period ``t`` is the tap changer's ``clip(V_0 + k P^sub_t / 1000, v_min, v_max)``
+    with ``P^sub_t = Σ_b (p_load − p_gen)`` (kW, losses not counted), the same rule the DA model uses.
+    """
     f = scenario.feeder
-    v0 = scenario.network.v0_pu
     pl, pg, ql = bus_injections(scenario, res)
+    v0 = scenario.network.substation_voltage((pl - pg).sum(axis=1))
     ldf = lindistflow(f, pl, ql, pg, v0_pu=v0)
     ac = ac_power_flow_series(f, pl, ql, pg, v0_pu=v0)
     cmp = compare_with_ac(ldf.v_pu, ac.v_pu, f)
     return NetworkCheck(pl, pg, ql, ldf.v_pu, ac.v_pu, ldf.p_sub_kw, ac.losses_kw, cmp.max_abs_error_pu, cmp.bus,
-                        cmp.period)
+                        cmp.period, v0)
 
 
 def check_balance(res: SchemeResult, net: NetworkCheck, tol_kw: float = 1e-5) -> float:
@@ -129,7 +137,10 @@ def scheme_row(scenario: IEEE33Scenario, res: SchemeResult, net: NetworkCheck) -
     curtail = float(sum(s.curtailment_kwh for s in res.clusters.values()))
     total_load = net.p_load_kw.sum(axis=1)
     vmin, vmax = scenario.network.v_min_pu, scenario.network.v_max_pu
-    viol = (np.clip(vmin - net.v_pu, 0, None) + np.clip(net.v_pu - vmax, 0, None))[:, 1:].sum() * dt
+    # AC voltages outside [v_min, v_max] (p.u.·h), every bus but the root (its voltage is the tap changer's)
+    root = scenario.feeder.bus_position[scenario.feeder.root]
+    v_ac = np.delete(net.v_ac_pu, root, axis=1)
+    viol = float(np.nansum(np.clip(vmin - v_ac, 0, None) + np.clip(v_ac - vmax, 0, None)) * dt)
     tr = res.trace
     return {
         "scheme": res.name,
@@ -161,6 +172,9 @@ def scheme_row(scenario: IEEE33Scenario, res: SchemeResult, net: NetworkCheck) -
         "gap_to_oracle_pct": math.nan,
         "spill_penalty": cc["spill"],
         "spill_kwh": float(sum(p["spill_kw"].sum() for p in prof) * dt),
+        # rolling-price periods that neither cleared nor were absorbed by the upstream supply (SPEC §6.7)
+        "prices_uncleared": float(len(tr.uncleared_periods)) if tr is not None and tr.status else math.nan,
+        "v0_max_pu": float(np.max(net.v0_pu)) if net.v0_pu is not None else scenario.network.v0_pu,
     }
 
 
@@ -226,7 +240,9 @@ def timeseries_frame(scenario: IEEE33Scenario, results: dict[str, SchemeResult],
                                             "variable": var, "value": arr.ravel(), "unit": unit}))
         for var, arr, unit in (("price", res.prices, "USD/kWh"), ("p_sub_kw", net.p_sub_kw, "kW"),
                                ("total_load_kw", net.p_load_kw.sum(axis=1), "kW"),
-                               ("ac_losses_kw", net.ac_losses_kw, "kW")):
+                               ("ac_losses_kw", net.ac_losses_kw, "kW"),
+                               ("v0_pu", net.v0_pu if net.v0_pu is not None
+                                else np.full(n, scenario.network.v0_pu), "pu")):
             frames.append(pd.DataFrame({"scheme": name, "period": periods, "bus": int(f.root), "entity": "system",
                                         "variable": var, "value": arr, "unit": unit}))
     df = pd.concat(frames, ignore_index=True)[list(TIMESERIES_COLUMNS)]

@@ -64,7 +64,7 @@ from agents.cluster import (
 )
 from agents.devices.core import Complementarity, Horizon
 from agents.ev import EVAgent, EVFleet, EVParams, FleetResponse, build_ev, make_feasible, set_ev_data
-from agents.milp import HighsModel, SolverOptions, SolveStats
+from agents.milp import HighsModel, SolveError, SolverOptions, SolveStats
 from agents.transformer_area import (
     DemandResponse,
     TransformerAreaAgent,
@@ -72,7 +72,7 @@ from agents.transformer_area import (
     set_intraday_elastic_load_data,
 )
 from market import Allocation, Offer, PriceTrace, SettlementReport, allocate, bisection_iteration_bound, settle
-from market.pricing import bisection_prices, repeat_to_grid
+from market.pricing import bisection_prices, repeat_to_grid, upstream_supply_kw
 from scenarios.ieee33_loader import fleet as sample_fleets
 from scenarios.schema import IEEE33Scenario
 from sim.engine.mpc import RecedingLoop, check_replay, held, receding
@@ -610,21 +610,36 @@ class DistributionModel:
             solve_seconds=seconds, **kw,
         )
 
+    def upstream_offer(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The upstream grid as a supplier (SPEC §6.7): its price ``c^buy_k`` (the cheapest cluster's buy price)
+        and capacity ``P^{up,max}`` (the clusters' connection limits summed), or ``(None, None)`` when
+        ``market.bisection.upstream_supply`` is off (SPEC §5.6 variant A as written)."""
+        if not self.spec.market.bisection.upstream_supply:
+            return None, None
+        params = [a.params for a in self.clusters.values()]
+        price = np.min([p.buy_prices(self.horizon) for p in params], axis=0)
+        return price, np.full(self.horizon.n, float(sum(p.p_grid_max_kw for p in params)))
+
     def _clear_prices(self, progress: Callable[[str], None] | None = None) -> tuple[np.ndarray, PriceTrace]:
-        """Scheme 1's rolling prices: bisection (SPEC §5.6 variant A) on the followers' excess demand."""
+        """Scheme 1's rolling prices: bisection (SPEC §5.6 variant A, with the upstream grid as a supplier at its
+        price by default, SPEC §6.7, and free disposal of a surplus at p_min by curtailing PV and wind) on the
+        followers' excess demand."""
         bis = self.spec.market.bisection
         it = [0]
-        up = np.min([a.params.buy_prices(self.horizon) for a in self.clusters.values()], axis=0)
+        up_price, up_max = self.upstream_offer()
 
         def z(prices: np.ndarray) -> np.ndarray:
             it[0] += 1
             zz = self.excess_demand(self.respond(prices))
             if progress:
-                progress(f"bisection iteration {it[0]}: max |Z| = {np.abs(zz).max():.1f} kW")
-            return with_upstream_supply(zz, prices, up) if bis.upstream_supply else zz
+                progress(f"bisection iteration {it[0]}: max |Z| = {np.abs(zz).max():.1f} kW (before upstream supply)")
+            return zz
 
+        avail = self.available_kw if self.replay == "oracle" else self.available_forecast_kw
         return bisection_prices(z, self.horizon.n, p0=bis.p0, p_min=bis.p_min, p_max=bis.p_max, xi=bis.xi,
-                                max_iter=bis.max_iter, tol_z=bis.tol_z_kw)
+                                max_iter=bis.max_iter, tol_z=bis.tol_z_kw, upstream_price=up_price,
+                                upstream_max_kw=up_max,
+                                curtailable_kw=np.asarray(avail, dtype=float) if bis.curtail_surplus else None)
 
     def _settle_bargaining(self, name: str, f: Followers, c0: dict[str, ClusterSolution],
                            sols: dict[str, ClusterSolution], stats: list[SolveStats], path: str, trace: PriceTrace,
@@ -632,6 +647,9 @@ class DistributionModel:
         """C^0 and NB-P1 → W-1…W-4 → NB-2 → settlement (the end of scheme 1)."""
         bis = self.spec.market.bisection
         z_final = self.excess_demand(f)
+        up_price, up_max = self.upstream_offer()
+        if up_price is not None and up_max is not None:  # what the upstream supply step leaves (SPEC §6.7)
+            z_final = z_final - upstream_supply_kw(z_final, f.prices, up_price, up_max)
         standalone_offers = [Offer(c, s.cost, None, s.net_demand_kw, self.horizon.dt_h) for c, s in c0.items()]
         coalition_offers = [Offer(c, s.cost, s.exchange_kw, s.net_demand_kw, self.horizon.dt_h)
                             for c, s in sols.items()]
@@ -643,7 +661,7 @@ class DistributionModel:
         return self._result(
             name, f, plans, seconds, interaction_cost=interaction, paths=paths, allocation=alloc,
             standalone=c0, settlement=report, trace=trace, excess_demand_kw=z_final, stats=stats,
-            info={"iteration_bound": bisection_iteration_bound(bis.p_min, bis.p_max, bis.xi)},
+            info={"iteration_bound": bisection_iteration_bound(bis.p_min, bis.p_max, bis.xi, bis.upstream_supply)},
         )
 
     def _greedy_result(self, name: str, f: Followers, c0: dict[str, ClusterSolution], seconds: float) -> SchemeResult:
@@ -981,6 +999,9 @@ def solve_lexicographic(
     hm.update()
     st1, p1 = solve_certified(hm, pairs, lossless, integer_columns=integer_columns)
     optimum = float(st1[-1].objective)
+    if not math.isfinite(optimum):  # never a cap from a solve without a solution (a NaN Param)
+        raise SolveError(f"{hm.ctx.label()}: stage 1 of the lexicographic solve ({p1}) ended '{st1[-1].status}' "
+                         f"with objective {optimum}, so there is no cost to cap stage 2 at", "imprecise", [])
     m.w_cost.set_value(0.0)
     m.w_ex.set_value(1.0)
     m.cost_cap.set_value(optimum + LEX_TOL * max(1.0, abs(optimum)))
@@ -994,24 +1015,6 @@ def solve_lexicographic(
         if keep.size:
             hm.unfix_columns(keep)
     return st1 + st2, f"{p1}; least exchange {p2}", optimum
-
-
-def with_upstream_supply(z: np.ndarray, prices: np.ndarray, upstream: np.ndarray, rel: float = 1e-12) -> np.ndarray:
-    """Excess demand when the upstream grid supplies without limit at its price ``upstream_k``.
-
-    Where the local excess demand ``Z_k`` is positive the grid covers it at ``p^up_k``: above that
-    price supply exceeds demand (the sign turns negative), at it the period clears, below it the
-    grid offers nothing (``Z_k`` unchanged).  Where ``Z_k ≤ 0`` nothing changes (no sale upstream).
-    The bisection then settles a deficit period at ``p^up_k`` (within ξ) — the coalition's marginal
-    cost — instead of running to ``p_max`` (``market.bisection.upstream_supply``).
-    """
-    out = np.array(z, dtype=float)
-    deficit = out > 0
-    above = prices > upstream * (1 + rel)
-    at = ~above & (prices >= upstream * (1 - rel))
-    out[deficit & above] = -out[deficit & above]
-    out[deficit & at] = 0.0
-    return out
 
 
 def _expr_values(hm: HighsModel, expr: Any, index: Sequence[Any]) -> np.ndarray:

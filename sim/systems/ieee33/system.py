@@ -12,7 +12,7 @@ each home EV agent's SOC at midnight (:meth:`IEEE33System.save_state`, JSON).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +27,7 @@ from sim.systems.ieee33.day import (
     simulate_day_steps,
     weather_model,
 )
-from sim.systems.ieee33.modes import MODES, Cooperative, IEEE33Mode, Noncooperative
+from sim.systems.ieee33.modes import MODES, Centralized, Cooperative, IEEE33Mode
 
 
 def _usd(name: str, description: str) -> KPI:
@@ -39,9 +39,31 @@ class IEEE33System(System):
     description = "IEEE-33 feeder with clusters, transformer areas and EVs (paper 004)"
     modes: ClassVar[Mapping[str, type[Mode]]] = MODES
     default_mode = Cooperative.name
-    key_contrast = (Cooperative.name, Noncooperative.name)
+    key_contrast = (Cooperative.name, Centralized.name)  # 004's headline: scheme 1 vs 2 (centralized), -17.6 %
     headline = ("total_cost", "grid_cost", "curtailment_kwh", "curtailment_rate", "grid_kwh", "peak_valley_kw",
                 "vmin_pu", "vmax_pu", "vmin_ac_pu")
+    #: constraint family -> the scenario fields that feed it (named in a failed solve's message)
+    scenario_fields: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "net.res_v_min": ("network.v_min_pu", "network.voltage_limits", "network.v0_pu", "network.load_scale"),
+        "net.res_v_max": ("network.v_max_pu", "network.voltage_limits", "network.v0_pu"),
+        "net.res_s_max": ("network.s_max_trunk_mva", "network.s_max_other_mva"),
+        "net.def_*": ("network.load_scale", "demand_response.aggregates.*.peak_kw", "renewables", "ev.stations"),
+        "ess*.*": ("storage.*", "clusters.*.ess"),
+        "ev*.*": ("ev.fleet.*", "ev.evs_per_station"),
+        "group.*": ("ev.fleet.*", "ev.evs_per_station"),
+        "ta*.*": ("demand_response.*",),
+        "res_revenue_neutral": ("tariff.revenue_neutral", "tariff.price_min_factor", "tariff.price_max_factor"),
+        "res_tou_order": ("tariff.price_min_factor", "tariff.price_max_factor"),
+        "res_peak_*": ("tariff.lambda_tp",),
+        "def_p_sub": ("network.reverse_flow", "intraday.p_grid_max_kw"),
+        "grid.*": ("intraday.p_grid_max_kw", "network.reverse_flow"),
+        "cl2": ("intraday.p_exchange_max_kw", "market.exchange_efficiency"),
+        "res_import": ("intraday.p_exchange_max_kw",),
+        "res_export": ("intraday.p_exchange_max_kw",),
+        "def_balance": ("intraday.p_grid_max_kw", "intraday.p_exchange_max_kw", "storage.*"),
+        "pv*.*": ("renewables",),
+        "wt*.*": ("renewables",),
+    }
     kpis = (
         _usd("total_cost", "system cost: upstream purchases + PV use + curtailment penalties + storage throughput "
              "+ DR discomfort + EV degradation"),
@@ -66,7 +88,11 @@ class IEEE33System(System):
         KPI("max_ldf_ac_error_pu", "p.u.", True, "largest LinDistFlow vs AC voltage difference"),
         KPI("ac_losses_kwh", "kWh", True, "AC line losses"),
         KPI("bisection_iterations", "1", None, "rolling-price bisection iterations (cooperative)"),
-        KPI("max_excess_demand_kw", "kW", True, "largest excess demand left at the final rolling prices"),
+        KPI("max_excess_demand_kw", "kW", True, "largest excess demand left at the final rolling prices "
+            "(net of the upstream supply when it is counted)"),
+        KPI("prices_uncleared", "1", True, "rolling-price periods that neither cleared nor were absorbed by the "
+            "upstream supply or by curtailment at p_min (cooperative; SPEC 6.7)"),
+        KPI("v0_max_pu", "p.u.", None, "highest substation voltage set by the tap changer's line-drop compensation"),
         _usd("spill_penalty", "penalty on spilled surplus"),
         KPI("spill_kwh", "kWh", True, "spilled surplus energy"),
         KPI("da_curtailment_kwh", "kWh", True, "curtailment planned by the day-ahead TOU design"),
@@ -79,8 +105,8 @@ class IEEE33System(System):
     def __init__(self, per_vehicle_records: bool = False) -> None:
         self.per_vehicle_records = per_vehicle_records
 
-    def load(self, name_or_path: str | Path) -> IEEE33Scenario:
-        return load_ieee33_scenario(name_or_path)
+    def load(self, name_or_path: str | Path, edits: Sequence[tuple[str, Any]] = ()) -> IEEE33Scenario:
+        return load_ieee33_scenario(name_or_path, edits)
 
     def prepare(self, scenario: Any, settings: SimSettings) -> Any:
         if settings.evs_per_station is not None:

@@ -17,8 +17,9 @@ builders (DESIGN principle 1):
   virtual vehicle per group of alike vehicles of a station, so the model size does not grow with
   the fleet;
 * network — LDF-1…LDF-5 with the scenario's voltage limits (soft: first-order slacks priced at
-  ``voltage_penalty_per_pu_h``; hard: A8 rows), octagon branch limits ``S^max`` and, without
-  ``reverse_flow``, ``P^buy = P^sub ≥ 0``.
+  ``voltage_penalty_per_pu_h``; hard: A8 rows), the substation tap changer's root voltage
+  ``V_0 + k P^sub_t`` (line-drop compensation, ``oltc_ldc_pu_per_mw``), octagon branch limits ``S^max``
+  and, without ``reverse_flow``, ``P^buy = P^sub ≥ 0``.
 
 Objective (004 eq. 11, cleaned in SPEC §5.3):
 
@@ -37,8 +38,8 @@ EV exclusivity rows are left out, the cut binaries are integer from the start, a
 pairs are checked on the optimum; only periods where both sides are used get their rows and
 binaries (the LP will try: burning a surplus through round-trip losses is cheaper than the 0.10
 USD/kWh curtailment penalty).  :attr:`TouDesign.path` says which way it went.  An infeasible day
-(e.g. ``voltage_limits = "hard"`` on the default scenario) raises :class:`agents.milp.SolveError`
-naming the constraint families (``res_v_min``).
+(e.g. ``voltage_limits = "hard"`` with a fixed set-point, ``oltc_ldc_pu_per_mw = 0``, on the default
+scenario) raises :class:`agents.milp.SolveError` naming the constraint families (``res_v_min``).
 """
 
 from __future__ import annotations
@@ -461,6 +462,7 @@ class TouDesignModel:
             v_max_pu=netspec.v_max_pu, v0_pu=netspec.v0_pu, s_max_mva=netspec.s_max_mva(feeder),
             p_extra_kw=p_extra, q_extra_kvar=q_extra, reverse_flow=netspec.reverse_flow,
             soft_limits=not netspec.hard_voltage_limits, violation_cost_per_pu_h=netspec.voltage_penalty_per_pu_h,
+            ldc_pu_per_mw=netspec.oltc_ldc_pu_per_mw,
         )
         dt = hz.dt_h
         if netspec.reverse_flow:

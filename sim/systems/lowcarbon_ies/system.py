@@ -11,7 +11,7 @@ knowing the realised wind day.  Costs in the scenario's currency (1e4 CNY, ä¸‡å…
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,8 +45,8 @@ _STORES = {"ess": "electric storage", "hs": "heat storage", "h2s": "H2 storage",
            "ccus": "CCUS rich-solvent tank"}
 
 
-def _cost(name: str, description: str) -> KPI:
-    return KPI(name, CURRENCY, True, description)
+def _cost(name: str, description: str, nonnegative: bool | None = None) -> KPI:
+    return KPI(name, CURRENCY, True, description, nonnegative)
 
 
 class LowCarbonSystem(System):
@@ -55,10 +55,32 @@ class LowCarbonSystem(System):
                    "data-driven robust (paper 003)")
     modes: ClassVar[Mapping[str, type[Mode]]] = MODES
     default_mode = CooperativeMode.name
+    #: constraint family -> the scenario fields that feed it (named in a failed solve's message)
+    scenario_fields: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "wind.*": ("wind.*",),
+        "gas.*": ("gas_purchase.*",),
+        "gt.*": ("gas_turbine.*",),
+        "gb.*": ("gas_boiler.*",),
+        "p2g.*": ("p2g.*",),
+        "p2a.*": ("p2a.*",),
+        "nh3s.*": ("ammonia_storage.*",),
+        "h2s.*": ("hydrogen_storage.*",),
+        "ess.*": ("electric_storage.*",),
+        "hs.*": ("heat_storage.*",),
+        "ccus.*": ("ccus.*",),
+        "eh.*": ("electric_heater.*",),
+        "dr.*": ("demand_response.*",),
+        "ev*.*": ("ev_fleet.*",),
+        "slack.*": ("recourse_slacks.*",),
+        "carbon.*": ("carbon_trading.*",),
+        "tp*.*": ("thermal_units",),
+    }
     kpis = (
-        _cost("total_cost", "realised cost of the day (003 eq. 10): Table 1's parts plus the penalty"),
-        *(_cost(COST_KPIS[col], text) for col, text in _TABLE1.items()),
-        _cost("plan_objective", "objective of the day-ahead plan (forecast MILP, robust worst case, or oracle MILP)"),
+        _cost("total_cost", "realised cost of the day (003 eq. 10): Table 1's parts plus the penalty",
+              nonnegative=False),  # carbon allowances sold count negative
+        *(_cost(COST_KPIS[col], text, False if col == "carbon_trading" else None) for col, text in _TABLE1.items()),
+        _cost("plan_objective", "objective of the day-ahead plan (forecast MILP, robust worst case, or oracle MILP)",
+              nonnegative=False),
         KPI("plan_iterations", "1", None, "C&CG iterations of the day-ahead plan (1 for a MILP)"),
         KPI("curtailment_kwh", "kWh", True, "wind energy curtailed (kWh, as the other systems and compare report it)"),
         KPI("curtailment_rate", "1", True, "curtailed / available wind energy"),
@@ -95,8 +117,8 @@ class LowCarbonSystem(System):
         KPI("mpc_solves", "1", None, "re-solves of the mpc replay (0 under oracle)"),
     )
 
-    def load(self, name_or_path: str | Path) -> LowCarbonScenario:
-        return load_lowcarbon_ies(name_or_path)
+    def load(self, name_or_path: str | Path, edits: Sequence[tuple[str, Any]] = ()) -> LowCarbonScenario:
+        return load_lowcarbon_ies(name_or_path, edits)
 
     def currency(self, scenario: Any) -> str:
         return str(getattr(scenario, "currency", CURRENCY))

@@ -8,7 +8,7 @@ reference samples of its error history; the intraday dispatch follows on the rea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,16 +33,32 @@ class RuralSystem(System):
     default_mode = CooperativeMode.name
     headline = ("total_cost", "grid_cost", "curtailment_kwh", "curtailment_rate", "grid_kwh", "peak_valley_kw",
                 "shed_kwh", "heat_shortfall_kwh")
+    #: constraint family -> the scenario fields that feed it (named in a failed solve's message)
+    scenario_fields: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "biogas_generator.*": ("biogas_generator.*",),
+        "biogas_storage.*": ("biogas_storage.*",),
+        "electric_boiler.*": ("electric_boiler.*",),
+        "heat_pump.*": ("heat_pump.*",),
+        "power_storage.*": ("power_storage.*",),
+        "heat_storage.*": ("heat_storage.*",),
+        "transferable_load.*": ("transferable_load.*",),
+        "grid.*": ("intraday_trading.*",),
+        "pv.*": ("pv.*",),
+        "*p_tr*": ("da_trading.*",),
+        "def_balance": ("intraday_trading.*", "power_storage.*", "recourse.*"),
+        "def_heat_balance": ("heat_storage.*", "heat_pump.*", "electric_boiler.*"),
+    }
     kpis = (
-        _cost("total_cost", "day-ahead trading cost plus the realised intraday cost"),
-        _cost("grid_cost", "intraday purchases minus sales"),
+        KPI("total_cost", "CNY", True, "day-ahead trading cost plus the realised intraday cost",
+            nonnegative=False),
+        KPI("grid_cost", "CNY", True, "intraday purchases minus sales", nonnegative=False),
         KPI("curtailment_kwh", "kWh", True, "PV energy curtailed"),
         KPI("curtailment_rate", "1", True, "curtailed / available PV energy"),
         KPI("renewable_available_kwh", "kWh", None, "PV energy available on the realised day"),
         KPI("grid_kwh", "kWh", None, "energy bought day-ahead and intraday"),
         KPI("peak_valley_kw", "kW", True, "peak minus valley of the net grid exchange"),
         _cost("da_cost", "day-ahead trading cost (first stage)"),
-        _cost("intraday_cost", "realised intraday cost (recourse)"),
+        KPI("intraday_cost", "CNY", True, "realised intraday cost (recourse)", nonnegative=False),
         KPI("da_trade_kwh", "kWh", None, "energy traded day-ahead"),
         KPI("intraday_buy_kwh", "kWh", None, "energy bought intraday"),
         KPI("intraday_sell_kwh", "kWh", None, "energy sold intraday"),
@@ -59,8 +75,8 @@ class RuralSystem(System):
         KPI("mpc_solves", "1", None, "re-solves of the mpc replay (0 under oracle)"),
     )
 
-    def load(self, name_or_path: str | Path) -> RuralIESScenario:
-        return load_rural_ies(name_or_path)
+    def load(self, name_or_path: str | Path, edits: Sequence[tuple[str, Any]] = ()) -> RuralIESScenario:
+        return load_rural_ies(name_or_path, edits)
 
     def currency(self, scenario: Any) -> str:
         return str(getattr(scenario, "currency", "CNY"))

@@ -7,7 +7,7 @@ the realised day with the plan fixed (:mod:`sim.systems.three_campus.day`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,11 +32,25 @@ class ThreeCampusSystem(System):
     key_contrast = (Cooperative.name, Noncooperative.name)
     headline = ("total_cost", "grid_cost", "curtailment_kwh", "curtailment_rate", "grid_kwh", "peak_valley_kw",
                 "renewable_utilisation")
+    #: constraint family -> the scenario fields that feed it (named in a failed solve's message)
+    scenario_fields: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "ess.*": ("parks.*.ess",),
+        "chp.*": ("parks.*.chp",),
+        "grid.*": ("parks.*.grid",),
+        "load.*": ("parks.*.dr", "profiles.forecast"),
+        "pv.*": ("parks.*.pv",),
+        "wind.*": ("parks.*.wind",),
+        "*line*": ("lines",),
+        "*p2p*": ("lines",),
+        "*bind*": ("penalties.*",),
+        "def_balance": ("parks.*.grid", "parks.*.ess", "lines"),
+    }
     kpis = (
         KPI("n_scenarios", "1", None, "real-time scenarios of the day-ahead plan"),
         KPI("mpc_solves", "1", None, "re-solves of the mpc replay (0 under oracle)"),
-        _cny("total_cost", "realised cost of the day (after settlement in cooperative mode)"),
-        _cny("grid_cost", "grid purchases minus sales"),
+        KPI("total_cost", "CNY", True, "realised cost of the day (after settlement in cooperative mode)",
+            nonnegative=False),
+        KPI("grid_cost", "CNY", True, "grid purchases minus sales", nonnegative=False),
         _cny("curtailment_penalty", "penalty on curtailed renewable energy"),
         _cny("storage_cost", "storage throughput cost"),
         _cny("dr_cost", "demand-response cost"),
@@ -57,8 +71,8 @@ class ThreeCampusSystem(System):
         _cny("plan_objective", "objective of the day-ahead plan (CVaR of the scenario costs)"),
     )
 
-    def load(self, name_or_path: str | Path) -> ThreeCampusScenario:
-        return load_three_campus(name_or_path)
+    def load(self, name_or_path: str | Path, edits: Sequence[tuple[str, Any]] = ()) -> ThreeCampusScenario:
+        return load_three_campus(name_or_path, edits)
 
     def currency(self, scenario: Any) -> str:
         return str(getattr(scenario, "currency", "CNY"))

@@ -1,15 +1,17 @@
-"""Summaries, figures and reports of ``run_sim.py compare`` / ``sweep`` (sim/analysis/compare.py), on synthetic
-KPI frames.
+"""Summaries, figures and reports of ``run_sim.py compare`` / ``sweep`` (sim/analysis/compare.py, stats.py, sweep.py),
+on synthetic and hand-made KPI frames.
 
 ``make_kpis`` builds a ``kpis.csv`` in the schema of :mod:`sim.engine.run` (identifiers, KPI columns, per-cluster
 columns; gains only for the cooperative mode).  Every day has a common level shared by all modes (common random
-numbers: the weather of the day) plus a mode effect plus (optionally) mode-specific noise, so paired differences
-are much sharper than the spread of the daily costs.  No solver is used.
+numbers: the weather of the day) plus a mode effect plus (optionally) mode-specific noise.  ``hand`` builds a tiny
+frame whose means, intervals and day counts are computed by hand below.  No solver is used.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import math
 import re
 from pathlib import Path
@@ -17,26 +19,38 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
 
 from sim.analysis.compare import (
-    PAIRED_COLUMNS,
+    PAIR_COLUMNS,
     compare_table,
-    key_verdict,
+    fig_pairs,
+    fig_total_cost,
+    interval_of,
     mean_ci,
-    metrics_of,
+    nonnegative,
+    pair_table,
     paired_days,
-    paired_differences,
     point_axis,
     point_differences,
+    point_fields,
     summary_lines,
     sweep_table,
     write_compare,
     write_sweep,
 )
+from sim.analysis.stats import ordered_pairs
+from sim.analysis.sweep import fig_sweep_heatmap, fig_sweep_line, ordered_points, sweep_grid
+from sim.engine.system import KPI
+from sim.systems import SYSTEMS
 
 MODES = ("cooperative", "centralized", "noncooperative", "oracle")
 CLUSTERS = ("C1", "C2", "C3")
 EFFECT = {"cooperative": 150.0, "centralized": 400.0, "noncooperative": 450.0, "oracle": 0.0}
+T975 = {2: 12.706204736174694, 3: 4.302652729749462, 4: 3.1824463052837078, 5: 2.7764451051977934,
+        10: 2.262157162798205}  # Student-t quantiles t_{0.975, n-1}
 
 
 def make_kpis(
@@ -87,8 +101,25 @@ def write_kpis(tmp: Path, kpis: pd.DataFrame, manifest: dict[str, object] | None
     return tmp
 
 
-def key(diffs: pd.DataFrame) -> pd.Series:
-    return diffs[diffs["kind"] == "key_contrast"].iloc[0]
+
+
+def hand(costs: dict[str, list[float]], seeds: tuple[int, ...] = (0,), point: str = "base",
+         curtailment: dict[str, list[float]] | None = None) -> pd.DataFrame:
+    """One row per (mode, seed, day): ``costs[mode]`` lists the days of every seed one after the other."""
+    rows = []
+    for mode, values in costs.items():
+        n = len(values) // len(seeds)
+        for s, seed in enumerate(seeds):
+            for d in range(n):
+                v = values[s * n + d]
+                rows.append({"run": f"{mode}-s{seed}", "mode": mode, "seed": seed, "point": point, "day": d + 1,
+                             "total_cost": v, "curtailment_kwh": (curtailment or {}).get(mode, [0.0] * len(values))[
+                                 s * n + d]})
+    return pd.DataFrame(rows)
+
+
+def pair(p: pd.DataFrame, a: str, b: str, metric: str = "total_cost") -> pd.Series:
+    return p[(p["a"] == a) & (p["b"] == b) & (p["metric"] == metric)].iloc[0]
 
 
 def assert_png(path: Path) -> None:
@@ -105,258 +136,301 @@ def assert_links_resolve(out: Path) -> list[str]:
     return links
 
 
-# ---------------------------------------------------------------------------------------------- mean_ci
+def assert_ticks_apart(fig: Figure) -> int:
+    """Draw ``fig`` and check that no two visible x tick labels of an axes overlap; returns how many were checked."""
+    FigureCanvasAgg(fig).draw()
+    checked = 0
+    for ax in fig.axes:
+        boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        for b1, b2 in itertools.combinations(boxes, 2):
+            assert not b1.overlaps(b2), (ax.get_title(), b1, b2)
+        checked += len(boxes)
+    return checked
+
+
+# ---------------------------------------------------------------------------------------------- intervals
 def test_mean_ci_matches_hand_computation() -> None:
-    # mean 3, s = sqrt(2.5), se = sqrt(0.5); t_{0.975, 4} = 2.7764451051977987
+    # mean 3, s = sqrt(2.5), se = sqrt(0.5)
     m, lo, hi, n = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
-    half = 2.7764451051977987 * math.sqrt(0.5)
+    half = T975[5] * math.sqrt(0.5)
     assert (m, n) == (3.0, 5)
-    assert lo == pytest.approx(3.0 - half, rel=1e-12)
-    assert hi == pytest.approx(3.0 + half, rel=1e-12)
-    # 90 %: t_{0.95, 4} = 2.1318467863266495
-    _, lo90, hi90, _ = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0], level=0.90)
-    assert (3.0 - lo90, hi90 - 3.0) == pytest.approx((2.1318467863266495 * math.sqrt(0.5),) * 2, rel=1e-12)
-    # two values: t_{0.975, 1} = 12.706204736174698, s = |a − b| / sqrt 2, se = |a − b| / 2
-    _, lo2, hi2, _ = mean_ci(np.array([10.0, 12.0]))
-    assert (lo2, hi2) == pytest.approx((11.0 - 12.706204736174698, 11.0 + 12.706204736174698), rel=1e-12)
-
-
-def test_mean_ci_edge_cases() -> None:
-    m, lo, hi, n = mean_ci([7.5])
-    assert (m, n) == (7.5, 1) and math.isnan(lo) and math.isnan(hi)
-    m, lo, hi, n = mean_ci([])
-    assert n == 0 and all(math.isnan(v) for v in (m, lo, hi))
+    assert (lo, hi) == pytest.approx((3.0 - half, 3.0 + half), rel=1e-12)
+    _, lo2, hi2, _ = mean_ci(np.array([10.0, 12.0]))  # s = |a − b| / sqrt 2, se = |a − b| / 2
+    assert (lo2, hi2) == pytest.approx((11.0 - T975[2], 11.0 + T975[2]), rel=1e-12)
     m, lo, hi, n = mean_ci([2.0, float("nan"), 4.0, float("inf")])  # non-finite values left out
     assert (m, n) == (3.0, 2)
-    assert mean_ci(pd.Series([4.0, 4.0, 4.0]))[:3] == (4.0, 4.0, 4.0)
     with pytest.raises(ValueError, match="level"):
         mean_ci([1.0, 2.0], level=1.0)
 
 
-# ---------------------------------------------------------------------------------------------- tables
-def test_compare_table_rows_and_values() -> None:
-    kpis = make_kpis()
-    t = compare_table(kpis)
-    assert list(t.columns[:6]) == ["mode", "metric", "mean", "ci_low", "ci_high", "n_days"]
-    assert list(dict.fromkeys(t["mode"])) == list(MODES)
-    gains = t[t["metric"].str.startswith("gain_")]
-    assert set(gains["mode"]) == {"cooperative"} and len(gains) == 3  # gains only where there was a bargaining
-    assert set(t.loc[t["mode"] == "oracle", "metric"]) == set(metrics_of(kpis)) - {f"gain_{c}" for c in CLUSTERS}
-    r = t[(t["mode"] == "centralized") & (t["metric"] == "total_cost")].iloc[0]
-    m, lo, hi, n = mean_ci(kpis.loc[kpis["mode"] == "centralized", "total_cost"])
-    assert (r["mean"], r["ci_low"], r["ci_high"], r["n_days"]) == pytest.approx((m, lo, hi, n))
-    for metric in ("total_cost", "grid_cost", "curtailment_kwh", "curtailment_rate", "grid_kwh", "peak_valley_kw",
-                   "vmin_pu", "vmax_pu", "final_cost_C1"):
-        assert metric in set(t["metric"])
+def test_interval_of_a_nonnegative_quantity_never_reaches_below_zero() -> None:
+    # few days: [100, 200, 600] has mean 300, s² = 70 000, half = t · sqrt(70 000 / 3) = 657.2 > 300: the range
+    x = [100.0, 200.0, 600.0]
+    half = T975[3] * math.sqrt(70_000.0 / 3.0)
+    signed = interval_of(x, nonnegative=False)
+    assert (signed.mean, signed.lo, signed.hi, signed.method) == pytest.approx((300.0, 300.0 - half, 300.0 + half,
+                                                                                "t"))
+    iv = interval_of(x, nonnegative=True)
+    assert (iv.mean, iv.lo, iv.hi, iv.n, iv.method, iv.mark) == (300.0, 100.0, 600.0, 3, "range", "†")
+    # ten days, one of them large: mean 10, s = sqrt(1000), se = 10, lower end 10 − 22.6 < 0: clipped at 0
+    y = [0.0] * 9 + [100.0]
+    iv = interval_of(y, nonnegative=True)
+    assert (iv.lo, iv.method, iv.mark) == (0.0, "t, clipped at 0", "*")
+    assert iv.hi == pytest.approx(10.0 + T975[10] * 10.0, rel=1e-12)
+    assert interval_of(y).lo == pytest.approx(10.0 - T975[10] * 10.0, rel=1e-12)  # signed: the plain t-interval
+    # an interval that stays above 0 is the t-interval; one day has none
+    z = interval_of([10.0, 11.0, 12.0], nonnegative=True)
+    assert z.method == "t" and z.lo == pytest.approx(11.0 - T975[3] / math.sqrt(3.0), rel=1e-12)
+    one = interval_of([5.0], nonnegative=True)
+    assert one.n == 1 and one.method == "none (n < 2)" and math.isnan(one.lo) and math.isnan(one.hi)
+
+
+def test_which_quantities_cannot_be_negative(caplog: pytest.LogCaptureFixture) -> None:
+    assert KPI("c", "USD", True, "a cost").is_nonnegative  # lower is better: inferred non-negative
+    assert not KPI("c", "USD", True, "net of sales", nonnegative=False).is_nonnegative
+    assert not KPI("v", "p.u.", False, "a voltage").is_nonnegative
+    assert nonnegative("total_cost", [7800.0, 9000.0], SYSTEMS["ieee33"])
+    assert nonnegative("curtailment_kwh", [0.0, 12.0])
+    assert not nonnegative("total_cost", [1.0, 2.0], SYSTEMS["lowcarbon_ies"])  # carbon allowances sold: signed
+    assert not nonnegative("gain_C1", [1.0, 2.0])  # not a KPI: signed
+    with caplog.at_level(logging.WARNING):
+        assert not nonnegative("total_cost", [5.0, -3.0], SYSTEMS["ieee33"])  # the data contradict the declaration
+    assert "declared non-negative" in caplog.text
+
+
+def test_compare_table_reports_no_negative_cost() -> None:
+    """The issue's case: few days with a large spread must not give a cost interval below 0."""
+    kpis = hand({"cooperative": [100.0, 200.0, 600.0], "centralized": [150.0, 260.0, 640.0]})
+    t = compare_table(kpis).set_index(["mode", "metric"])
+    r = t.loc[("cooperative", "total_cost")]
+    assert (r["mean"], r["ci_low"], r["ci_high"], r["ci_method"], r["n_days"]) == (300.0, 100.0, 600.0, "range", 3)
+    assert (t["ci_low"].dropna() >= 0).all()
+    text = summary_lines(kpis)
+    assert "300.00 [100.00, 600.00]†" in text
 
 
 def test_duplicate_days_are_rejected() -> None:
-    kpis = make_kpis(days=2)
+    kpis = hand({"cooperative": [1.0, 2.0]})
     with pytest.raises(ValueError, match="share"):
         compare_table(pd.concat([kpis, kpis.iloc[:1]]))
 
 
-# ---------------------------------------------------------------------------------------------- pairing
-def test_paired_differences_match_days_not_rows() -> None:
-    """Constant mode effect on days with a large spread: the paired interval is tight, whatever the row order."""
+# ---------------------------------------------------------------------------------------------- pairs
+def test_pair_order_key_contrast_first() -> None:
+    modes = ["oracle", "noncooperative", "centralized", "cooperative"]
+    assert ordered_pairs(modes, SYSTEMS["ieee33"]) == [
+        ("cooperative", "centralized"), ("cooperative", "noncooperative"), ("cooperative", "oracle"),
+        ("centralized", "noncooperative"), ("centralized", "oracle"), ("noncooperative", "oracle")]
+    assert ordered_pairs(modes, SYSTEMS["three_campus"])[:2] == [("cooperative", "noncooperative"),
+                                                                   ("cooperative", "centralized")]
+    assert ordered_pairs(modes)[0] == ("cooperative", "centralized")  # no manifest: the registry's first key contrast
+    assert ordered_pairs(["centralized", "oracle"]) == [("centralized", "oracle")]
+    assert ordered_pairs(["oracle"]) == []
+
+
+def test_pair_table_closed_form() -> None:
+    # cooperative − centralized per day: −10, −20, −30 → mean −20, s = 10, half = t₀.₉₇₅,₂ · 10 / √3
+    # cooperative − noncooperative: −100, 0, +50 → one each, and a tie
+    kpis = hand({"cooperative": [100.0, 200.0, 300.0], "centralized": [110.0, 220.0, 330.0],
+                 "noncooperative": [200.0, 200.0, 250.0]})
+    p = pair_table(kpis, ["total_cost"])
+    assert list(p.columns) == list(PAIR_COLUMNS)
+    assert list(zip(p["a"], p["b"], strict=True)) == [("cooperative", "centralized"), ("cooperative", "noncooperative"),
+                                                      ("centralized", "noncooperative")]
+    assert list(p["order"]) == [1, 2, 3]
+    r = pair(p, "cooperative", "centralized")
+    half = T975[3] * 10.0 / math.sqrt(3.0)
+    assert (r["n_days"], r["mean"]) == (3, pytest.approx(-20.0))
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((-20.0 - half, -20.0 + half), rel=1e-12)
+    assert r["mean_pct"] == pytest.approx(-100.0 * (10 / 110 + 20 / 220 + 30 / 330) / 3)  # per day, then averaged
+    assert (r["days_a_lower"], r["days_b_lower"], r["days_tie"]) == (3, 0, 0)
+    assert not r["conclusive"]  # −20 ± 24.8 includes 0
+    assert "cooperative vs centralized: not conclusive" in r["verdict"] and "cheaper on 3" in r["verdict"]
+    r = pair(p, "cooperative", "noncooperative")
+    assert (r["days_a_lower"], r["days_b_lower"], r["days_tie"]) == (1, 1, 1)
+    assert r["mean"] == pytest.approx(-50.0 / 3.0)
+
+
+def test_pairs_match_seed_and_day_and_state_unmatched() -> None:
+    # two seeds × two days = four observations; cooperative is cheaper by exactly 5 on each
+    kpis = hand({"cooperative": [10.0, 20.0, 30.0, 40.0], "centralized": [15.0, 25.0, 35.0, 45.0]}, seeds=(0, 1))
+    r = pair(pair_table(kpis), "cooperative", "centralized")
+    assert (r["n_days"], r["mean"], r["ci_low"], r["ci_high"]) == (4, -5.0, -5.0, -5.0)
+    assert r["conclusive"] and "**cooperative is cheaper than centralized: conclusive**" in r["verdict"]
+    shuffled = pair_table(kpis.sample(frac=1.0, random_state=3))
+    pd.testing.assert_frame_equal(pair_table(kpis), shuffled)
+    # seed 1 day 2 failed for centralized: three pairs remain, one day only in cooperative
+    cut = kpis[~((kpis["mode"] == "centralized") & (kpis["seed"] == 1) & (kpis["day"] == 2))]
+    r = pair(pair_table(cut), "cooperative", "centralized")
+    assert (r["n_days"], r["a_only"], r["b_only"]) == (3, 1, 0)
+    assert "1 only in cooperative" in r["note"]
+    one = pair(pair_table(hand({"cooperative": [1.0], "centralized": [2.0]})), "cooperative", "centralized")
+    assert one["n_days"] == 1 and math.isnan(one["ci_low"]) and "n < 2: no interval" in one["note"]
+    assert "not conclusive (n < 2: no interval)" in one["verdict"]
+    ties = pair(pair_table(hand({"cooperative": [3.0, 4.0], "centralized": [3.0, 4.0]})), "cooperative", "centralized")
+    assert ties["days_tie"] == 2 and "equal on every day" in ties["verdict"]
+
+
+def test_paired_days_ignore_row_order_and_the_daily_spread() -> None:
     kpis = make_kpis(noise=0.0, day_spread=3000.0)
-    diffs = paired_differences(kpis)
-    shuffled = paired_differences(kpis.sample(frac=1.0, random_state=3).reset_index(drop=True))
-    pd.testing.assert_frame_equal(diffs, shuffled)
-    assert list(diffs.columns) == list(PAIRED_COLUMNS)
-    pod = diffs[diffs["kind"] == "price_of_decentralisation"].set_index("mode")
-    assert list(pod.index) == ["cooperative", "centralized", "noncooperative"]
-    for mode in pod.index:
-        assert pod.loc[mode, "mean_usd"] == pytest.approx(EFFECT[mode])
-        assert pod.loc[mode, "ci_high_usd"] - pod.loc[mode, "ci_low_usd"] < 1e-6  # exact pairs: no spread
-        assert pod.loc[mode, "days_mode_cheaper"] == 0
-    k = key(diffs)
-    assert k["mean_usd"] == pytest.approx(EFFECT["cooperative"] - EFFECT["noncooperative"])
-    # unpaired, the same data would be hopelessly wide: the daily costs spread by thousands
-    assert kpis.loc[kpis["mode"] == "cooperative", "total_cost"].std() > 1000
+    joined, unmatched = paired_days(kpis, "noncooperative", "oracle")
+    assert unmatched == 0 and len(joined) == 7
+    assert joined["diff"].to_numpy() == pytest.approx(np.full(7, EFFECT["noncooperative"]))
+    assert kpis.loc[kpis["mode"] == "oracle", "total_cost"].std() > 1000  # unpaired, hopelessly wide
 
 
-def test_paired_percentages_are_per_day() -> None:
-    kpis = make_kpis(modes=("noncooperative", "oracle"), days=3, noise=0.0)
-    pairs, unmatched = paired_days(kpis, "noncooperative", "oracle")
-    assert unmatched == 0 and len(pairs) == 3
-    expected = (100 * pairs["diff"] / pairs["reference"].abs()).mean()
-    row = paired_differences(kpis).iloc[0]
-    assert row["mean_pct"] == pytest.approx(expected)
-
-
-def test_unmatched_days_are_left_out_with_a_note() -> None:
-    kpis = make_kpis(days=5)
-    kpis = kpis[~((kpis["mode"] == "noncooperative") & (kpis["day"] == 5))]
-    k = key(paired_differences(kpis))
-    assert k["n_days"] == 4 and k["unmatched_rows"] == 1
-    assert "without a counterpart" in k["note"]
-
-
-def test_conclusive_when_cooperative_always_cheaper(tmp_path: Path) -> None:
-    kpis = make_kpis(days=7, noise=20.0)
-    diffs = paired_differences(kpis)
-    k = key(diffs)
-    assert k["ci_high_usd"] < 0 and bool(k["conclusive"])
-    assert k["days_mode_cheaper"] == 7 and k["frac_mode_cheaper"] == 1.0
-    text = key_verdict(diffs)
-    assert "Cooperative is cheaper than noncooperative: conclusive" in text
-    assert "cheaper on 7 of 7 days" in text and "the interval excludes 0, so the data are conclusive" in text
-    files = write_compare(write_kpis(tmp_path, kpis))
-    report = files["report"].read_text(encoding="utf-8")
-    assert "the interval excludes 0, so the data are conclusive" in report
-    assert "not conclusive" not in report.split("## Setup")[0]
-
-
-def test_not_conclusive_when_noise_dominates(tmp_path: Path) -> None:
-    kpis = make_kpis(days=7, noise=0.0)
-    noise = np.array([300.0, -250.0, 100.0, -200.0, 50.0, -20.0, 10.0])  # mean −1.43, s ≈ 190
-    coop = kpis["mode"] == "cooperative"
-    nonc = kpis.loc[kpis["mode"] == "noncooperative", "total_cost"].to_numpy()
-    kpis.loc[coop, "total_cost"] = nonc + noise
-    k = key(paired_differences(kpis))
-    assert k["ci_low_usd"] < 0 < k["ci_high_usd"] and not bool(k["conclusive"])
-    assert k["mean_usd"] == pytest.approx(noise.mean())
-    assert k["days_mode_cheaper"] == 3
-    files = write_compare(write_kpis(tmp_path, kpis))
-    report = files["report"].read_text(encoding="utf-8")
-    assert "the interval includes 0, so the data are not conclusive" in report
-    assert "Cooperative vs noncooperative: not conclusive" in report
-
-
-def test_cooperative_dearer_is_conclusive_the_other_way() -> None:
-    kpis = make_kpis(effect={"cooperative": 600.0, "centralized": 0.0, "noncooperative": 100.0, "oracle": 0.0})
-    text = key_verdict(paired_differences(kpis))
-    assert "Cooperative is dearer than noncooperative: conclusive" in text
-    assert "cheaper on 0 of 7 days" in text
-
-
-# ---------------------------------------------------------------------------------------------- missing modes, n = 1
-def test_missing_modes_skip_their_contrasts(tmp_path: Path) -> None:
-    kpis = make_kpis(modes=("cooperative", "centralized"), days=4)
-    diffs = paired_differences(kpis)
-    # no full-information mode ran: no price-of-decentralisation rows, only the key contrast (skipped)
-    assert list(diffs["kind"]) == ["key_contrast"]
-    assert (diffs["n_days"] == 0).all() and diffs["mean_usd"].isna().all()
-    assert key(diffs)["note"] == "skipped: no rows for mode noncooperative"
-    assert "not compared" in key_verdict(diffs)
-    files = write_compare(write_kpis(tmp_path, kpis))
-    assert "price_of_decentralisation" not in files and "cooperative_vs_noncooperative" not in files
-    assert {"total_cost", "cost_per_day", "cluster_gains", "curtailment_grid", "voltages"} <= set(files)
-    report = files["report"].read_text(encoding="utf-8")
-    assert "not run: noncooperative, oracle" in report
-    assert_links_resolve(tmp_path)
-    lines = summary_lines(kpis)
-    assert "not compared" in lines and "cooperative" in lines
-
-
-def test_only_the_base_mode(tmp_path: Path) -> None:
-    kpis = make_kpis(modes=("oracle",), days=3)
-    diffs = paired_differences(kpis)
-    assert list(diffs["kind"]) == ["key_contrast"]
-    files = write_compare(write_kpis(tmp_path, kpis))
-    assert "cluster_gains" not in files and files["report"].is_file()
-
-
-def test_one_day_gives_no_interval(tmp_path: Path) -> None:
-    kpis = make_kpis(days=1)
-    t = compare_table(kpis)
-    assert (t["n_days"] == 1).all() and t["ci_low"].isna().all() and t["ci_high"].isna().all()
-    k = key(paired_differences(kpis))
-    assert k["n_days"] == 1 and not bool(k["conclusive"]) and "one day" in k["note"]
-    files = write_compare(write_kpis(tmp_path, kpis))
-    report = files["report"].read_text(encoding="utf-8")
-    assert "not conclusive" in report and "n/a" in report
-    for name in ("total_cost", "price_of_decentralisation", "cooperative_vs_noncooperative"):
-        assert_png(files[name])
-    assert "± n/a" in summary_lines(kpis)
-
-
-# ---------------------------------------------------------------------------------------------- files
-def test_write_compare_files(tmp_path: Path) -> None:
-    kpis = make_kpis(days=5, seeds=(0, 1))
-    manifest = {"scenario": "ieee33", "scenario_sha256": "ab" * 32, "command": "run_sim.py compare --days 5",
-                "settings": {"replay": "oracle", "n_mc": 200, "n_scenarios": 6}}
-    files = write_compare(write_kpis(tmp_path, kpis, manifest))
-    expected = {"comparison", "decentralisation", "report", "total_cost", "cost_per_day", "price_of_decentralisation",
-                "cluster_gains", "curtailment_grid", "voltages", "cooperative_vs_noncooperative"}
-    assert set(files) == expected
-    for name, path in files.items():
-        assert path.is_file(), name
-        if path.suffix == ".png":
-            assert path.parent == tmp_path / "figures"
-            assert_png(path)
-    comp = pd.read_csv(files["comparison"])
-    pd.testing.assert_frame_equal(comp, compare_table(kpis), check_dtype=False, atol=1e-6)
-    dec = pd.read_csv(files["decentralisation"])
-    assert list(dec.columns) == list(PAIRED_COLUMNS)
-    assert key(dec)["n_days"] == 10  # two seeds × five days, paired on (seed, day)
-    links = assert_links_resolve(tmp_path)
-    assert len(links) == 7
-    report = files["report"].read_text(encoding="utf-8")
-    assert "scenario `ieee33`" in report and "seeds 0, 1" in report and "n_mc = 200" in report
-    assert "individually rational" in report and "Price of decentralisation" in report
-    assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave nothing behind
-
-
-def test_summary_lines() -> None:
+def test_summary_lines_print_the_first_pair() -> None:
     text = summary_lines(make_kpis(days=5))
     lines = text.splitlines()
     for mode in MODES:
         assert any(line.startswith(mode) for line in lines)
-    assert "(reference)" in text and "conclusive" in text and "±" in text
+    assert "(reference)" in text
+    assert lines[-1].startswith("cooperative − centralized: cooperative is cheaper than centralized: conclusive")
+    assert "cooperative cheaper on 5, centralized cheaper on 0, equal on 0 of 5 days" in lines[-1]
 
 
-def test_point_axis() -> None:
-    pts, x, label = point_axis(["market.kappa=0.9", "market.kappa=0", "market.kappa=0.5"])
-    assert pts == ["market.kappa=0", "market.kappa=0.5", "market.kappa=0.9"] and x == [0.0, 0.5, 0.9]
-    assert label == "market.kappa"
-    manifest = {"runs": [{"point": "a", "overrides": [["market.kappa", 0.9]]},
-                         {"point": "b", "overrides": [["market.kappa", "0.1"]]}]}
-    assert point_axis(["a", "b"], manifest) == (["b", "a"], [0.1, 0.9], "market.kappa")
-    assert point_axis(["base", "market.kappa=0.5"]) == (["base", "market.kappa=0.5"], None, "sweep point")
-    assert point_axis(["a.x=1", "b.y=2"])[1] is None
+# ---------------------------------------------------------------------------------------------- figures
+def _errorbars(fig: Figure) -> int:
+    return sum(isinstance(c, ErrorbarContainer) for ax in fig.axes for c in ax.containers)
 
 
-def test_write_sweep(tmp_path: Path) -> None:
-    points = {"market.kappa=0.9": 300.0, "market.kappa=0": 0.0, "market.kappa=0.5": 150.0}
-    frames = []
-    for p, shift in points.items():
-        eff = {m: v + shift for m, v in EFFECT.items()}
-        frames.append(make_kpis(modes=("cooperative", "oracle"), days=4, effect=eff, point=p, noise=5.0))
-    kpis = pd.concat(frames, ignore_index=True)
-    manifest = {"scenario": "ieee33", "runs": [{"point": p, "overrides": [["market.kappa", float(p.split("=")[1])]]}
-                                                for p in points]}
-    files = write_sweep(write_kpis(tmp_path, kpis, manifest))
-    sweep = pd.read_csv(files["sweep"], dtype={"point": str})
-    pd.testing.assert_frame_equal(sweep, sweep_table(kpis, points=list(sweep["point"].drop_duplicates())),
+def test_few_days_are_points_many_days_are_intervals() -> None:
+    few = make_kpis(days=4)
+    fig = fig_total_cost(compare_table(few), few)
+    ax = fig.axes[0]
+    assert _errorbars(fig) == 0
+    joins = [ln for ln in ax.lines if len(ln.get_xdata()) == len(MODES)]  # one grey line per day across the modes
+    assert len(joins) == 4
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 4 * len(MODES)  # every day of every mode a marker
+    p = pair_table(few)
+    assert _errorbars(fig_pairs(p, few)) == 0
+    many = make_kpis(days=10)
+    assert _errorbars(fig_total_cost(compare_table(many), many)) == len(MODES)
+    assert _errorbars(fig_pairs(pair_table(many), many)) == 6  # every pair of four modes
+    assert assert_ticks_apart(fig) == len(MODES)
+
+
+# ---------------------------------------------------------------------------------------------- files
+def test_write_compare_files(tmp_path: Path) -> None:
+    kpis = make_kpis(days=3, seeds=(0, 1))
+    kpis = kpis[~((kpis["mode"] == "centralized") & (kpis["seed"] == 1) & (kpis["day"] == 3))]
+    manifest = {"scenario": "ieee33", "scenario_sha256": "ab" * 32,  # no "system": loading ieee33 costs 10 s
+                "command": "run_sim.py compare --days 3", "settings": {"replay": "oracle", "n_mc": 200}}
+    write_kpis(tmp_path, kpis, manifest)
+    pd.DataFrame([{"run": "centralized-s1", "mode": "centralized", "seed": 1, "point": "base", "day": 3,
+                   "message": "day 3 of centralized-s1 infeasible at 14:15"}]).to_csv(tmp_path / "failures.csv",
+                                                                                     index=False)
+    files = write_compare(tmp_path)
+    expected = {"comparison", "pairs", "report", "total_cost", "cost_per_day", "pairs_total_cost",
+                "cooperative_vs_centralized", "cluster_gains", "curtailment_grid", "voltages"}
+    assert set(files) == expected
+    for path in files.values():
+        assert path.is_file()
+        if path.suffix == ".png":
+            assert_png(path)
+    pd.testing.assert_frame_equal(pd.read_csv(files["comparison"]), compare_table(kpis),
                                   check_dtype=False, atol=1e-6)
-    assert list(dict.fromkeys(sweep["point"])) == ["market.kappa=0", "market.kappa=0.5", "market.kappa=0.9"]
-    coop = sweep[(sweep["mode"] == "cooperative") & (sweep["metric"] == "total_cost")]
-    assert coop["mean"].is_monotonic_increasing and (coop["n_days"] == 4).all()
-    diff = point_differences(kpis, "cooperative", "total_cost", list(dict.fromkeys(sweep["point"])))
-    assert list(diff["point"]) == ["market.kappa=0.5", "market.kappa=0.9"]
-    assert list(diff["mean"]) == pytest.approx([150.0, 300.0]) and (diff["n_days"] == 4).all()
-    figs = {k: v for k, v in files.items() if k.startswith("sweep_")}
-    assert set(figs) == {f"sweep_{m}" for m in metrics_of(kpis)}
-    for path in figs.values():
-        assert_png(path)
+    pairs = pd.read_csv(files["pairs"])
+    assert pairs.iloc[0]["contrast"] == "cooperative − centralized" and pairs.iloc[0]["metric"] == "total_cost"
+    assert set(pairs["metric"]) >= {"total_cost", "curtailment_kwh", "grid_kwh"}
+    r = pair(pairs, "cooperative", "centralized")
+    assert (r["n_days"], r["a_only"]) == (5, 1)  # two seeds × three days, one failed
     report = files["report"].read_text(encoding="utf-8")
-    assert "Sweep over market.kappa" in report
-    text = summary_lines(kpis)
-    assert text.index("point market.kappa=0.9\n") < text.index("point market.kappa=0\n")  # order of appearance
-    assert text.count("(reference)") == 3
-    assert "market.kappa=0.9 − market.kappa=0" in report and "higher (conclusive)" in report
-    assert len(assert_links_resolve(tmp_path)) == len(figs)
+    verdict = report.split("## Verdict")[1]
+    assert verdict.index("cooperative − centralized") < verdict.index("cooperative − noncooperative")
+    assert "## Failed runs (1)" in report and "infeasible at 14:15" in report
+    assert "cooperative − centralized: 1 (seed, day) only in cooperative" in report
+    assert "seeds 0, 1" in report and "n_mc = 200" in report and "individually rational" in report
+    assert len(assert_links_resolve(tmp_path)) == 7
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_write_sweep_one_day_one_point(tmp_path: Path) -> None:
-    files = write_sweep(write_kpis(tmp_path, make_kpis(modes=("cooperative",), days=1)))
-    assert files["report"].is_file() and files["sweep_total_cost"].is_file()
-    assert "n/a" in files["report"].read_text(encoding="utf-8")
+def test_write_compare_one_mode_one_day(tmp_path: Path) -> None:
+    files = write_compare(write_kpis(tmp_path, make_kpis(modes=("oracle",), days=1)))
+    report = files["report"].read_text(encoding="utf-8")
+    assert "Only one mode ran" in report and "(n < 2)" in report
+    assert pd.read_csv(files["pairs"]).empty
+    assert "pairs_total_cost" not in files and "cluster_gains" not in files
 
 
 def test_missing_kpis_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"kpis\.csv"):
         write_compare(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------- sweeps
+def lean(point: str, shift: float, days: int = 3, modes: tuple[str, ...] = ("cooperative",)) -> pd.DataFrame:
+    """Total cost 100·(day) + shift per mode effect, curtailment = day: only two metrics, so few figures."""
+    return hand({m: [100.0 * d + shift + EFFECT[m] for d in range(1, days + 1)] for m in modes}, point=point,
+                curtailment={m: [float(d) for d in range(1, days + 1)] for m in modes})
+
+
+def test_point_fields_and_axis() -> None:
+    f = point_fields(["market.kappa=0.9,ev.share=b", "market.kappa=0,ev.share=a", "market.kappa=0.9,ev.share=a",
+                      "market.kappa=0,ev.share=b"])
+    assert list(f.columns) == ["market.kappa", "ev.share"] and f["market.kappa"].dtype == float
+    assert ordered_points(f) == ["market.kappa=0,ev.share=b", "market.kappa=0,ev.share=a",
+                                 "market.kappa=0.9,ev.share=b", "market.kappa=0.9,ev.share=a"]  # numeric, then given
+    manifest = {"runs": [{"point": "a", "overrides": [["market.kappa", 0.9]]},
+                         {"point": "b", "overrides": [["market.kappa", "0.1"]]}]}
+    assert point_axis(["a", "b"], manifest) == (["b", "a"], [0.1, 0.9], "market.kappa")
+    assert point_axis(["market.kappa=10", "market.kappa=9"]) == (["market.kappa=9", "market.kappa=10"], [9.0, 10.0],
+                                                                 "market.kappa")  # numeric, not text order
+    assert point_axis(["base", "market.kappa=0.5"])[1:] == (None, "sweep point")
+    assert point_axis(["a.x=1", "b.y=2"])[1] is None
+
+
+def test_sweep_heatmap_cells(tmp_path: Path) -> None:
+    # total cost mean over days 1..3 = 200 + 50·kappa_index + 7·(scale is high)
+    kappas, scales = (0.9, 0.0, 0.5), ("low", "high")
+    frames = [lean(f"market.kappa={k},network.load_scale={s}", 50.0 * sorted(kappas).index(k) + 7.0 * (s == "high"),
+                   modes=("cooperative", "oracle")) for k in kappas for s in scales]
+    kpis = pd.concat(frames, ignore_index=True)
+    fields = point_fields(list(kpis["point"]))
+    table = sweep_table(kpis, points=ordered_points(fields))
+    grid = sweep_grid(table, "total_cost", "cooperative", fields)
+    assert list(grid.columns) == [0.0, 0.5, 0.9] and list(grid.index) == ["low", "high"]
+    expected = 200.0 + 150.0 + np.array([[0.0, 50.0, 100.0], [7.0, 57.0, 107.0]])
+    np.testing.assert_allclose(grid.to_numpy(float), expected)
+    fig = fig_sweep_heatmap(table, "total_cost", fields)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 2  # one heatmap per mode
+    np.testing.assert_allclose(np.asarray(images[0].get_array()), expected)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "350.00" in texts and "457.00" in texts  # every cell annotated
+    files = write_sweep(write_kpis(tmp_path, kpis))
+    report = files["report"].read_text(encoding="utf-8")
+    assert "Sweep over market.kappa × network.load_scale" in report
+    assert "| market.kappa | network.load_scale | days |" in report
+    assert set(files) == {"sweep", "report", "sweep_total_cost", "sweep_curtailment_kwh"}
+    sweep = pd.read_csv(files["sweep"], dtype={"point": str})
+    assert list(dict.fromkeys(sweep["point"]))[:2] == ["market.kappa=0.0,network.load_scale=low",
+                                                       "market.kappa=0.0,network.load_scale=high"]
+
+
+def test_sweep_one_field_line(tmp_path: Path) -> None:
+    labels = {"market.kappa=0.9": 300.0, "market.kappa=0": 0.0, "market.kappa=0.5": 150.0}
+    kpis = pd.concat([lean(p, s, days=4) for p, s in labels.items()], ignore_index=True)
+    pts, x, xlabel = point_axis(list(kpis["point"]))
+    diff = point_differences(kpis, "cooperative", "total_cost", pts)
+    assert list(diff["point"]) == ["market.kappa=0.5", "market.kappa=0.9"]
+    assert list(diff["mean"]) == pytest.approx([150.0, 300.0]) and (diff["n_days"] == 4).all()
+    table = sweep_table(kpis, points=pts)
+    fig = fig_sweep_line(table, kpis, "total_cost", pts, x, xlabel)
+    mean_line = next(ln for ln in fig.axes[0].lines if ln.get_label() == "Cooperative")
+    assert list(mean_line.get_xdata()) == [0.0, 0.5, 0.9]  # sorted numerically: a line, not a zig-zag
+    assert list(mean_line.get_ydata()) == pytest.approx([400.0, 550.0, 700.0])
+    assert len(fig.axes[0].lines) == 1 + 4  # four days (< 10) as thin lines
+    files = write_sweep(write_kpis(tmp_path, kpis))
+    report = files["report"].read_text(encoding="utf-8")
+    assert "market.kappa=0.9 − market.kappa=0" in report and "higher (conclusive)" in report
+    assert len(assert_links_resolve(tmp_path)) == 2
+
+
+def test_sweep_ticks_do_not_overlap() -> None:
+    names = [f"network.load_scale=scenario_{c}_with_a_long_name" for c in "abcdefghijkl"]
+    kpis = pd.concat([lean(p, 10.0 * i) for i, p in enumerate(names)], ignore_index=True)
+    pts, x, xlabel = point_axis(list(kpis["point"]))
+    assert x is None and xlabel == "network.load_scale"
+    fig = fig_sweep_line(sweep_table(kpis, points=pts), kpis, "total_cost", pts, x, xlabel)
+    assert assert_ticks_apart(fig) >= 12

@@ -11,10 +11,10 @@ import pytest
 
 import run_sim
 from agents.devices.core import Horizon
-from agents.milp import HighsModel
+from agents.milp import HighsModel, SolveError
 from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario
-from sim.engine.mpc import PastFixer, RecedingLoop, held, period_vars, receding
+from sim.engine.mpc import PastFixer, RecedingLoop, held, period_vars, receding, repair_fixed_rows
 from sim.engine.spec import SimSettings
 from sim.systems.ieee33.modes import modes_of
 from sim.systems.ieee33.schemes import DayData, DistributionModel, SchemeResult, make_day
@@ -204,3 +204,70 @@ def test_simulate_with_mpc_replay_resumes_identically(tmp_path: Path) -> None:
     marker.unlink()
     assert run_sim.main([*args, "--resume"]) == 0
     assert marker.exists() and (out / "kpis.csv").read_bytes() == first
+
+
+# ------------------------------------------------------------------------------ round-off in the fixed past
+
+
+def _solved_perfect_toy() -> tuple[pyo.ConcreteModel, HighsModel]:
+    """The toy with demand 2, 4, 2, 4 kWh known in advance: buy 7 at hour 1, charging 5 kW to a full 10 kWh store."""
+    m = _storage_model()
+    for t, v in zip(H4.periods, [2.0, 4.0, 2.0, 4.0], strict=True):
+        m.demand[t] = v
+    hm = HighsModel(m, "toy")
+    hm.solve()
+    assert hm.value(m.buy[1]) == pytest.approx(7.0) and hm.value(m.soc[1]) == pytest.approx(10.0)
+    return m, hm
+
+
+def _add_round_off(m: pyo.ConcreteModel, hm: HighsModel) -> None:
+    """What HiGHS hands back within its tolerances: the balance 5e-7 kW off, the store 1e-9 kWh over its maximum."""
+    hm.x[hm.column(m.buy[1])] += 5e-7
+    hm.x[hm.column(m.soc[1])] = 10.0 + 1e-9
+
+
+def test_round_off_in_a_fixed_period_makes_the_next_solve_infeasible_unless_repaired() -> None:
+    # the failure (ieee33 seed 7, day 3, 20:00): values fixed as read back, so bal[1] is a constant row 5e-7 off
+    m, hm = _solved_perfect_toy()
+    _add_round_off(m, hm)
+    for v in (m.buy[1], m.charge[1], m.soc[1]):
+        v.fix(min(hm.value(v), v.ub))
+    hm.update()
+    hm.clear_solver()  # cold: HiGHS's presolve sees the constant row
+    with pytest.raises(SolveError, match=r"bal"):
+        hm.solve()
+    # the fixer snaps the store onto its bound and moves the one value off its bounds (buy) so bal[1] holds
+    m, hm = _solved_perfect_toy()
+    _add_round_off(m, hm)
+    fixer = PastFixer([m], H4)
+    assert fixer.fix_period(1, hm) <= 1e-15
+    assert m.soc[1].value == 10.0 and m.charge[1].value == 5.0
+    assert m.buy[1].value == pytest.approx(7.0, abs=1e-12)
+    assert m.buy[1].value - m.demand[1].value - m.charge[1].value == pytest.approx(0.0, abs=1e-13)
+    hm.update()
+    hm.clear_solver()
+    assert hm.solve().objective == pytest.approx(17.0, abs=1e-6)  # the perfect plan, executed
+    fixer.release()
+
+
+def test_the_fixer_refuses_a_value_it_cannot_trust() -> None:
+    m, hm = _solved_perfect_toy()
+    hm.x[hm.column(m.soc[1])] = float("nan")
+    with pytest.raises(ValueError, match=r"toy: soc\[1\] executed at step 1: the value nan"):
+        PastFixer([m], H4).fix_period(1, hm)
+    m, hm = _solved_perfect_toy()
+    hm.x[hm.column(m.soc[1])] = 10.5  # far beyond the 10 kWh maximum: not round-off
+    with pytest.raises(ValueError, match=r"soc\[1\].*lies 0\.5 beyond its bound 10.*allowed range \[0, 10\]"):
+        PastFixer([m], H4).fix_period(1, hm)
+    assert not any(v.fixed for v in m.component_data_objects(pyo.Var))
+
+
+def test_rows_that_hold_are_left_alone() -> None:
+    m, hm = _solved_perfect_toy()
+    vs = [m.buy[2], m.charge[2], m.soc[2]]
+    cols = np.array([hm.column(v) for v in vs])
+    for v, x in ((m.buy[1], 7.0), (m.charge[1], 5.0), (m.soc[1], 10.0)):
+        v.fix(x)
+    vals = np.array([0.0, -4.0, 6.0])  # hour 2: the store serves the 4 kWh; bal[2] and dyn[2] hold exactly
+    new, miss = repair_fixed_rows(hm, cols, vals, np.array([0.0, -5.0, 0.0]), np.array([100.0, 5.0, 10.0]))
+    assert new is vals and miss == 0.0

@@ -20,7 +20,7 @@ import run_sim
 from scenarios.schema import ScenarioError
 from sim.engine.run import completed_days, load_scenario
 from sim.engine.run import execute as _execute
-from sim.engine.scenario import apply_override
+from sim.engine.scenario import scenario_hash
 from sim.engine.spec import RunSpec, SimSettings
 from sim.systems import SYSTEMS, system_for
 from sim.systems.ieee33.day import simulate_day
@@ -110,17 +110,50 @@ def test_killed_run_resumes_to_the_same_kpis(tmp_path: Path) -> None:
 
 
 def test_bad_set_path_or_value_names_the_field() -> None:
-    sc = load_scenario(IEEE33, "ieee33")
-    with pytest.raises(ScenarioError, match=r"no field 'kapa'; allowed: .*kappa"):
-        apply_override(sc, "market.kapa", "0.5")
-    with pytest.raises(ScenarioError, match=r"market\.kappa='x': expected a number"):
-        apply_override(sc, "market.kappa", "x")
-    with pytest.raises(ScenarioError, match=r"market.kappa must be in \[0, 1\)"):
-        apply_override(sc, "market.kappa", "1.5")
-    with pytest.raises(ScenarioError, match=r"market.bisection.max_iter.*whole number"):
-        apply_override(sc, "market.bisection.max_iter", "2.5")
-    s2 = apply_override(sc, "market.bisection.xi", "0.02")
-    assert s2.market.bisection.xi == 0.02 and sc.market.bisection.xi == 0.01
+    def load(*edits: tuple[str, str]) -> object:
+        return load_scenario(IEEE33, "ieee33", edits)
+
+    with pytest.raises(ScenarioError, match=r"'market\.kapa' is not a known field here; known fields are kappa, "
+                                            r"exchange_efficiency, bisection \(set by --set market\.kapa=0\.5\)"):
+        load(("market.kapa", "0.5"))
+    with pytest.raises(ScenarioError, match=r"'market\.kappa' must be a number, got 'x' \(set by --set "
+                                            r"market\.kappa=x\)"):
+        load(("market.kappa", "x"))
+    with pytest.raises(ScenarioError, match=r"'market\.kappa' = 1\.5: must be in \[0, 1\) \(set by"):
+        load(("market.kappa", "1.5"))
+    with pytest.raises(ScenarioError, match=r"'market\.bisection\.max_iter' = 2\.5: must be a whole number"):
+        load(("market.bisection.max_iter", "2.5"))
+    with pytest.raises(ScenarioError, match=r"--set fleet_spec\.eta=0\.9\)"):  # internal names are not paths
+        load(("fleet_spec.eta", "0.9"))
+    base = load()
+    s2 = load(("market.bisection.xi", "0.02"))
+    assert s2.market.bisection.xi == 0.02 and base.market.bisection.xi == 0.01  # type: ignore[attr-defined]
+    # the edits are part of the scenario's identity: same text, same hash; other value or order, other hash
+    h = scenario_hash("ieee33")
+    one = scenario_hash("ieee33", [("market.kappa", "0.5"), ("market.bisection.xi", "0.02")])
+    assert one == scenario_hash("ieee33", [("market.kappa", "0.50"), ("market.bisection.xi", 0.02)])
+    assert len({h, one, scenario_hash("ieee33", [("market.bisection.xi", "0.02"), ("market.kappa", "0.5")]),
+                scenario_hash("ieee33", [("market.kappa", "0.6"), ("market.bisection.xi", "0.02")])}) == 4
+
+
+def test_a_system_whose_load_takes_no_edits_refuses_set() -> None:
+    from sim.engine.system import DaySteps, System
+
+    class NoEdits(System):
+        kind = "noedits"
+
+        def load(self, name_or_path: object) -> object:  # type: ignore[override]
+            return {"x": 1}
+
+        def build(self, model: object) -> None:
+            pass
+
+        def day(self, model: object, d: int) -> DaySteps:
+            raise AssertionError("not run")
+
+    assert load_scenario(NoEdits(), "any") == {"x": 1}
+    with pytest.raises(ValueError, match=r"--set: the noedits system's load\(\) takes no edits, so x cannot be set"):
+        load_scenario(NoEdits(), "any", [("x", "2")])
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,7 +196,7 @@ def test_mesa_model_steps_quarter_hours_and_carries_state() -> None:
         modes: ClassVar[Mapping[str, type[Mode]]] = {"cooperative": Only}
         kpis = (KPI("total_cost", "USD", True, "cost"),)
 
-        def load(self, name_or_path: object) -> object:
+        def load(self, name_or_path: object) -> object:  # type: ignore[override]  # no edits: --set is refused
             return None
 
         def build(self, model: object) -> None:
@@ -225,11 +258,13 @@ def test_seven_day_compare_acceptance(tmp_path: Path) -> None:
     noncooperative with an interval (measured: -55.2 USD/day, 95 % CI [-90.1, -20.3], 7 of 7 days)."""
     assert run_sim.main(["compare", "--scenario", "ieee33", "--days", "7", "--seed", "0", "--workers", "2",
                          "--out", str(tmp_path), "--quiet"]) == 0
-    d = pd.read_csv(tmp_path / "decentralisation.csv")
-    key = d[d["kind"] == "key_contrast"].iloc[0]
-    assert key["n_days"] == 7 and key["mean_usd"] < 0 and key["ci_high_usd"] < 0
-    pod = d[d["kind"] == "price_of_decentralisation"].set_index("mode")
-    assert (pod["mean_usd"] >= 0).all()  # the oracle is the cheapest on average
+    d = pd.read_csv(tmp_path / "pairs.csv")
+    d = d[d["metric"] == "total_cost"].set_index(["a", "b"])
+    assert d.index[0] == ("cooperative", "centralized")  # the key contrast is reported first
+    key = d.loc[("cooperative", "noncooperative")]
+    assert key["n_days"] == 7 and key["mean"] < 0 and key["ci_high"] < 0
+    pod = d[d.index.get_level_values("b") == "oracle"]
+    assert len(pod) == 3 and (pod["mean"] >= 0).all()  # the oracle is the cheapest on average
     assert (tmp_path / "report.md").stat().st_size > 0 and (tmp_path / "comparison.csv").exists()
 
 

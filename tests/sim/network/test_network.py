@@ -560,3 +560,48 @@ def test_pandapower_runs_offline_and_quietly() -> None:
     assert proc.returncode == 0, proc.stderr
     noisy = [ln for ln in proc.stderr.splitlines() if "pandapower" in ln or "numba" in ln]
     assert noisy == [], proc.stderr
+
+
+def test_substation_voltage_per_period(feeder: Feeder) -> None:
+    """A per-period substation voltage (the tap changer's) gives, period by period, the scalar results."""
+    scale = np.array([0.5, 1.0, 1.2])[:, None]
+    pl, ql = feeder.p_load_kw * scale, feeder.q_load_kvar * scale
+    v0 = np.array([1.0, 1.03, 1.06])
+    ldf = lindistflow(feeder, pl, ql, v0_pu=v0)
+    ac = ac_power_flow_series(feeder, pl, ql, v0_pu=v0)
+    for t in range(3):
+        np.testing.assert_allclose(ldf.v_pu[t], lindistflow_voltages(feeder, pl[t], ql[t], v0_pu=v0[t]), atol=1e-12)
+        one = ac_power_flow(feeder, pl[t], ql[t], v0_pu=v0[t])
+        np.testing.assert_allclose(ac.v_pu[t], one.v_pu, atol=1e-9)
+        assert ac.v_pu[t, feeder.bus_position[feeder.root]] == pytest.approx(v0[t])
+    # a higher substation voltage lifts the far end and cuts the losses of the same load
+    assert ac.v_pu[2].min() > lindistflow(feeder, pl[2], ql[2]).v_pu.min() - 0.02
+    assert ac_power_flow(feeder, pl[2], ql[2], v0_pu=1.06).losses_kw < ac_power_flow(feeder, pl[2], ql[2]).losses_kw
+    with pytest.raises(ValueError, match=r"v0_pu: expected one value or shape \(3,\)"):
+        lindistflow(feeder, pl, ql, v0_pu=[1.0, 1.0])
+    with pytest.raises(ValueError, match="v0_pu: expected one value > 0 or 3"):
+        ac_power_flow_series(feeder, pl, ql, v0_pu=[1.0, 0.0, 1.0])
+
+
+def test_line_drop_compensation_sets_the_root_voltage(feeder: Feeder) -> None:
+    """build_lindistflow(ldc_pu_per_mw=k): v_root = V0^2 + 2 V0 k P_sub / 1000 in every period (LDF-4)."""
+    hz = Horizon(2, 1.0)
+    m = pyo.ConcreteModel()
+    m.net = pyo.Block()
+    loads = np.vstack([feeder.p_load_kw * 0.5, feeder.p_load_kw])
+    handle = build_lindistflow(m.net, feeder, hz, loads, np.vstack([feeder.q_load_kvar] * 2), v_min_pu=0.5,
+                               ldc_pu_per_mw=0.0125, branch_limits=False)
+    m.obj = pyo.Objective(expr=0.0)
+    hm = HighsModel(m, "ldc")
+    hm.solve()
+    sol = network_solution(hm, handle)
+    p_sub = loads.sum(axis=1)
+    np.testing.assert_allclose(sol.p_sub_kw, p_sub, atol=1e-6)
+    np.testing.assert_allclose(sol.v_pu[:, feeder.bus_position[feeder.root]] ** 2, 1.0 + 2 * 0.0125 * p_sub / 1000,
+                               atol=1e-9)
+    # the rest of the feeder is LinDistFlow from that root voltage (its squared value)
+    v_sq_root = 1.0 + 2 * 0.0125 * p_sub / 1000
+    np.testing.assert_allclose(sol.v_pu, lindistflow(feeder, loads, np.vstack([feeder.q_load_kvar] * 2),
+                                                     v0_pu=np.sqrt(v_sq_root)).v_pu, atol=1e-6)
+    with pytest.raises(ValueError, match="ldc_pu_per_mw: must be a finite value >= 0"):
+        build_lindistflow(pyo.Block(concrete=True), feeder, hz, ldc_pu_per_mw=-1.0)

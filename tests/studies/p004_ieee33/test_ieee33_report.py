@@ -489,3 +489,24 @@ def test_partial_time_series_degrades_gracefully(tmp_path: Path) -> None:
     assert set(v) == set(TREND_KEYS)
     # T7 needs the state of charge only to explain a failure; without it the trend is still judged
     assert v["T7"].status == HOLDS or v["T7"].why
+
+
+def test_t8_holds_only_when_every_period_clears_or_is_absorbed() -> None:
+    """SPEC §6.7: with the per-period outcome in study.json, T8 holds only when eq. 34 was met within the bound
+    and no period is left uncleared; otherwise it fails and names the periods (as clock times) and why."""
+    from studies.p004_ieee33.report import _clearing_verdict
+
+    counts = {"cleared": 30, "absorbed": 66, "bracketed": 0, "short_at_p_max": 0, "surplus_at_p_min": 0,
+              "unfinished": 0}
+    ok = {"converged": True, "eq34_met": True, "upstream_supply": True, "counts": counts, "uncleared": []}
+    v = _clearing_verdict("T8", "trend", "paper", ok, 3, 11, 0.01, 0.0)
+    assert v.status == HOLDS and "66 absorbed by the upstream supply" in v.ours and "0 not cleared" in v.ours
+    bad_counts = counts | {"cleared": 28, "surplus_at_p_min": 2}
+    uncleared = [{"period": k, "status": "surplus_at_p_min", "price": 0.0302, "excess_demand_kw": -800.0,
+                  "reason": "surplus -800.0 kW remains at 0.0302"} for k in (49, 50)]
+    bad = ok | {"converged": False, "counts": bad_counts, "uncleared": uncleared}
+    v = _clearing_verdict("T8", "trend", "paper", bad, 9, 11, 0.01, 800.0)
+    assert v.status == FAILS and "2 not cleared" in v.ours and "NOT converged" in v.ours
+    assert "2 periods surplus at p min (12:00–12:30)" in v.why and "surplus -800.0 kW" in v.why
+    v = _clearing_verdict("T8", "trend", "paper", ok, 12, 11, 0.01, 0.0)  # converged, but beyond the bound
+    assert v.status == FAILS and "more than the bound 11" in v.why

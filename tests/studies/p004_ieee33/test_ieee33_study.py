@@ -11,6 +11,7 @@ import pytest
 
 import run_sim
 from market import BARGAINING_COLUMNS
+from market.interfaces import CLEARING_STATUSES
 from sim.systems.ieee33.results import PRICE_COLUMNS, SCHEME_COLUMNS, TIMESERIES_COLUMNS
 
 
@@ -63,7 +64,19 @@ def test_prices_and_convergence_are_reported(study: Path) -> None:
     bis = p[p["kind"] == "bisection"]
     meta = json.loads((study / "study.json").read_text(encoding="utf-8"))
     assert bis["iteration"].max() == meta["bisection"]["iterations"]
-    assert meta["bisection"]["converged"] is True
+    clearing = meta["bisection"]["clearing"]
+    assert meta["bisection"]["upstream_supply"] is True and clearing["eq34_met"] is True
+    # "converged" only when every period clears or is absorbed by the upstream supply (SPEC §6.7)
+    assert meta["bisection"]["converged"] is (not clearing["uncleared"])
+    assert sum(clearing["counts"].values()) == 96 and clearing["counts"]["short_at_p_max"] == 0
+    assert clearing["counts"]["absorbed"] > 0
+    assert len(clearing["uncleared"]) == 96 - sum(clearing["counts"][s] for s in CLEARING_STATUSES)
+    # the midday surplus that remains at p_min is curtailed (free disposal), so the study day clears
+    assert clearing["counts"]["curtailed"] > 0 and clearing["uncleared"] == [] and meta["bisection"]["converged"]
+    rolling = p[p["kind"] == "rolling"].set_index("period")
+    curtailed = [k for k in rolling.index if rolling.loc[k, "price"] <= meta["bisection"]["p_min"] * 1.02]
+    assert len(curtailed) == clearing["counts"]["curtailed"]
+    assert (rolling.loc[curtailed, "excess_demand_kw"] < 0).all()  # a surplus at the price floor
     assert meta["bisection"]["iterations"] <= meta["bisection"]["iteration_bound"]
     # the last iteration's proposal is the final rolling price vector (eq. 34 met)
     last = bis[bis["iteration"] == bis["iteration"].max()].sort_values("period")

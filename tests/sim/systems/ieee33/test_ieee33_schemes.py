@@ -187,9 +187,20 @@ def test_bisection_converges_within_its_bound(day: tuple[DistributionModel, dict
     model, res = day
     tr = res["cooperative"].trace
     bis = model.spec.market.bisection
-    assert tr is not None and tr.converged
-    assert tr.iterations <= bisection_iteration_bound(bis.p_min, bis.p_max, bis.xi)
+    assert tr is not None and tr.eq34_met and bis.upstream_supply
+    assert tr.iterations <= bisection_iteration_bound(bis.p_min, bis.p_max, bis.xi, upstream_supply=True)
     assert tr.max_rel_change[-1] <= bis.xi
+    # SPEC §6.7: the upstream grid supplies every deficit at its price, so no period is left short at p_max;
+    # a period that does not clear is a midday surplus that stays at p_min (local renewables exceed the load)
+    assert "short_at_p_max" not in tr.status and tr.periods_with("absorbed")
+    up_price, _ = model.upstream_offer()
+    assert up_price is not None
+    for k in tr.periods_with("absorbed"):
+        assert tr.final_prices[k - 1] == up_price[k - 1] and tr.upstream_kw[-1, k - 1] > 0
+    assert set(tr.status[k - 1] for k in tr.uncleared_periods) <= {"surplus_at_p_min"}
+    for k in tr.uncleared_periods:
+        assert tr.excess_demand_kw[-1, k - 1] < -bis.tol_z_kw and tr.final_prices[k - 1] <= bis.p_min * (1 + bis.xi)
+    assert tr.converged == (not tr.uncleared_periods)
     assert np.all(np.diff(tr.lo, axis=0) >= -1e-15) and np.all(np.diff(tr.hi, axis=0) <= 1e-15)
     p = res["cooperative"].prices
     assert p.min() >= bis.p_min and p.max() <= bis.p_max
@@ -230,28 +241,21 @@ def test_dispatch_balances_and_ac_matches_lindistflow(day: tuple[DistributionMod
 
 
 def test_upstream_supply_settles_deficit_periods_at_the_upstream_price() -> None:
+    """The scheme's supply step is the upstream grid at the clusters' buy price (SPEC §6.7): a local deficit
+    that no price in the bracket clears settles at c^buy exactly (absorbed), where variant A runs to p_max."""
     from market.pricing import bisection_prices
-    from sim.systems.ieee33.schemes import with_upstream_supply
 
     up = np.array([0.07, 0.11, 0.16, 0.11])
-    z = np.array([500.0, 800.0, -300.0, 0.5])
-    p = np.array([0.10, 0.11, 0.20, 0.05])
-    out = with_upstream_supply(z, p, up)
-    # above p_up with a deficit: excess supply; at p_up: cleared; surplus and tiny values unchanged
-    np.testing.assert_array_equal(np.sign(out), [-1.0, 0.0, -1.0, 1.0])
-    assert out[2] == -300.0 and out[3] == 0.5
-    # a bisection on a local deficit that no price in the bracket clears stops at p_up (within xi)
     local = lambda pi: 1000.0 - 100.0 * pi  # always > 0 in [0.03, 0.25]
-    prices, trace = bisection_prices(lambda pi: with_upstream_supply(local(pi), pi, up), 4, p0=0.11, xi=0.01)
-    assert trace.converged
-    np.testing.assert_allclose(prices, up, rtol=0.02)
-    plain, _ = bisection_prices(local, 4, p0=0.11, xi=0.01)
-    assert np.all(plain > 0.24)  # SPEC variant A as written runs to p_max
+    prices, trace = bisection_prices(local, 4, p0=0.11, xi=0.01, upstream_price=up, upstream_max_kw=18_000.0)
+    assert trace.converged and trace.status == ("absorbed",) * 4
+    np.testing.assert_array_equal(prices, up)
+    plain, plain_trace = bisection_prices(local, 4, p0=0.11, xi=0.01)
+    assert np.all(plain > 0.24) and plain_trace.uncleared_periods == [1, 2, 3, 4]  # variant A runs to p_max
 
 
 def test_upstream_supply_is_a_scenario_switch() -> None:
-    from sim.engine.scenario import apply_override
-
     sc = load_ieee33_scenario()
-    assert sc.market.bisection.upstream_supply is False
-    assert apply_override(sc, "market.bisection.upstream_supply", "true").market.bisection.upstream_supply is True
+    assert sc.market.bisection.upstream_supply is True  # the v2 default (SPEC §6.7)
+    edited = load_ieee33_scenario(edits=[("market.bisection.upstream_supply", "false")])
+    assert edited.market.bisection.upstream_supply is False
