@@ -357,8 +357,12 @@ def _run_on_dask(out: Path, system: System, runs: Sequence[RunSpec], settings: S
                  progress: Callable[[str], None] | None) -> list[RunFailure]:
     """The runs as tasks on a Dask cluster (a local one with ``workers`` processes, or ``scheduler``'s);
     returns the runs' failures."""
+    # importing distributed applies its own logging config (INFO); keep the levels the caller chose
+    levels = {name: logging.getLogger(name).level for name in ("distributed", "dask")}
     from dask.distributed import Client, LocalCluster
 
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
     failures: list[RunFailure] = []
     cluster = None
     if scheduler:
