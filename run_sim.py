@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from studies import STUDIES
 from studies.common.cli import add_study_parsers, run_study
+from studies.common.cli import day_of_year as _day_of_year
 from studies.common.cli import non_negative_int as _non_negative_int
 from studies.common.cli import positive_int as _positive_int
 
@@ -57,17 +58,6 @@ def _finite_positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
-    return v
-
-
-def _day_of_year(text: str) -> int:
-    """``argparse`` type: a day of the year, 1..365."""
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a day of the year in 1..365, got {text!r}") from exc
-    if not 1 <= v <= 365:
-        raise argparse.ArgumentTypeError(f"expected a day of the year in 1..365, got {v}")
     return v
 
 

@@ -31,26 +31,26 @@ import pandas as pd
 
 
 # ---------------------------------------------------------------------------------------------- option types
-def positive_int(text: str) -> int:
-    """``argparse`` type: a whole number >= 1."""
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from exc
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {v}")
-    return v
+def whole_number(lo: int, hi: int | None = None, what: str = "a whole number") -> Callable[[str], int]:
+    """``argparse`` type: a whole number ``>= lo`` (and ``<= hi`` when given); ``what`` names it in the message."""
+    allowed = f"{what} >= {lo}" if hi is None else f"{what} in {lo}..{hi}"
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from exc
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {v}")
+        return v
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """``argparse`` type: a whole number >= 0."""
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from exc
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {v}")
-    return v
+#: ``argparse`` types: a whole number >= 1, >= 0, and a day of the year (1..365).
+positive_int = whole_number(1)
+non_negative_int = whole_number(0)
+day_of_year = whole_number(1, 365, "a day of the year")
 
 
 def fraction(lo: float, hi: float, what: str) -> Callable[[str], float]:
