@@ -30,10 +30,11 @@ from studies.common.cli import positive_int as _positive_int
 
 
 def _modes_help() -> str:
-    """The modes of every registered system, for --help (the registry is the one place they are named)."""
-    from sim.systems import SYSTEMS
+    """The modes of every bundled system, for --help: from :mod:`sim.mode_names` (milliseconds to import; a
+    test keeps it equal to the registry :data:`sim.systems.SYSTEMS`, which loads every system)."""
+    from sim.mode_names import modes_help
 
-    return "; ".join(f"{kind}: {', '.join(s.modes)}" for kind, s in SYSTEMS.items())
+    return modes_help()
 
 
 #: ``python run_sim.py`` with no arguments (issue 4: ieee33, 2 days, cooperative, seed 0, into results/).

@@ -6,12 +6,16 @@ constraints and pandapower's AC power flow — live in :mod:`sim.network.lindist
 
 Data
 ----
-:func:`load_ieee33` reads the feeder from ``pandapower.networks.case33bw()``, which is the
-Baran & Wu (1989) 33-bus test system as distributed with MATPOWER (``case33bw.m``) and shipped with
-pandapower as a JSON file (no download at run time).  Buses are renumbered to the paper's 1-based
-numbering (pandapower bus ``k`` is bus ``k + 1``; bus 1 is the substation).  The 32 in-service lines
-form the radial feeder; the 5 out-of-service lines are the open tie lines 21–8, 9–15, 12–22, 18–33
-and 25–29 and are kept in :attr:`Feeder.tie_lines` for reference only.
+:func:`load_ieee33` reads the feeder from three small CSVs shipped in ``scenarios/feeders/``
+(``ieee33_branches.csv``, ``ieee33_buses.csv``, ``ieee33_base.csv``), derived by
+``scenarios/feeders/make_feeder.py`` from ``pandapower.networks.case33bw()`` — the Baran & Wu (1989)
+33-bus test system as distributed with MATPOWER (``case33bw.m``) and shipped with pandapower — with
+the rule of :func:`_feeder_from_pandapower` (``scenarios/feeders/PROVENANCE.md`` names the pandapower
+version; a test checks the tables still equal what pandapower gives).  Reading them takes milliseconds,
+where importing pandapower and building ``case33bw()`` from its JSON took ~3 s.  Buses are renumbered
+to the paper's 1-based numbering (pandapower bus ``k`` is bus ``k + 1``; bus 1 is the substation).  The
+32 in-service lines form the radial feeder; the 5 out-of-service lines are the open tie lines 21–8,
+9–15, 12–22, 18–33 and 25–29 and are kept in :attr:`Feeder.tie_lines` for reference only.
 
 Branch limits
 -------------
@@ -24,19 +28,21 @@ Loads are in kW / kvar, impedances in Ω, ``v_base_kv`` in kV and ``s_base_mva``
 
 pandapower
 ----------
-pandapower is imported lazily by :func:`_pandapower` (importing it takes ~2 s), with its
-import-time INFO message about the optional plotly package silenced (its logger is set to WARNING
-unless the user configured it).  :mod:`sim.network.lindistflow` uses the same helper for the AC
-power flow.
+pandapower is imported lazily by :func:`_pandapower` (importing it takes ~2 s; loading the feeder
+does not need it), with its import-time INFO message about the optional plotly package silenced
+(its logger is set to WARNING unless the user configured it).  :mod:`sim.network.lindistflow` uses
+the same helper for the AC power flow.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -53,6 +59,11 @@ IEEE33_SOURCE = (
     "distribution systems for loss reduction and load balancing', IEEE Trans. Power Delivery 4(2), 1989, "
     "as in MATPOWER case33bw.m; buses renumbered 1..33 (pandapower index + 1)"
 )
+
+FEEDER_DIR = Path(__file__).resolve().parent / "feeders"
+"""The shipped feeder tables (written by ``scenarios/feeders/make_feeder.py``)."""
+FEEDER_TABLES = {"branches": "{name}_branches.csv", "buses": "{name}_buses.csv", "base": "{name}_base.csv"}
+"""File names of a feeder's three tables in :data:`FEEDER_DIR`."""
 
 
 # ---------------------------------------------------------------------------- feeder data
@@ -209,16 +220,80 @@ def _pandapower() -> Any:
 
 @functools.cache
 def load_ieee33() -> Feeder:
-    """The IEEE-33 feeder of SPEC §5.1 from ``pandapower.networks.case33bw()`` (cached; immutable).
+    """The IEEE-33 feeder of SPEC §5.1 from the shipped tables (cached: one object per process; immutable).
 
-    Source: Baran & Wu (1989) via MATPOWER ``case33bw``, as bundled by pandapower.  V_base 12.66 kV,
-    S_base 10 MVA, base load 3715 kW / 2300 kvar, 32 radial branches, 5 open tie lines.
+    Source: Baran & Wu (1989) via MATPOWER ``case33bw``, as bundled by pandapower (the tables are
+    ``pandapower.networks.case33bw()`` converted by :func:`_feeder_from_pandapower`, see
+    ``scenarios/feeders/PROVENANCE.md``).  V_base 12.66 kV, S_base 10 MVA, base load 3715 kW / 2300 kvar,
+    32 radial branches, 5 open tie lines.
     """
+    return read_feeder_tables("ieee33")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except OSError as exc:
+        raise ValueError(f"feeder table {path}: cannot be read ({exc}); regenerate it with "
+                         "scenarios/feeders/make_feeder.py") from exc
+
+
+def read_feeder_tables(name: str, folder: Path = FEEDER_DIR) -> Feeder:
+    """The feeder ``name`` from its three CSVs in ``folder`` (:data:`FEEDER_TABLES`).
+
+    Branches of ``kind`` ``radial`` become :attr:`Feeder.branches` and ``tie`` :attr:`Feeder.tie_lines`, in
+    file order; the buses' loads are in kW / kvar; the base row gives V_base [kV], S_base [MVA], the
+    root bus and the pandapower version the tables were derived with (in :attr:`Feeder.source`).  A
+    malformed file raises ``ValueError`` naming the file, the row and the field.
+    """
+    paths = {k: folder / v.format(name=name) for k, v in FEEDER_TABLES.items()}
+
+    def num(path: Path, k: int, row: dict[str, str], field_: str, kind: type = float) -> Any:
+        try:
+            return kind(row[field_])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"feeder table {path}, data row {k}: field {field_!r} must be "
+                             f"{'a whole number' if kind is int else 'a number'}, got {row.get(field_)!r}") from exc
+
+    branches: list[Branch] = []
+    ties: list[Branch] = []
+    for k, row in enumerate(_rows(paths["branches"]), 1):
+        kind = row.get("kind")
+        if kind not in ("radial", "tie"):
+            raise ValueError(f"feeder table {paths['branches']}, data row {k}: field 'kind' must be radial or tie, "
+                             f"got {kind!r}")
+        br = Branch(num(paths["branches"], k, row, "from_bus", int), num(paths["branches"], k, row, "to_bus", int),
+                    num(paths["branches"], k, row, "r_ohm"), num(paths["branches"], k, row, "x_ohm"))
+        (branches if kind == "radial" else ties).append(br)
+    buses = _rows(paths["buses"])
+    base = _rows(paths["base"])
+    if len(base) != 1:
+        raise ValueError(f"feeder table {paths['base']}: expected one data row, got {len(base)}")
+    b0 = base[0]
+    return Feeder(
+        name=name,
+        buses=tuple(num(paths["buses"], k, r, "bus", int) for k, r in enumerate(buses, 1)),
+        branches=tuple(branches),
+        p_load_kw=np.array([num(paths["buses"], k, r, "p_load_kw") for k, r in enumerate(buses, 1)]),
+        q_load_kvar=np.array([num(paths["buses"], k, r, "q_load_kvar") for k, r in enumerate(buses, 1)]),
+        v_base_kv=num(paths["base"], 1, b0, "v_base_kv"),
+        s_base_mva=num(paths["base"], 1, b0, "s_base_mva"),
+        root=num(paths["base"], 1, b0, "root", int),
+        tie_lines=tuple(ties),
+        source=IEEE33_SOURCE.format(version=b0.get("pandapower_version", "?")) if name == "ieee33" else "",
+    )
+
+
+def ieee33_from_pandapower() -> tuple[Feeder, str]:
+    """The IEEE-33 feeder built from ``pandapower.networks.case33bw()`` today (imports pandapower, ~3 s),
+    and pandapower's version: what ``scenarios/feeders/make_feeder.py`` writes and a test compares the
+    shipped tables with."""
     pp = _pandapower()
     import pandapower.networks as pn
 
     net = pn.case33bw()
-    return _feeder_from_pandapower(net, "ieee33", IEEE33_SOURCE.format(version=pp.__version__))
+    return _feeder_from_pandapower(net, "ieee33", IEEE33_SOURCE.format(version=pp.__version__)), str(pp.__version__)
 
 
 def _feeder_from_pandapower(net: Any, name: str, source: str) -> Feeder:

@@ -46,6 +46,7 @@ from typing import Any
 
 import pandas as pd
 
+from scenarios.loader import scenario_path
 from sim.engine.failure import ResumeRefused, RunFailure, RunInterrupted, RunsFailed
 from sim.engine.io import (
     environment_info,
@@ -65,13 +66,40 @@ from sim.engine.system import DayOutcome, System
 log = logging.getLogger(__name__)
 
 
+#: Most scenarios :func:`load_scenario` keeps per process (a sweep's points; the oldest is dropped first).
+SCENARIO_CACHE_SIZE = 64
+_loaded: dict[tuple[str, str, str, str], tuple[System, Any]] = {}
+
+
 def load_scenario(system: System, name_or_path: str, overrides: Sequence[tuple[str, Any]] = ()) -> Any:
     """The scenario of ``system`` at ``name_or_path`` with the ``--set`` edits ``overrides`` applied.
 
     The edits are ``(path, value)`` pairs with the scenario file's own paths (:mod:`scenarios.edits`);
     the system's loader applies them to the parsed file before validating it (:meth:`System.load`).
-    A system whose ``load`` takes no ``edits`` cannot honour them and is refused, never ignored."""
+    A system whose ``load`` takes no ``edits`` cannot honour them and is refused, never ignored.
+
+    Loaded once per process: the result is kept under (system kind, the scenario file's absolute path, the hash of the
+    scenario folder's files :func:`~sim.engine.scenario.scenario_hash`, the edits as written) and returned
+    again while the files hash the same and ``system`` is the same object, so a command (its check up
+    front and every run, ``--resume``, each Dask worker) reads the files once, and a changed file is read
+    again.  The scenarios are frozen dataclasses; callers must not change them.  At most
+    :data:`SCENARIO_CACHE_SIZE` are kept."""
     edits = tuple((str(p), v) for p, v in overrides)
+    try:
+        key = (system.kind, str(scenario_path(name_or_path).resolve()), scenario_hash(name_or_path), repr(edits))
+    except Exception:  # a path the loader rejects: let it say why, uncached
+        return _load_scenario(system, name_or_path, edits)
+    hit = _loaded.get(key)
+    if hit is not None and hit[0] is system:
+        return hit[1]
+    scenario = _load_scenario(system, name_or_path, edits)
+    _loaded[key] = (system, scenario)
+    while len(_loaded) > SCENARIO_CACHE_SIZE:
+        del _loaded[next(iter(_loaded))]
+    return scenario
+
+
+def _load_scenario(system: System, name_or_path: str, edits: tuple[tuple[str, Any], ...]) -> Any:
     if not edits:
         return system.load(name_or_path)
     if "edits" not in inspect.signature(system.load).parameters:

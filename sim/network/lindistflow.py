@@ -34,11 +34,15 @@ variable of its own).  Same for ``q``.
 
 pandapower
 ----------
-pandapower is imported lazily (only :func:`~scenarios.feeder.load_ieee33` and the AC functions need it;
+pandapower is imported lazily (only :func:`~scenarios.feeder.load_ieee33` and the reference AC flow need it;
 importing it takes ~2 s).  ``runpp`` is always called with ``numba=False``: numba is not a dependency, and
 asking for it when it is absent makes pandapower print a warning on every run; for 33 buses the
-pure-Python power flow takes ~10 ms per period.  pandapower's import-time INFO message about the
-optional plotly package is silenced (its logger is set to WARNING unless the user configured it).
+pure-Python power flow takes ~10-25 ms per period.  It is the *reference* only
+(:func:`ac_power_flow_series_pandapower`, used in tests): the AC check itself,
+:func:`ac_power_flow_series`, solves all periods at once with the vectorised Newton–Raphson of
+:mod:`sim.network.acflow` (~20 ms for the 96 quarter-hours of a day on IEEE-33).  pandapower's
+import-time INFO message about the optional plotly package is silenced (its logger is set to WARNING
+unless the user configured it).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ import pyomo.environ as pyo
 
 from agents.devices.core import Horizon
 from scenarios.feeder import Feeder, _pandapower, default_s_max_mva
+from sim.network.acflow import AcSeriesResult, PowerFlowError, newton_raphson_series
 
 log = logging.getLogger(__name__)
 
@@ -595,10 +600,6 @@ def network_solution(model: Any, handle: NetworkHandle) -> NetworkSolution:
 # ---------------------------------------------------------------------------- AC power flow
 
 
-class PowerFlowError(RuntimeError):
-    """pandapower's AC power flow did not converge."""
-
-
 @dataclass(frozen=True)
 class AcResult:
     """AC power flow of one period: ``v_pu`` per bus (feeder order), losses and substation power."""
@@ -608,17 +609,6 @@ class AcResult:
     p_sub_kw: float
     q_sub_kvar: float
     converged: bool
-
-
-@dataclass(frozen=True)
-class AcSeriesResult:
-    """AC power flows of several periods: ``v_pu`` is ``(n_periods, n_buses)``, the rest ``(n_periods,)``."""
-
-    v_pu: np.ndarray
-    losses_kw: np.ndarray
-    p_sub_kw: np.ndarray
-    q_sub_kvar: np.ndarray
-    converged: np.ndarray
 
 
 @functools.cache
@@ -641,23 +631,9 @@ def _template_net(feeder: Feeder, v0_pu: float) -> Any:
     return net
 
 
-def ac_power_flow_series(
-    feeder: Feeder,
-    p_load_kw: ArrayLike,
-    q_load_kvar: ArrayLike,
-    p_gen_kw: ArrayLike | None = None,
-    v0_pu: float | ArrayLike = V0_PU,
-    raise_on_failure: bool = True,
-) -> AcSeriesResult:
-    """pandapower Newton–Raphson power flow (``runpp``) for each row of ``(n_periods, n_buses)`` data.
-
-    Loads are constant-PQ; generation is a static generator at unity power factor (a negative net
-    demand is fine).  The substation bus is the slack at ``v0_pu`` (one value, or one per period:
-    the tap changer's voltage).  Losses are the sum of the
-    branch losses.  Periods are numbered from 1 in messages.  On non-convergence this raises
-    :class:`PowerFlowError` naming the period, or (``raise_on_failure=False``) reports NaN values and
-    ``converged = False`` for it.
-    """
+def _ac_inputs(feeder: Feeder, p_load_kw: ArrayLike, q_load_kvar: ArrayLike, p_gen_kw: ArrayLike | None,
+               v0_pu: float | ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Checked ``(n_periods, n_buses)`` load/generation arrays and one slack voltage per period."""
     pl = np.asarray(p_load_kw, dtype=float)
     if pl.ndim != 2:
         raise ValueError(f"p_load_kw: expected shape (n_periods, {feeder.n_buses}), got shape {pl.shape}")
@@ -668,7 +644,61 @@ def ac_power_flow_series(
     v0 = np.asarray(v0_pu, dtype=float)
     if v0.ndim > 1 or v0.size not in (1, n) or not np.all(np.isfinite(v0) & (v0 > 0)):
         raise ValueError(f"v0_pu: expected one value > 0 or {n} (one per period), got {v0_pu!r}")
-    v0 = np.broadcast_to(v0.reshape(-1), (n,))
+    return pl, ql, pg, np.broadcast_to(v0.reshape(-1), (n,))
+
+
+def _not_converged(feeder: Feeder, k: int, pl: np.ndarray, ql: np.ndarray, pg: np.ndarray, why: str) -> str:
+    return (f"AC power flow of feeder {feeder.name} did not converge in period {k + 1} "
+            f"(net demand {pl[k].sum() - pg[k].sum():.1f} kW, {ql[k].sum():.1f} kvar): {why}")
+
+
+def ac_power_flow_series(
+    feeder: Feeder,
+    p_load_kw: ArrayLike,
+    q_load_kvar: ArrayLike,
+    p_gen_kw: ArrayLike | None = None,
+    v0_pu: float | ArrayLike = V0_PU,
+    raise_on_failure: bool = True,
+) -> AcSeriesResult:
+    """AC power flow of every row of ``(n_periods, n_buses)`` data in one batched Newton–Raphson.
+
+    Loads are constant-PQ; generation is at unity power factor (a negative net demand is fine).  The
+    substation bus is the slack at ``v0_pu`` (one value, or one per period: the tap changer's
+    voltage).  Losses are the sum of the branch losses.  The equations and the solver are in
+    :mod:`sim.network.acflow` (all periods at once, pandapower's tolerance of 1e-8 MVA and limit of 10
+    iterations); :func:`ac_power_flow_series_pandapower` is the reference it is tested against.
+    Periods are numbered from 1 in messages.  On non-convergence this raises :class:`PowerFlowError`
+    naming the first such period, or (``raise_on_failure=False``) reports NaN values and
+    ``converged = False`` for it.
+    """
+    pl, ql, pg, v0 = _ac_inputs(feeder, p_load_kw, q_load_kvar, p_gen_kw, v0_pu)
+    res, iterations = newton_raphson_series(feeder, pl - pg, ql, v0)
+    for k in np.flatnonzero(~res.converged):
+        msg = _not_converged(feeder, int(k), pl, ql, pg,
+                             f"Newton-Raphson mismatch above 1e-8 MVA after {int(iterations[k])} iterations "
+                             "(load too heavy for the feeder?)")
+        if raise_on_failure:
+            raise PowerFlowError(msg)
+        log.warning("%s", msg)
+    log.debug("AC power flow of %s: %d periods, %d converged", feeder.name, len(pl), int(res.converged.sum()))
+    return res
+
+
+def ac_power_flow_series_pandapower(
+    feeder: Feeder,
+    p_load_kw: ArrayLike,
+    q_load_kvar: ArrayLike,
+    p_gen_kw: ArrayLike | None = None,
+    v0_pu: float | ArrayLike = V0_PU,
+    raise_on_failure: bool = True,
+) -> AcSeriesResult:
+    """The reference of :func:`ac_power_flow_series`: pandapower's ``runpp`` once per period (slow: ~15 ms each).
+
+    Same model, arguments and results: each period's net has a constant-PQ load and a static
+    generator (unity power factor) at every bus and the external grid at ``v0_pu``.
+    """
+    pl, ql, pg, v0 = _ac_inputs(feeder, p_load_kw, q_load_kvar, p_gen_kw, v0_pu)
+    n = len(pl)
     pp = _pandapower()
     net = copy.deepcopy(_template_net(feeder, V0_PU))  # the slack voltage is set per period below
     nb = feeder.n_buses
@@ -686,8 +716,7 @@ def ac_power_flow_series(
         try:
             pp.runpp(net, algorithm="nr", init=init, numba=False)
         except pp.LoadflowNotConverged as exc:
-            msg = (f"AC power flow of feeder {feeder.name} did not converge in period {k + 1} "
-                   f"(net demand {pl[k].sum() - pg[k].sum():.1f} kW, {ql[k].sum():.1f} kvar): {exc}")
+            msg = _not_converged(feeder, k, pl, ql, pg, str(exc))
             if raise_on_failure:
                 raise PowerFlowError(msg) from exc
             log.warning("%s", msg)

@@ -25,9 +25,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported by the studies that run, not by --help
+    import pandas as pd
 
 
 # ---------------------------------------------------------------------------------------------- option types
