@@ -44,8 +44,10 @@ class IEEE33System(System):
                 "vmin_pu", "vmax_pu", "vmin_ac_pu")
     #: constraint family -> the scenario fields that feed it (named in a failed solve's message)
     scenario_fields: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "net.res_v_min": ("network.v_min_pu", "network.voltage_limits", "network.v0_pu", "network.load_scale"),
-        "net.res_v_max": ("network.v_max_pu", "network.voltage_limits", "network.v0_pu"),
+        "net.res_v_min": ("network.v_min_pu", "network.voltage_limits", "network.v0_pu", "network.oltc_ldc_pu_per_mw",
+                         "network.load_scale"),
+        "net.res_v_max": ("network.v_max_pu", "network.voltage_limits", "network.v0_pu",
+                         "network.oltc_ldc_pu_per_mw"),
         "net.res_s_max": ("network.s_max_trunk_mva", "network.s_max_other_mva"),
         "net.def_*": ("network.load_scale", "demand_response.aggregates.*.peak_kw", "renewables", "ev.stations"),
         "ess*.*": ("storage.*", "clusters.*.ess"),
