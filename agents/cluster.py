@@ -513,11 +513,11 @@ def solve_certified(
             for c, keys in viol:
                 new = [k for k in keys if not (k in c.pos_con and c.pos_con[k].active)]
                 c.enforce(keys)
+                hm.set_active(c.rows(new), True)  # new rows as addRows, re-activated ones as bounds
                 added.append((c, new))
                 integer[id(c)].update(keys)
             log.info("%s: complementarity violated (%s); solving the MILP on those periods", hm.ctx.label(),
                      ", ".join(f"{c.name}: {len(k)}" for c, k in viol))
-            hm.update()
             hm.set_integer(np.concatenate([keep] + [hm.columns_of(c.binary, sorted(integer[id(c)])) for c in pairs]))
             stats.append(hm.solve(path="milp-fallback"))
             viol = violated()
@@ -529,8 +529,8 @@ def solve_certified(
     finally:
         for c, keys in added:
             c.release(keys)
+            hm.set_active(c.rows(keys), False)  # free rows: the relaxation again, row numbers kept
         hm.relax_all()
-        hm.update()
         hm.set_integer(keep)
     return stats, path
 
@@ -604,7 +604,7 @@ class ClusterAgent(EnergyAgent):
             sa = self.build_standalone(self.data)
         else:
             set_cluster_data(sa.model.cluster, self.params, self.horizon, self.data)
-            sa.hm.update()
+            sa.hm.update_params()
         if self._cold:
             sa.hm.clear_solver()
             self._cold = False
@@ -628,6 +628,7 @@ class ClusterAgent(EnergyAgent):
             m.cluster.p_out_kw[t].fix(0.0)
         m.obj = pyo.Objective(expr=m.cluster.cost, sense=pyo.minimize, doc="C^0_n (CL-3, no exchange)")
         hm = HighsModel(m, f"cluster {self.name} standalone", self.options, relax_integrality=True)
+        hm.track_params()  # a new day's or step's data reaches HiGHS as deltas (HighsModel.update_params)
         pairs = [c for c in handle.complementarity if c.name != "exchange"]
         sa = self._standalone = _Standalone(m, handle, hm, pairs)
         return sa

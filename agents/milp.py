@@ -20,6 +20,23 @@ Contract
   the fast path for a model whose structure and fixed variables did not change: only the rows,
   bounds and costs that depend on a Param whose value changed are re-evaluated (no recompile), so a
   persistent model takes a new day's data in milliseconds.
+* Deltas, not recompiles (DESIGN principle 6).  After the first compile, every change reaches the live HiGHS
+  instance in time proportional to the change, and the basis survives as a warm start:
+
+  - **Params** (:meth:`HighsModel.track_params` once, then :meth:`HighsModel.update_params`): the index keeps,
+    per row that depends on a mutable Param, its linear form with the Params left symbolic, split into the
+    bounds (constant, lower, upper) and the symbolic coefficients, each translated once into a Python function
+    of the Params' values; per Param, the rows (bounds or coefficients), column bounds and objective it feeds.
+    A push reads every tracked Param's value from its slot, and re-evaluates only what a changed Param feeds:
+    ``changeRowsBounds``, ``changeCoeff``, ``changeColsBounds``, ``changeColsCost``.
+  - **Fixing** (:meth:`HighsModel.fix` / :meth:`HighsModel.unfix`): Pyomo's fix plus ``lb = ub`` on those columns
+    (fixed variables are columns of the compiled model, never eliminated, so nothing moves).
+  - **Rows** (:meth:`HighsModel.add_constraints`, :meth:`HighsModel.set_active`): a new cut or a row created on
+    demand is compiled alone and handed over with ``addRows`` (and indexed if a Param feeds it); a deactivated
+    row stays in HiGHS with free bounds, so row numbers never shift, and is restored from Pyomo when activated.
+
+  :meth:`HighsModel.update` (a whole recompile with ``LinearStandardFormCompiler``, then the differences) is
+  the fallback for changes made behind the model's back; loops over days or steps do not call it.
 * Every :meth:`HighsModel.solve` returns :class:`SolveStats` with status, objective, dual bound,
   gap and the timings build / hand-over / solve / extract.  An infeasible or failed solve raises
   :class:`SolveError` whose message names the model, the case and the constraint families that
@@ -30,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import os
 import time
 from collections import defaultdict
@@ -440,6 +458,8 @@ class HighsModel:
         self.row_activity: np.ndarray = np.full(len(self._cm.rows), np.nan)
         self.last: SolveStats | None = None
         self._pindex: _ParamIndex | None = None
+        self._rows_by_id: dict[int, int] | None = None
+        self._var_cols: dict[int, tuple[Any, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ set-up
     def _apply_options(self) -> None:
@@ -500,9 +520,17 @@ class HighsModel:
 
     def columns_of(self, var: Any, index: Iterable[Any] | None = None) -> np.ndarray:
         """Column numbers of an indexed variable (in the order of ``index`` or of the var)."""
+        if index is None:  # the whole variable: cached (columns never move without a structure change)
+            hit = self._var_cols.get(id(var))
+            if hit is not None and hit[0] is var:
+                return hit[1]
         keys = list(var.keys()) if index is None else list(index)
         col_of = self._col_of
-        return np.fromiter((col_of.get(id(var[k]), -1) for k in keys), dtype=np.int64, count=len(keys))
+        cols = np.fromiter((col_of.get(id(var[k]), -1) for k in keys), dtype=np.int64, count=len(keys))
+        if index is None:
+            cols.setflags(write=False)
+            self._var_cols[id(var)] = (var, cols)
+        return cols
 
     def values(self, var: Any, index: Iterable[Any] | None = None) -> np.ndarray:
         """Solution values of an indexed variable as a numpy array (NaN for absent columns)."""
@@ -552,6 +580,8 @@ class HighsModel:
             was_int = {id(v) for v, i in zip(old.columns, self._integer, strict=True) if i}
             old_ids = {id(v) for v in old.columns}
             self._cm = new
+            self._rows_by_id = None
+            self._var_cols = {}
             self._col_of = {id(v): j for j, v in enumerate(new.columns)}
             self._integer = np.array(
                 [id(v) in was_int or (id(v) not in old_ids and not self.relax_integrality and new.is_int[j])
@@ -588,6 +618,8 @@ class HighsModel:
             for r, cidx, val in zip(rows.tolist(), cols.tolist(), vals.tolist(), strict=True):
                 h.changeCoeff(r, cidx, val)
             self._cm = new
+            self._rows_by_id = None
+            self._var_cols = {}
         if self._pindex is not None:  # the compiled model holds the current Param values
             self._pindex.snapshot()
         dt = time.perf_counter() - t0
@@ -623,6 +655,183 @@ class HighsModel:
         so the first :meth:`update_params` is already fast."""
         if self._pindex is None:
             self._pindex = _ParamIndex(self)
+
+    # ------------------------------------------------------------- structural deltas (no recompile)
+    def fix(self, variables: Sequence[VarData], values: Sequence[float] | np.ndarray | None = None) -> None:
+        """Fix ``variables`` in Pyomo (at ``values``, or their current values) and push ``lb = ub`` to HiGHS.
+
+        The delta form of ``v.fix(x)`` followed by :meth:`update`: only the columns of ``variables`` change
+        (``changeColsBounds``), the basis is kept.  Pyomo stays the source of the model: a later full
+        :meth:`update` compiles the same fixed columns.  A variable that is not a column of the model raises.
+        """
+        vs = list(variables)
+        if not vs:
+            return
+        vals = [v.value for v in vs] if values is None else [float(x) for x in values]
+        if len(vals) != len(vs):
+            raise ValueError(f"{self.ctx.label()}: fix got {len(vs)} variables and {len(vals)} values")
+        cols = self._columns_of_vars(vs, "fix")
+        for v, x in zip(vs, vals, strict=True):
+            if x is None or not math.isfinite(x):
+                raise ValueError(f"{self.ctx.label()}: cannot fix {v.name} at {x} (a finite value is needed)")
+            v.fix(x)
+        arr = np.asarray(vals, dtype=float)
+        self._set_col_bounds(cols, arr, arr)
+
+    def unfix(self, variables: Sequence[VarData]) -> None:
+        """Unfix ``variables`` in Pyomo and push their own bounds (evaluated now, Params included) to HiGHS."""
+        vs = list(variables)
+        if not vs:
+            return
+        cols = self._columns_of_vars(vs, "unfix")
+        lo = np.empty(len(vs))
+        hi = np.empty(len(vs))
+        for i, v in enumerate(vs):
+            v.unfix()
+            lb, ub = v.bounds
+            lo[i] = -INF if lb is None else float(lb)
+            hi[i] = INF if ub is None else float(ub)
+        self._set_col_bounds(cols, lo, hi)
+
+    def add_constraints(self, constraints: Sequence[Any]) -> np.ndarray:
+        """Append active Pyomo constraints that are not rows yet (new cuts, rows created on demand) as HiGHS rows.
+
+        Each constraint is compiled alone (its linear form, fixed variables kept as columns as :func:`_compile`
+        does) and handed over with one ``addRows``: the basis is kept (the new rows enter basic), nothing else is
+        recompiled.  A row that depends on mutable Params is indexed for :meth:`update_params`.  Returns the new
+        rows' numbers.  A constraint already in the model, inactive, nonlinear or using a variable that is not a
+        column of the model raises.
+        """
+        cons = list(constraints)
+        if not cons:
+            return np.zeros(0, dtype=np.int64)
+        cm = self._cm
+        row_of = self._row_index()
+        for con in cons:
+            if id(con) in row_of:
+                raise ValueError(f"{self.ctx.label()}: {con.name} is a row of the model already (use set_active)")
+            if not con.active:
+                raise ValueError(f"{self.ctx.label()}: {con.name} is inactive; activate it before adding it")
+        lb, ub, entries = self._compile_rows(cons)
+        m0 = len(cm.rows)
+        rows = np.arange(m0, m0 + len(cons), dtype=np.int64)
+        r_idx = np.fromiter((m0 + i for i, _, _ in entries), dtype=np.int64, count=len(entries))
+        c_idx = np.fromiter((j for _, j, _ in entries), dtype=np.int64, count=len(entries))
+        vals = np.fromiter((a for _, _, a in entries), dtype=float, count=len(entries))
+        new = sp.csr_matrix((vals, (r_idx - m0, c_idx)), shape=(len(cons), len(cm.columns)))
+        new.sum_duplicates()
+        new.sort_indices()
+        status = self._highs.addRows(len(cons), lb, ub, int(new.nnz), new.indptr.astype(np.int32),
+                                     new.indices.astype(np.int32), new.data.astype(float))
+        if status == highspy.HighsStatus.kError:
+            raise SolveError(f"{self.ctx.label()}: HiGHS rejected {len(cons)} new rows "
+                             f"(first {cons[0].name})", "model_error", [])
+        cm.rows.extend(cons)
+        cm.row_lb = np.concatenate([cm.row_lb, lb])
+        cm.row_ub = np.concatenate([cm.row_ub, ub])
+        cm.A = sp.vstack([cm.A, new.tocsc()], format="csc")
+        cm.A.sort_indices()
+        for i, con in enumerate(cons):
+            row_of[id(con)] = m0 + i
+        self.row_activity = np.concatenate([self.row_activity, np.full(len(cons), np.nan)])
+        if self._pindex is not None:
+            self._pindex.index_new_rows(cons)
+        return rows
+
+    def set_active(self, constraints: Sequence[Any], active: bool) -> None:
+        """(De)activate constraints in Pyomo and in HiGHS without a recompile.
+
+        Deactivating a row keeps it in HiGHS with free bounds ``(-inf, inf)`` (row numbers never shift);
+        activating restores its bounds and coefficients from Pyomo, or appends it with :meth:`add_constraints`
+        when it was never a row (e.g. a row created on demand).
+        """
+        cons = list(constraints)
+        if not cons:
+            return
+        row_of = self._row_index()
+        known = [c for c in cons if id(c) in row_of]
+        fresh = [c for c in cons if id(c) not in row_of]
+        for con in cons:
+            con.activate() if active else con.deactivate()
+        if known:
+            idx = np.fromiter((row_of[id(c)] for c in known), dtype=np.int64, count=len(known))
+            if active:  # bounds and coefficients as Pyomo has them now (Params may have changed meanwhile)
+                lb, ub, entries = self._compile_rows(known)
+                writes = [(int(idx[i]), j, a) for i, j, a in entries]
+                now = {(r, j) for r, j, _ in writes}
+                old = self._cm.A[idx, :].tocoo()
+                writes += [(int(idx[r]), int(j), 0.0) for r, j in zip(old.row.tolist(), old.col.tolist(), strict=True)
+                           if (int(idx[r]), int(j)) not in now]
+                self._set_coefficients(writes)
+            else:
+                lb, ub = np.full(len(known), -INF), np.full(len(known), INF)
+            cm = self._cm
+            cm.row_lb[idx] = lb
+            cm.row_ub[idx] = ub
+            self._highs.changeRowsBounds(idx.size, idx.astype(np.int32), lb, ub)
+        if fresh and active:
+            self.add_constraints(fresh)
+
+    def _row_index(self) -> dict[int, int]:
+        if self._rows_by_id is None or len(self._rows_by_id) != len(self._cm.rows):
+            self._rows_by_id = {id(con): i for i, con in enumerate(self._cm.rows)}
+        return self._rows_by_id
+
+    def _columns_of_vars(self, variables: Sequence[VarData], what: str) -> np.ndarray:
+        cols = np.fromiter((self._col_of.get(id(v), -1) for v in variables), dtype=np.int64, count=len(variables))
+        if (cols < 0).any():
+            v = variables[int(np.flatnonzero(cols < 0)[0])]
+            raise ValueError(f"{self.ctx.label()}: cannot {what} {v.name}: it is not a column of the model")
+        return cols
+
+    def _set_col_bounds(self, cols: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        cm = self._cm
+        cm.col_lb[cols] = lo
+        cm.col_ub[cols] = hi
+        self._highs.changeColsBounds(cols.size, cols.astype(np.int32), np.asarray(lo, dtype=float),
+                                     np.asarray(hi, dtype=float))
+
+    def _compile_rows(self, cons: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, float]]]:
+        """Row bounds and ``(row position in cons, column, coefficient)`` of linear constraints, fixed variables
+        taken as columns (as :func:`_compile`)."""
+        from pyomo.core.expr.visitor import identify_variables
+        from pyomo.repn import generate_standard_repn
+
+        lb = np.empty(len(cons))
+        ub = np.empty(len(cons))
+        entries: list[tuple[int, int, float]] = []
+        col_of = self._col_of
+        for i, con in enumerate(cons):
+            fixed = [v for v in identify_variables(con.body, include_fixed=True) if v.fixed]
+            vals = [v.value for v in fixed]
+            for v in fixed:
+                v.unfix()
+            try:
+                repn = generate_standard_repn(con.body, compute_values=True, quadratic=False)
+            finally:
+                for v, x in zip(fixed, vals, strict=True):
+                    v.fix(x)
+            if not repn.is_linear():
+                raise ValueError(f"{self.ctx.label()}: {con.name} is not linear; it cannot be a row")
+            c0 = float(pyo.value(repn.constant)) if repn.constant is not None else 0.0
+            lo, hi = con.lb, con.ub
+            lb[i] = -INF if lo is None else float(lo) - c0
+            ub[i] = INF if hi is None else float(hi) - c0
+            for a, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
+                j = col_of.get(id(v))
+                if j is None:
+                    raise ValueError(f"{self.ctx.label()}: {con.name} uses {v.name}, not a column of the model")
+                if a != 0:
+                    entries.append((i, j, float(a)))
+        if not (np.isfinite(np.where(np.abs(lb) >= INF, 0.0, lb)).all()
+                and np.isfinite(np.where(np.abs(ub) >= INF, 0.0, ub)).all()
+                and all(math.isfinite(a) for _, _, a in entries)):
+            raise _bad_params(self.ctx.label(), [f"(a row of {cons[0].parent_component().name} is not finite)"])
+        return lb, ub, entries
+
+    def _set_coefficients(self, entries: list[tuple[int, int, float]]) -> None:
+        """Write ``(row, col, value)`` entries into HiGHS and the compiled matrix (see :class:`_ParamIndex`)."""
+        _write_coefficients(self, entries)
 
     def clear_solver(self) -> None:
         """Forget the basis and solution but keep the model: the next solve starts cold, so its result
@@ -917,9 +1126,11 @@ class _ParamIndex:
         self._pos: dict[int, int] = {}
         self.deps: list[list[tuple[str, Any]]] = []
         # row id -> (con, index of its function P -> (constant, lower, upper, *coefficients), their columns)
-        self.rows: dict[int, tuple[Any, int, list[Any]]] = {}
+        self.rows: dict[int, tuple[Any, int, int, list[Any]]] = {}
         self.cols: dict[int, tuple[VarData, Any, Any]] = {}
-        self.obj: tuple[Any, list[tuple[Any, Any]]] | None = None
+        self.obj: tuple[Any, int, list[VarData]] | None = None
+        self._static_terms: list[tuple[VarData, float]] = []
+        self._obj_cols: tuple[Any, int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._cm: _Compiled | None = None
         self._row_of: dict[int, int] = {}
         self.values = np.zeros(0)
@@ -998,25 +1209,38 @@ class _ParamIndex:
 
     # ------------------------------------------------------------------ indexing
     def _index_row(self, con: Any) -> None:
-        """Index one row: if it depends on a Param, one function ``P -> (constant, lower, upper, *coefficients)``
-        (NaN for a bound that is absent) and the columns of its symbolic coefficients."""
+        """Index one row that depends on a Param: a function ``P -> (constant, lower, upper)`` (NaN for a bound that
+        is absent) for its bounds and one ``P -> (coefficients...)`` for its symbolic coefficients with their
+        columns, each with its own Params (a cost cap changes the bound of a row whose many coefficients are
+        prices: only the bound is evaluated again)."""
         from pyomo.repn import generate_standard_repn
 
         repn = generate_standard_repn(con.body, compute_values=False, quadratic=False)
-        ks: list[int] = []
-        parts = [self._part(repn.constant, ks), self._part(con.lower, ks), self._part(con.upper, ks)]
+        kb: list[int] = []
+        kc: list[int] = []
+        bounds = [self._part(repn.constant, kb), self._part(con.lower, kb), self._part(con.upper, kb)]
         cols = []
+        coefs = []
         for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
             if not isinstance(c, int | float):
-                src = self._part(c, ks)
+                src = self._part(c, kc)
                 if not _is_literal(src):
                     cols.append(v)
-                    parts.append(src)
-        if ks:
-            self._src.append("(" + ", ".join(parts) + ",)")
-            self.rows[id(con)] = (con, len(self._fns) + len(self._src) - 1, cols)
-            for k in set(ks):
-                self.deps[k].append(("row", id(con)))
+                    coefs.append(src)
+        if not (kb or kc):
+            return
+        fb = fc = -1
+        if kb:
+            self._src.append("(" + ", ".join(bounds) + ",)")
+            fb = len(self._fns) + len(self._src) - 1
+        if kc:
+            self._src.append("(" + ", ".join(coefs) + ",)")
+            fc = len(self._fns) + len(self._src) - 1
+        self.rows[id(con)] = (con, fb, fc, cols)
+        for k in set(kb):
+            self.deps[k].append(("rowb", id(con)))
+        for k in set(kc):
+            self.deps[k].append(("rowc", id(con)))
 
     def _part(self, e: Any, ks: list[int]) -> str:
         """Source of one part of a row: a literal (no Param), ``nan`` (no bound) or an expression of ``P``."""
@@ -1065,18 +1289,23 @@ class _ParamIndex:
                     repn = generate_standard_repn(objs[0].expr, compute_values=False, quadratic=False)
                     ks = []
                     const = self._expr(repn.constant, ks)
-                    static = np.zeros(cm.c.size)
-                    coefs = []
+                    static: list[tuple[VarData, float]] = []
+                    srcs: list[str] = []
+                    obj_vars: list[VarData] = []
                     for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
-                        j = self.hm._col_of.get(id(v))
-                        x = self._expr(c, ks)
-                        if isinstance(x, tuple):
-                            coefs.append((v, x))
-                        elif j is not None and x is not None:
-                            static[j] += x
-                    self._static = static
+                        part = self._part(c, ks)
+                        if _is_literal(part):
+                            static.append((v, float(part)))
+                        else:  # one function returns every symbolic coefficient of the objective at once
+                            srcs.append(part)
+                            obj_vars.append(v)
+                    self._static_terms = static
                     if ks:
-                        self.obj = (const, coefs)
+                        fidx = -1
+                        if srcs:
+                            self._src.append("(" + ", ".join(srcs) + ",)")
+                            fidx = len(self._fns) + len(self._src) - 1
+                        self.obj = (const, fidx, obj_vars)
                         for k in set(ks):
                             self.deps[k].append(("obj", None))
         finally:
@@ -1089,13 +1318,13 @@ class _ParamIndex:
 
     def snapshot(self) -> None:
         """Take the Params' current values as the ones the live model holds."""
-        self.values = np.fromiter((_pvalue(p) for p in self.params), dtype=float, count=len(self.params))
+        self.values = _param_values(self.params)
 
     # ------------------------------------------------------------------ pushing
     def push(self) -> None:
         self.sync()
         hm, cm, h = self.hm, self.hm._cm, self.hm._highs
-        now = np.fromiter((_pvalue(p) for p in self.params), dtype=float, count=len(self.params))
+        now = _param_values(self.params)
         if np.isnan(now).any():
             bad = [f"{self.params[k].name} = {self.params[k].value}" for k in np.flatnonzero(np.isnan(now))[:5]]
             raise _bad_params(self.hm.ctx.label(), bad)
@@ -1105,13 +1334,16 @@ class _ParamIndex:
         P = now.tolist()
         fns = self._fns
         ev = self._eval
-        rows: set[int] = set()
+        rows_b: set[int] = set()
+        rows_c: set[int] = set()
         cols: set[int] = set()
         obj = False
         for k in changed.tolist():
             for kind, key in self.deps[k]:
-                if kind == "row":
-                    rows.add(key)
+                if kind == "rowb":
+                    rows_b.add(key)
+                elif kind == "rowc":
+                    rows_c.add(key)
                 elif kind == "col":
                     cols.add(key)
                 else:
@@ -1122,20 +1354,28 @@ class _ParamIndex:
         r_lb: list[float] = []
         r_ub: list[float] = []
         row_lb, row_ub = cm.row_lb, cm.row_ub
-        for key in rows:
+        for key in rows_b:
             i = self._row_of.get(key)
             if i is None:  # a row no longer in the model
                 continue
-            _, f, cols_ = self.rows[key]
-            vals = fns[f](P)
-            c0, lo, hi = vals[0], vals[1], vals[2]
+            con, fb, _, _ = self.rows[key]
+            if not con.active:  # a deactivated row stays free (HighsModel.set_active)
+                continue
+            c0, lo, hi = fns[fb](P)
             lb = -INF if lo != lo else lo - c0  # NaN: no bound
             ub = INF if hi != hi else hi - c0
             if lb != row_lb[i] or ub != row_ub[i]:
                 r_idx.append(i)
                 r_lb.append(lb)
                 r_ub.append(ub)
-            for v, x in zip(cols_, vals[3:], strict=True):
+        for key in rows_c:
+            i = self._row_of.get(key)
+            if i is None:
+                continue
+            con, _, fc, cols_ = self.rows[key]
+            if not con.active:
+                continue
+            for v, x in zip(cols_, fns[fc](P), strict=True):
                 j = col_of.get(id(v))
                 if j is not None:
                     entries.append((i, j, x))
@@ -1167,21 +1407,18 @@ class _ParamIndex:
             cm.col_ub[idx] = c_ub
             h.changeColsBounds(idx.size, idx, np.asarray(c_lb), np.asarray(c_ub))
         if obj and self.obj is not None:
-            const, coefs = self.obj
+            const, fidx, obj_vars = self.obj
             if const is not None:
                 off = ev(const, P, fns)
                 if off != cm.c_offset:
                     cm.c_offset = off
                     h.changeObjectiveOffset(off)
-            keep = [(col_of.get(id(v)), ev(x, P, fns)) for v, x in coefs]
-            keep2 = [(j, c) for j, c in keep if j is not None]
-            if keep2:
-                jj = np.fromiter((j for j, _ in keep2), dtype=np.int64, count=len(keep2))
-                cc = np.fromiter((c for _, c in keep2), dtype=float, count=len(keep2))
-                total = np.zeros(cm.c.size)  # several terms of one column add up
-                np.add.at(total, jj, cc)
-                uniq = np.unique(jj)
-                new = total[uniq] + self._static[uniq]
+            if fidx >= 0:
+                ocols, uniq, static = self._objective_columns(obj_vars)
+                vals = np.asarray(fns[fidx](P), dtype=float)
+                ok = ocols >= 0
+                total = np.bincount(ocols[ok], weights=vals[ok], minlength=cm.c.size)  # terms of a column add up
+                new = total[uniq] + static
                 if not np.isfinite(new).all():
                     raise _bad_params(hm.ctx.label(), self._infinite(changed, now))
                 diff = new != cm.c[uniq]
@@ -1191,37 +1428,87 @@ class _ParamIndex:
                     h.changeColsCost(j32.size, j32, new[diff])
         self.values = now
 
+    def _objective_columns(self, obj_vars: list[VarData]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Columns of the objective's symbolic terms, the distinct ones, and the literal cost on those (cached per
+        compiled model: columns move only when the model is passed anew)."""
+        cm = self.hm._cm
+        hit = self._obj_cols
+        if hit is not None and hit[0] is cm and hit[1] == len(cm.columns):
+            return hit[2], hit[3], hit[4]
+        col_of = self.hm._col_of
+        cols = np.fromiter((col_of.get(id(v), -1) for v in obj_vars), dtype=np.int64, count=len(obj_vars))
+        uniq = np.unique(cols[cols >= 0])
+        lit = np.zeros(cm.c.size)
+        for v, x in self._static_terms:
+            j = col_of.get(id(v))
+            if j is not None:
+                lit[j] += x
+        static = lit[uniq]
+        self._obj_cols = (cm, len(cm.columns), cols, uniq, static)
+        return cols, uniq, static
+
     def _infinite(self, changed: np.ndarray, now: np.ndarray) -> list[str]:
         """``"name = value"`` of the changed Params that are infinite (a coefficient or cost they feed is)."""
         return [f"{self.params[k].name} = {now[k]}" for k in changed.tolist() if math.isinf(now[k])][:5] \
             or ["(no Param is infinite: an expression of Params is)"]
 
     def _set_coefficients(self, entries: list[tuple[int, int, float]]) -> None:
-        """Write ``(row, col, value)`` into HiGHS and into the compiled matrix (CSC, sorted indices)."""
-        if not entries:
-            return
-        cm, h = self.hm._cm, self.hm._highs
-        A = cm.A
-        acc: dict[tuple[int, int], float] = {}  # several symbolic terms of one (row, col) add up
-        for i, j, val in entries:
-            acc[(i, j)] = acc.get((i, j), 0.0) + val
-        missing: list[tuple[int, int, float]] = []
-        for (i, j), val in acc.items():
-            lo, hi = A.indptr[j], A.indptr[j + 1]
-            k = lo + int(np.searchsorted(A.indices[lo:hi], i))
-            if k < hi and A.indices[k] == i:
-                if A.data[k] != val:
-                    A.data[k] = val
-                    h.changeCoeff(i, j, val)
-            elif val != 0.0:
-                missing.append((i, j, val))
+        _write_coefficients(self.hm, entries)
+
+    def index_new_rows(self, cons: Sequence[Any]) -> None:
+        """Index rows appended to the live model (:meth:`HighsModel.add_constraints`) that depend on Params."""
+        where = self.hm._row_index()
+        for con in cons:
+            self._row_of[id(con)] = where[id(con)]
+        fixed = [v for con in cons for v in _vars_of(con) if v.fixed]
+        vals = [v.value for v in fixed]
+        for v in fixed:
+            v.unfix()
+        try:
+            for con in cons:
+                if id(con) not in self._indexed_rows:
+                    self._index_row(con)
+                    self._indexed_rows.add(id(con))
+        finally:
+            for v, x in zip(fixed, vals, strict=True):
+                v.fix(x)
+        self._flush()
+        self.values = _param_values(self.params)
+
+
+def _write_coefficients(hm: HighsModel, entries: list[tuple[int, int, float]]) -> None:
+    """Write ``(row, col, value)`` into ``hm``'s HiGHS instance and compiled matrix (CSC, sorted indices); several
+    entries of one ``(row, col)`` add up; an entry that was 0 is inserted."""
+    if not entries:
+        return
+    cm, h = hm._cm, hm._highs
+    A = cm.A
+    acc: dict[tuple[int, int], float] = {}  # several symbolic terms of one (row, col) add up
+    for i, j, val in entries:
+        acc[(i, j)] = acc.get((i, j), 0.0) + val
+    missing: list[tuple[int, int, float]] = []
+    for (i, j), val in acc.items():
+        lo, hi = A.indptr[j], A.indptr[j + 1]
+        k = lo + int(np.searchsorted(A.indices[lo:hi], i))
+        if k < hi and A.indices[k] == i:
+            if A.data[k] != val:
+                A.data[k] = val
                 h.changeCoeff(i, j, val)
-        if missing:
-            r, c, v = (np.array(x) for x in zip(*missing, strict=True))
-            add = sp.csc_matrix((v.astype(float), (r.astype(np.int64), c.astype(np.int64))), shape=A.shape)
-            new = (A + add).tocsc()
-            new.sort_indices()
-            cm.A = new
+        elif val != 0.0:
+            missing.append((i, j, val))
+            h.changeCoeff(i, j, val)
+    if missing:
+        r, c, v = (np.array(x) for x in zip(*missing, strict=True))
+        add = sp.csc_matrix((v.astype(float), (r.astype(np.int64), c.astype(np.int64))), shape=A.shape)
+        new = (A + add).tocsc()
+        new.sort_indices()
+        cm.A = new
+
+
+def _vars_of(con: Any) -> list[VarData]:
+    from pyomo.core.expr.visitor import identify_variables
+
+    return list(identify_variables(con.body, include_fixed=True))
 
 
 def _is_literal(src: str) -> bool:
@@ -1251,6 +1538,18 @@ def _check_finite(cm: _Compiled, model: pyo.Block, label: str) -> None:
     if not bad:
         bad = ["(none is NaN or infinite: a variable bound or a constant of a row is)"]
     raise _bad_params(label, bad[:5])
+
+
+_RAW_VALUE = operator.attrgetter("_value")
+
+
+def _param_values(params: Sequence[Any]) -> np.ndarray:
+    """The values of mutable ParamData objects as floats (NaN for no value), read from their slot directly: this
+    read runs before every :meth:`HighsModel.update_params` over all tracked Params, so it must be cheap."""
+    try:
+        return np.array(list(map(_RAW_VALUE, params)), dtype=float)
+    except (TypeError, ValueError, AttributeError):  # Param.NoValue or a non-numeric value: the slow path
+        return np.fromiter((_pvalue(p) for p in params), dtype=float, count=len(params))
 
 
 def _pvalue(p: Any) -> float:

@@ -307,6 +307,10 @@ class Complementarity:
                     new += 1
         return new
 
+    def rows(self, keys: Iterable[Any]) -> list[Any]:
+        """The exclusivity rows (both sides) that exist for ``keys`` (for :meth:`agents.milp.HighsModel.set_active`)."""
+        return [con[k] for k in keys for con in (self.pos_con, self.neg_con) if k in con]
+
     def release(self, keys: Iterable[Any]) -> None:
         """Deactivate the exclusivity rows for ``keys`` (the relaxation again)."""
         for k in keys:
@@ -381,7 +385,18 @@ def set_profile(param: Any, values: Sequence[float] | np.ndarray) -> None:
         raise ValueError(f"{param.name}: expected {len(keys)} values, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{param.name}: contains non-finite values")
-    param.store_values(dict(zip(keys, arr.tolist(), strict=True)))
+    # only the entries that change are written (Pyomo's per-entry write is what costs; a receding-horizon step
+    # changes one period of a profile)
+    old = np.fromiter((_or_nan(param[k].value) for k in keys), dtype=float, count=len(keys))
+    changed = np.flatnonzero(old != arr)
+    if changed.size == len(keys):
+        param.store_values(dict(zip(keys, arr.tolist(), strict=True)))
+    elif changed.size:
+        param.store_values({keys[i]: float(arr[i]) for i in changed.tolist()})
+
+
+def _or_nan(x: Any) -> float:
+    return math.nan if x is None else float(x)
 
 
 def param_values(param: Any) -> np.ndarray:

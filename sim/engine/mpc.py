@@ -12,8 +12,9 @@ with the decisions of the executed periods *fixed*, so
 
 :class:`PastFixer` finds a block's per-period decisions (every continuous variable indexed by the
 horizon's period set, alone or as the last index: ``p_kw[t]``, ``p_forward_kw[line, t]``) and fixes
-them period by period through Pyomo (``Var.fix``), so the next ``HighsModel.update`` pushes them as
-``lb = ub`` and no later bound reset of the solver wrapper can release them.  Binaries are left free
+them period by period with :meth:`agents.milp.HighsModel.fix` (Pyomo's ``Var.fix`` and ``lb = ub`` on those
+columns of the live HiGHS instance only: no recompile, the basis is kept as a warm start), so no later bound
+reset of the solver wrapper can release them.  Binaries are left free
 (they follow the fixed powers; fixing an LP relaxation's fractional value would make a later MILP
 escalation infeasible) and so are aggregates without a period index (costs, hourly deviations).
 :meth:`PastFixer.release` unfixes exactly what it fixed, so the model can serve the next day.
@@ -184,6 +185,7 @@ class PastFixer:
         if self.n_vars == 0:
             raise ValueError("PastFixer: the blocks have no continuous per-period decisions")
         self._fixed: list[VarData] = []
+        self._hm: HighsModel | None = None
         #: the largest relative miss of a completed row left after repair (0: the fixed past holds exactly)
         self.worst_miss = 0.0
 
@@ -212,16 +214,19 @@ class PastFixer:
             values[i] = snap_to_bounds(float(hm.x[cols[i]]), lo, hi,
                                        name=f"{hm.ctx.label()}: {v.name} executed at step {k}")
         values, worst = repair_fixed_rows(hm, cols, values, lower, upper)
-        for v, x in zip(vs, values.tolist(), strict=True):
-            v.fix(x)
-            self._fixed.append(v)
+        hm.fix(vs, values)  # Pyomo's fix and HiGHS's lb = ub on these columns only (no recompile)
+        self._fixed.extend(vs)
+        self._hm = hm
         self.worst_miss = max(self.worst_miss, worst)
         return worst
 
     def release(self) -> None:
         """Unfix everything this fixer fixed (the model is whole again for the next day)."""
-        for v in self._fixed:
-            v.unfix()
+        if self._hm is not None:
+            self._hm.unfix(self._fixed)
+        else:
+            for v in self._fixed:
+                v.unfix()
         self._fixed = []
 
     @property

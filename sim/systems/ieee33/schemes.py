@@ -361,6 +361,7 @@ class CoalitionProblem:
         self.model = m
         self.hm = HighsModel(m, "coalition NB-P1", options or SolverOptions(), relax_integrality=True,
                              build_s=time.perf_counter() - t0)
+        self.hm.track_params()  # new data, stage weights and cost caps reach HiGHS as deltas
         self.pairs = [p for h in self.handles.values() for p in h.complementarity]
         self.lossless = [p for p in self.pairs if p.name == "exchange"] if eta_x == 1.0 else []
         self._fresh = True
@@ -996,7 +997,7 @@ def solve_lexicographic(
     m.w_cost.set_value(1.0)
     m.w_ex.set_value(0.0)
     m.cost_cap.set_value(_NO_CAP)
-    hm.update()
+    hm.update_params()
     st1, p1 = solve_certified(hm, pairs, lossless, integer_columns=integer_columns)
     optimum = float(st1[-1].objective)
     if not math.isfinite(optimum):  # never a cap from a solve without a solution (a NaN Param)
@@ -1005,7 +1006,7 @@ def solve_lexicographic(
     m.w_cost.set_value(0.0)
     m.w_ex.set_value(1.0)
     m.cost_cap.set_value(optimum + LEX_TOL * max(1.0, abs(optimum)))
-    hm.update()
+    hm.update_params()
     keep = np.asarray(integer_columns, dtype=np.int64).ravel()
     if keep.size:  # stage 2 keeps stage 1's integer decisions: an LP (plus any complementarity fallback)
         hm.fix_columns(keep, np.round(hm.x[keep]))
