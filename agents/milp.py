@@ -303,6 +303,15 @@ class _Compiled:
     row_lb: np.ndarray
     row_ub: np.ndarray
     is_int: np.ndarray  # declared integer/binary domain
+    #: bumped whenever ``A`` changes in place (a coefficient, an added row): caches of ``A`` compare it
+    version: int = 0
+    _csr: tuple[int, sp.csr_matrix] | None = None
+
+    def rows_matrix(self) -> sp.csr_matrix:
+        """``A`` in row-major form (cached until ``A`` changes), for reading rows."""
+        if self._csr is None or self._csr[0] != self.version:
+            self._csr = (self.version, self.A.tocsr())
+        return self._csr[1]
 
 
 def _compile(model: pyo.Block) -> _Compiled:
@@ -730,6 +739,7 @@ class HighsModel:
         cm.row_lb = np.concatenate([cm.row_lb, lb])
         cm.row_ub = np.concatenate([cm.row_ub, ub])
         cm.A = sp.vstack([cm.A, new.tocsc()], format="csc")
+        cm.version += 1
         cm.A.sort_indices()
         for i, con in enumerate(cons):
             row_of[id(con)] = m0 + i
@@ -1483,6 +1493,7 @@ def _write_coefficients(hm: HighsModel, entries: list[tuple[int, int, float]]) -
         return
     cm, h = hm._cm, hm._highs
     A = cm.A
+    cm.version += 1
     acc: dict[tuple[int, int], float] = {}  # several symbolic terms of one (row, col) add up
     for i, j, val in entries:
         acc[(i, j)] = acc.get((i, j), 0.0) + val

@@ -387,7 +387,7 @@ def set_profile(param: Any, values: Sequence[float] | np.ndarray) -> None:
         raise ValueError(f"{param.name}: contains non-finite values")
     # only the entries that change are written (Pyomo's per-entry write is what costs; a receding-horizon step
     # changes one period of a profile)
-    old = np.fromiter((_or_nan(param[k].value) for k in keys), dtype=float, count=len(keys))
+    old = _values_of(param, keys)
     changed = np.flatnonzero(old != arr)
     if changed.size == len(keys):
         param.store_values(dict(zip(keys, arr.tolist(), strict=True)))
@@ -401,7 +401,19 @@ def _or_nan(x: Any) -> float:
 
 def param_values(param: Any) -> np.ndarray:
     """Values of an indexed mutable Param as an array (in index order)."""
-    return np.fromiter((pyo.value(param[k]) for k in param), dtype=float)
+    return _values_of(param, list(param.keys()))
+
+
+def _values_of(param: Any, keys: list[Any]) -> np.ndarray:
+    """``param[k]``'s values for ``keys`` (NaN where there is none), read from the entries' slots: this runs for
+    every profile at every receding-horizon step, where Pyomo's checked ``param[k]`` access is what costs."""
+    data = getattr(param, "_data", None)
+    if param.mutable and isinstance(data, dict):
+        try:
+            return np.array([data[k]._value for k in keys], dtype=float)
+        except (KeyError, TypeError, ValueError, AttributeError):  # a default entry, Param.NoValue, ...: checked path
+            pass
+    return np.fromiter((_or_nan(pyo.value(param[k], exception=False)) for k in keys), dtype=float, count=len(keys))
 
 
 def hold_hourly(values: Sequence[float] | np.ndarray, horizon: Horizon) -> np.ndarray:

@@ -48,7 +48,7 @@ from pyomo.core.base.var import VarData
 from scipy.optimize import lsq_linear
 
 from agents.devices.core import Horizon
-from agents.milp import HighsModel, snap_to_bounds
+from agents.milp import INF, HighsModel, snap_to_bounds
 from market.pricing import repeat_to_grid
 
 REPLAYS: tuple[str, ...] = ("oracle", "mpc")
@@ -124,15 +124,15 @@ def repair_fixed_rows(hm: HighsModel, cols: np.ndarray, values: np.ndarray, lowe
     rows = np.unique(A[:, cols].indices)
     if rows.size == 0:
         return values, 0.0
-    sub = A[rows, :].tocsr()
+    sub = cm.rows_matrix()[rows]
     sub.eliminate_zeros()
     used = np.unique(sub.indices)
     own = np.isin(used, cols)
-    free = np.fromiter((not (o or cm.columns[j].fixed) for j, o in zip(used.tolist(), own.tolist(), strict=True)),
-                       dtype=bool, count=used.size)
+    # every fixed column is a column with lb = ub in the live model (HighsModel.fix), at its fixed value
+    pinned = ~own & (cm.col_lb[used] == cm.col_ub[used])
+    free = ~own & ~pinned
     x = np.zeros(A.shape[1])
-    for j in used[~own & ~free].tolist():
-        x[j] = float(cm.columns[j].value)
+    x[used[pinned]] = cm.col_lb[used[pinned]]
     x[cols] = values
     n_free = np.zeros(A.shape[1])
     n_free[used[free]] = 1.0
@@ -204,15 +204,18 @@ class PastFixer:
         if (cols < 0).any():
             v = vs[int(np.flatnonzero(cols < 0)[0])]
             raise RuntimeError(f"{hm.ctx.label()}: {v.name} has no value to fix (not a column of the model)")
-        lower = np.empty(len(vs))
-        upper = np.empty(len(vs))
+        # the live model's column bounds are the variables' own bounds (Params evaluated; none is fixed yet)
+        cm = hm.compiled
+        lower = np.where(cm.col_lb[cols] <= -INF, -math.inf, cm.col_lb[cols])
+        upper = np.where(cm.col_ub[cols] >= INF, math.inf, cm.col_ub[cols])
+        x = hm.x[cols].tolist()
         values = np.empty(len(vs))
-        for i, v in enumerate(vs):
-            lo, hi = v.bounds
-            lower[i] = -math.inf if lo is None else float(lo)
-            upper[i] = math.inf if hi is None else float(hi)
-            values[i] = snap_to_bounds(float(hm.x[cols[i]]), lo, hi,
-                                       name=f"{hm.ctx.label()}: {v.name} executed at step {k}")
+        for i, (lo, hi) in enumerate(zip(lower.tolist(), upper.tolist(), strict=True)):
+            try:
+                values[i] = snap_to_bounds(x[i], lo, hi)
+            except ValueError:  # again, with the variable's name (built only now: Pyomo names cost)
+                snap_to_bounds(x[i], lo, hi, name=f"{hm.ctx.label()}: {vs[i].name} executed at step {k}")
+                raise
         values, worst = repair_fixed_rows(hm, cols, values, lower, upper)
         hm.fix(vs, values)  # Pyomo's fix and HiGHS's lb = ub on these columns only (no recompile)
         self._fixed.extend(vs)
