@@ -30,7 +30,9 @@ A *run* is one (mode, replication seed, sweep point) over ``days`` consecutive d
 
 Timings (``seconds``, never in ``kpis.csv``): ``setup_s`` is everything before the day's first solve
 (drawing the day's information, writing it into the agents and the persistent models), ``data_s`` the
-drawing alone, ``solve_s`` the schemes, ``check_s`` the network check and records, ``total_s`` the day.
+drawing alone, ``solve_s`` the schemes (of which ``da_s`` the DA TOU design, ``market_s`` the rolling-price
+bisection and ``mpc_s`` the receding-horizon loop), ``check_s`` the network check and records (of which ``ac_s``
+the AC power flow), ``total_s`` the day.
 """
 
 from __future__ import annotations
@@ -225,7 +227,8 @@ def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, 
     t_end = time.perf_counter()
     return DayOutcome(kpis, ts, carried_state(dm), {
         "data_s": t_data - t0, "setup_s": t_setup - t0, "solve_s": t_solve - t_setup,
-        "mpc_s": float(res.info.get("mpc_seconds", 0.0)), "check_s": t_end - t_solve, "total_s": t_end - t0,
+        "mpc_s": float(res.info.get("mpc_seconds", 0.0)), "da_s": dm.day_ahead_seconds, "market_s": dm.market_seconds,
+        "check_s": t_end - t_solve, "ac_s": net.ac_seconds, "total_s": t_end - t0,
     }, agent_records(run.name, run.mode, d + 1, rows))
 
 

@@ -10,6 +10,7 @@ with the substation at the tap changer's voltage ``V_0,t = clip(V_0 + k P^sub_t,
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,8 @@ class NetworkCheck:
     max_error_bus: int
     max_error_period: int | None
     v0_pu: np.ndarray | None = None
+    #: seconds of the AC power flow of the day's periods (a timing, not a result)
+    ac_seconds: float = 0.0
 
 
 def bus_injections(scenario: IEEE33Scenario, res: SchemeResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,10 +106,12 @@ def network_check(scenario: IEEE33Scenario, res: SchemeResult) -> NetworkCheck:
     pl, pg, ql = bus_injections(scenario, res)
     v0 = scenario.network.substation_voltage((pl - pg).sum(axis=1))
     ldf = lindistflow(f, pl, ql, pg, v0_pu=v0)
+    t0 = time.perf_counter()
     ac = ac_power_flow_series(f, pl, ql, pg, v0_pu=v0)
+    ac_s = time.perf_counter() - t0
     cmp = compare_with_ac(ldf.v_pu, ac.v_pu, f)
     return NetworkCheck(pl, pg, ql, ldf.v_pu, ac.v_pu, ldf.p_sub_kw, ac.losses_kw, cmp.max_abs_error_pu, cmp.bus,
-                        cmp.period, v0)
+                        cmp.period, v0, ac_s)
 
 
 def check_balance(res: SchemeResult, net: NetworkCheck, tol_kw: float = 1e-5) -> float:

@@ -458,6 +458,9 @@ class DistributionModel:
         self.da_prices_intraday: np.ndarray | None = None
         self.n_follower_calls = 0
         self.follower_seconds = 0.0
+        #: seconds of the day's DA TOU design and of its rolling-price clearing (timings, not results)
+        self.day_ahead_seconds = 0.0
+        self.market_seconds = 0.0
 
     # --------------------------------------------------------------------------- persistent days
     def build_models(self, mode: SchemeMode) -> None:
@@ -523,6 +526,7 @@ class DistributionModel:
     def day_ahead(self) -> Any:
         """Solve the DA TOU design (SPEC §5.3) once a day and fix every TA's intraday base on it."""
         if self.da is None:
+            t0 = time.perf_counter()
             if self._tou is not None:
                 self.da = self._tou.solve()
             else:
@@ -532,6 +536,7 @@ class DistributionModel:
             for ta in self.tas.values():
                 ta.set_day_ahead(self.da.prices)
             self.da_prices_intraday = repeat_to_grid(self.da.prices, self.horizon.n // self.da.prices.size)
+            self.day_ahead_seconds = time.perf_counter() - t0
         return self.da
 
     # --------------------------------------------------------------------------- followers
@@ -637,10 +642,14 @@ class DistributionModel:
             return zz
 
         avail = self.available_kw if self.replay == "oracle" else self.available_forecast_kw
-        return bisection_prices(z, self.horizon.n, p0=bis.p0, p_min=bis.p_min, p_max=bis.p_max, xi=bis.xi,
-                                max_iter=bis.max_iter, tol_z=bis.tol_z_kw, upstream_price=up_price,
-                                upstream_max_kw=up_max,
-                                curtailable_kw=np.asarray(avail, dtype=float) if bis.curtail_surplus else None)
+        t0 = time.perf_counter()
+        try:
+                return bisection_prices(z, self.horizon.n, p0=bis.p0, p_min=bis.p_min, p_max=bis.p_max, xi=bis.xi,
+                                    max_iter=bis.max_iter, tol_z=bis.tol_z_kw, upstream_price=up_price,
+                                    upstream_max_kw=up_max,
+                                    curtailable_kw=np.asarray(avail, dtype=float) if bis.curtail_surplus else None)
+        finally:
+            self.market_seconds += time.perf_counter() - t0
 
     def _settle_bargaining(self, name: str, f: Followers, c0: dict[str, ClusterSolution],
                            sols: dict[str, ClusterSolution], stats: list[SolveStats], path: str, trace: PriceTrace,
