@@ -495,7 +495,7 @@ def solve_certified(
         x = hm.x
         for c in pairs:
             keys = list(c.pos.keys())
-            pos, neg = hm.columns_of(c.pos, keys), hm.columns_of(c.neg, keys)
+            pos, neg = hm.columns_of(c.pos), hm.columns_of(c.neg)  # cached, in the order of the keys
             if id(c) in net:
                 x[pos], x[neg] = cancel_circulation(x[pos], x[neg])
             mask = np.minimum(x[pos], x[neg]) > tol

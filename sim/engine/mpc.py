@@ -110,8 +110,8 @@ def repair_fixed_rows(hm: HighsModel, cols: np.ndarray, values: np.ndarray, lowe
                       upper: np.ndarray) -> tuple[np.ndarray, float]:
     """Values for columns ``cols`` (about to be fixed) that make every row they complete hold exactly.
 
-    A row is *completed* when it has a nonzero in ``cols`` and every other column of it is fixed in
-    Pyomo already (an earlier executed period, a fixed plan).  Its activity ``a·x`` must lie in
+    A row is *completed* when it has a nonzero in ``cols`` and every other column of it is fixed already
+    (``lb = ub`` in the live model: an earlier executed period, a fixed plan).  Its activity ``a·x`` must lie in
     ``[lb, ub]``; a miss ``r = clip(a·x, lb, ub) − a·x`` of round-off size is removed by the bounded
     least-squares change ``dx = argmin ||A_RC dx − r||`` with ``lower ≤ x + dx ≤ upper`` (columns at a bound
     only move inwards, so the change respects every bound).  Rows already within ``REPAIR_TOL`` are
@@ -121,26 +121,27 @@ def repair_fixed_rows(hm: HighsModel, cols: np.ndarray, values: np.ndarray, lowe
     cm = hm.compiled
     A = cm.A
     cols = np.asarray(cols, dtype=np.int64)
-    rows = np.unique(A[:, cols].indices)
-    if rows.size == 0:
+    n = A.shape[1]
+    starts, ends = A.indptr[cols], A.indptr[cols + 1]
+    lengths = ends - starts
+    if lengths.sum() == 0:
         return values, 0.0
+    # the rows of the columns' nonzeros, gathered straight from the CSC arrays
+    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    rows = np.unique(A.indices[offsets + np.arange(lengths.sum())])
     sub = cm.rows_matrix()[rows]
-    sub.eliminate_zeros()
-    used = np.unique(sub.indices)
-    own = np.isin(used, cols)
-    # every fixed column is a column with lb = ub in the live model (HighsModel.fix), at its fixed value
-    pinned = ~own & (cm.col_lb[used] == cm.col_ub[used])
-    free = ~own & ~pinned
-    x = np.zeros(A.shape[1])
-    x[used[pinned]] = cm.col_lb[used[pinned]]
-    x[cols] = values
-    n_free = np.zeros(A.shape[1])
-    n_free[used[free]] = 1.0
-    pattern = sub.copy()
-    pattern.data = np.ones_like(pattern.data)
-    done = np.flatnonzero(pattern @ n_free == 0)  # rows completed by fixing ``cols``
+    nz = sub.data != 0
+    is_own = np.zeros(n, dtype=bool)
+    is_own[cols] = True
+    # a column is free unless it is one of ``cols`` or fixed: lb = ub in the live model (HighsModel.fix)
+    is_free = (cm.col_lb < cm.col_ub) & ~is_own
+    entry_row = np.repeat(np.arange(rows.size), np.diff(sub.indptr))
+    n_free = np.bincount(entry_row[nz], weights=is_free[sub.indices[nz]], minlength=rows.size)
+    done = np.flatnonzero(n_free == 0)  # rows completed by fixing ``cols``
     if done.size == 0:
         return values, 0.0
+    x = np.where(is_free | is_own, 0.0, cm.col_lb)
+    x[cols] = values
     R = sub[done]
     lb, ub = cm.row_lb[rows[done]], cm.row_ub[rows[done]]
 
