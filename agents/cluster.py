@@ -513,7 +513,7 @@ def solve_certified(
             for c, keys in viol:
                 new = [k for k in keys if not (k in c.pos_con and c.pos_con[k].active)]
                 c.enforce(keys)
-                hm.set_active(c.rows(new), True)  # new rows as addRows, re-activated ones as bounds
+                hm.set_active(c.rows(new), True)  # the rows enter the live model with addRows
                 added.append((c, new))
                 integer[id(c)].update(keys)
             log.info("%s: complementarity violated (%s); solving the MILP on those periods", hm.ctx.label(),
@@ -529,7 +529,7 @@ def solve_certified(
     finally:
         for c, keys in added:
             c.release(keys)
-            hm.set_active(c.rows(keys), False)  # free rows: the relaxation again, row numbers kept
+            hm.remove_constraints(c.rows(keys))  # the relaxation again, exactly as a fresh compile would have it
         hm.relax_all()
         hm.set_integer(keep)
     return stats, path

@@ -33,7 +33,8 @@ Contract
     (fixed variables are columns of the compiled model, never eliminated, so nothing moves).
   - **Rows** (:meth:`HighsModel.add_constraints`, :meth:`HighsModel.set_active`): a new cut or a row created on
     demand is compiled alone and handed over with ``addRows`` (and indexed if a Param feeds it); a deactivated
-    row stays in HiGHS with free bounds, so row numbers never shift, and is restored from Pyomo when activated.
+    row stays in HiGHS with free bounds, so row numbers never shift, and is restored from Pyomo when activated;
+    :meth:`HighsModel.remove_constraints` deletes rows (``deleteRows``) so nothing is left behind.
 
   :meth:`HighsModel.update` (a whole recompile with ``LinearStandardFormCompiler``, then the differences) is
   the fallback for changes made behind the model's back; loops over days or steps do not call it.
@@ -748,12 +749,42 @@ class HighsModel:
             self._pindex.index_new_rows(cons)
         return rows
 
+    def remove_constraints(self, constraints: Sequence[Any]) -> None:
+        """Delete rows from the live model (``deleteRows``), e.g. cuts of a finished C&CG or the rows a MILP fallback
+        added, so the HiGHS model is again exactly what a fresh compile of the Pyomo model gives (a free row left
+        behind would change the path of a later cold solve).  Rows after them move up; every index this instance
+        keeps is remapped.  The Pyomo constraints are left as they are (deactivate or delete them there)."""
+        cons = list(constraints)
+        if not cons:
+            return
+        row_of = self._row_index()
+        missing = [c for c in cons if id(c) not in row_of]
+        if missing:
+            raise ValueError(f"{self.ctx.label()}: {missing[0].name} is not a row of the model")
+        idx = np.unique(np.fromiter((row_of[id(c)] for c in cons), dtype=np.int64, count=len(cons)))
+        status = self._highs.deleteRows(idx.size, idx.astype(np.int32))
+        if status == highspy.HighsStatus.kError:
+            raise SolveError(f"{self.ctx.label()}: HiGHS could not delete {idx.size} rows", "model_error", [])
+        cm = self._cm
+        keep = np.ones(len(cm.rows), dtype=bool)
+        keep[idx] = False
+        cm.rows = [c for c, k in zip(cm.rows, keep.tolist(), strict=True) if k]
+        cm.row_lb, cm.row_ub = cm.row_lb[keep], cm.row_ub[keep]
+        cm.A = cm.A[np.flatnonzero(keep), :].tocsc()
+        cm.A.sort_indices()
+        cm.version += 1
+        self.row_activity = self.row_activity[keep] if self.row_activity.size == keep.size else self.row_activity
+        self._rows_by_id = None
+        if self._pindex is not None:
+            self._pindex.remap()
+
     def set_active(self, constraints: Sequence[Any], active: bool) -> None:
         """(De)activate constraints in Pyomo and in HiGHS without a recompile.
 
-        Deactivating a row keeps it in HiGHS with free bounds ``(-inf, inf)`` (row numbers never shift);
+        Deactivating a row keeps it in HiGHS with free bounds ``(-inf, inf)`` (row numbers never shift; to leave
+        nothing behind, e.g. before a cold solve that must match a fresh model, use :meth:`remove_constraints`);
         activating restores its bounds and coefficients from Pyomo, or appends it with :meth:`add_constraints`
-        when it was never a row (e.g. a row created on demand).
+        when it is not a row (created on demand, or removed).
         """
         cons = list(constraints)
         if not cons:
@@ -1324,7 +1355,12 @@ class _ParamIndex:
         self._flush()
         self._cm = cm
         self._row_of = {id(con): i for i, con in enumerate(cm.rows)}
-        self.snapshot()
+        if first:  # a re-sync after HighsModel.update must not take later Param changes as pushed already
+            self.snapshot()
+
+    def remap(self) -> None:
+        """The compiled model's rows moved (rows deleted): map each indexed row to its new position."""
+        self._row_of = {id(con): i for i, con in enumerate(self.hm._cm.rows)}
 
     def snapshot(self) -> None:
         """Take the Params' current values as the ones the live model holds."""

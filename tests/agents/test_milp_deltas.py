@@ -143,3 +143,39 @@ def test_delta_misuse_is_refused_with_the_name() -> None:
     with pytest.raises(ValueError, match="not a column of the model"):
         hm.add_constraints([m.c2])
     assert np.isfinite(hm.solve().objective)
+
+
+def test_removed_rows_leave_the_live_model_equal_to_a_fresh_compile() -> None:
+    m = store_model()
+    hm = HighsModel(m, "store")
+    hm.track_params()
+    hm.solve()
+    m.cut = pyo.Constraint(expr=m.b[1] <= 5)
+    hm.add_constraints([m.cut])
+    assert hm.solve().objective == pytest.approx(40.0)
+    m.cut.deactivate()
+    hm.remove_constraints([m.cut, m.cap_row[2]])  # an added row and a compiled one in the middle
+    m.cap_row[2].deactivate()
+    fresh = HighsModel(m, "fresh")
+    assert hm.n_rows == fresh.n_rows == 7
+    assert [c.name for c in hm.compiled.rows] == [c.name for c in fresh.compiled.rows]
+    assert (hm.compiled.A != fresh.compiled.A).nnz == 0
+    m.cap.set_value(0.0)  # a Param of rows after the deleted one: pushed to their new positions
+    hm.update_params()
+    # nothing stored after periods 1, 3, 4; period 2 could carry (its cap row is gone) but 3.0 > 2.0: each period
+    # buys its own 5 kWh
+    assert hm.solve().objective == pytest.approx(HighsModel(m, "fresh").solve().objective)
+    assert hm.solve().objective == pytest.approx(5 * sum(PRICE))
+    with pytest.raises(ValueError, match="cut is not a row"):
+        hm.remove_constraints([m.cut])
+
+
+def test_param_changes_after_a_full_update_are_pushed() -> None:
+    m = store_model()
+    hm = HighsModel(m, "store")
+    hm.track_params()
+    hm.solve()
+    hm.update()  # a whole recompile (the fallback)
+    m.cap.set_value(0.0)
+    hm.update_params()
+    assert hm.solve().objective == pytest.approx(5 * sum(PRICE))
