@@ -70,6 +70,9 @@ INF = highspy.kHighsInf
 
 LpMethod = Literal["simplex", "ipm", "choose"]
 
+#: HiGHS's ``simplex_strategy`` values of :meth:`HighsModel.solve`'s ``simplex`` argument.
+SIMPLEX_STRATEGY = {"dual": 1, "primal": 4}
+
 
 #: Largest unscaled primal infeasibility accepted from a solve HiGHS reports "optimal" (its own tolerance is 1e-7).
 ACCEPT_PRIMAL_INFEASIBILITY = 1e-6
@@ -911,7 +914,7 @@ class HighsModel:
 
     def solve(
         self, *, raise_on_failure: bool = True, path: str = "", lp_method: LpMethod | None = None,
-        _cold_retry: bool = True,
+        simplex: Literal["dual", "primal"] | None = None, _cold_retry: bool = True,
     ) -> SolveStats:
         """Solve; return :class:`SolveStats`.  Raises :class:`SolveError` unless optimal.
 
@@ -928,8 +931,16 @@ class HighsModel:
         h = self._highs
         method = lp_method or self.options.lp_method
         h.setOptionValue("solver", method)
+        strategy = h.getOptionValue("simplex_strategy")
+        strategy = strategy[1] if isinstance(strategy, tuple) else strategy  # (status, value) in highspy 1.x
+        if simplex is not None:  # this solve only: e.g. the primal simplex from a basis that stays primal feasible
+            h.setOptionValue("simplex_strategy", SIMPLEX_STRATEGY[simplex])
         t0 = time.perf_counter()
-        h.run()
+        try:
+            h.run()
+        finally:
+            if simplex is not None:
+                h.setOptionValue("simplex_strategy", strategy)
         solve_s = time.perf_counter() - t0
         ms = h.getModelStatus()
         info = h.getInfo()
@@ -953,7 +964,7 @@ class HighsModel:
                          self.ctx.label(), info.max_primal_infeasibility)
                 h.clearSolver()
                 return self.solve(raise_on_failure=raise_on_failure, path=path, lp_method=lp_method,
-                                  _cold_retry=False)
+                                  simplex=simplex, _cold_retry=False)
         if has_primal:
             sol = h.getSolution()
             self.x = np.asarray(sol.col_value, dtype=float)

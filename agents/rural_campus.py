@@ -576,10 +576,16 @@ def build_rural_day(
     seed: int | None = None,
     samples: ErrorSamples | None = None,
     options: SolverOptions | None = None,
+    reuse_so: bool = True,
+    primal_evaluation: bool = True,
 ) -> RuralDay:
     """Draw the reference samples (from ``rng``, else ``default_rng(seed)``, else the scenario seed),
     build Ψ from :func:`~agents.decision.uncertainty.ambiguity_radii` ``(M, K, alpha_1, alpha_inf)`` and the
-    persistent :class:`TwoStageDRO`.  ``samples`` skips the draw."""
+    persistent :class:`TwoStageDRO`.  ``samples`` skips the draw.
+
+    ``reuse_so`` and ``primal_evaluation`` are passed to :class:`TwoStageDRO` (on by default: DRO's first
+    C&CG master is the SO plan already solved, and a plan's recourse evaluation after a master solve
+    re-optimises by the primal simplex; neither changes a plan or a cost ``Q_k``)."""
     t0 = time.perf_counter()
     if samples is None:
         if rng is not None and seed is not None:
@@ -591,7 +597,7 @@ def build_rural_day(
     psi = AmbiguitySet(samples.p0, theta_1, theta_inf)
     campus = RuralCampus(scenario)
     problem = campus.two_stage_lp(samples)
-    dro = TwoStageDRO(problem, psi, options)
+    dro = TwoStageDRO(problem, psi, options, deltas=True, reuse_so=reuse_so, primal_evaluation=primal_evaluation)
     return RuralDay(scenario, samples, campus, problem, psi, dro, build_s=time.perf_counter() - t0)
 
 

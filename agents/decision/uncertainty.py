@@ -33,6 +33,25 @@ of every C&CG iteration) sets the weights to ``w_q = 1`` (all others 0), fixes t
 columns in the live model, solves and releases them: the recourse copies are independent given
 ``x``, so minimising ``Σ_k q_k`` minimises every ``q_k``.  The auxiliary rows (cuts, CVaR) are always
 satisfiable through the free ``η`` and ``t``, so they never distort an evaluation.
+
+How data reaches HiGHS (deltas, never a recompile)
+--------------------------------------------------
+With ``TwoStageDRO(..., deltas=True)`` (the rural campus; off by default, see the class) the master is
+compiled to HiGHS once, when it is built (:class:`agents.milp.HighsModel`), and its
+mutable Params are indexed right then (``track_params``).  After that nothing is recompiled:
+
+* new data (a new day's profiles written into the recourse Params) and every change of the weights
+  ``w`` reach HiGHS through ``update_params``: only the costs, bounds and coefficients that depend on a
+  Param whose value changed are re-evaluated and pushed (``changeColsCost`` / ``changeRowsBounds`` /
+  ``changeCoeff``);
+* a cut ``η ≥ Σ_k p_k q_k`` is a *slot* of ``res_cut``: a new slot is compiled alone and appended with
+  ``addRows`` (``add_constraints``); switching cuts on and off (and ``res_hist``, a row from the start)
+  only changes row bounds (``set_active``: an inactive row is free, ``(−∞, ∞)``), so row numbers never
+  shift and the basis survives — after a new cut the master is re-solved warm by the dual simplex;
+* :meth:`TwoStageDRO.reset` frees every slot (bounds only) and forgets the pool: the next day's cuts are
+  written into the same slots in the same order (the slot's coefficients are recompiled from Pyomo when
+  it is switched on), so the live model never grows, and the solver starts cold;
+* fixing a first-stage plan changes the bounds of its columns only (``fix_columns`` / ``unfix_columns``).
 """
 
 from __future__ import annotations
@@ -512,10 +531,28 @@ class TwoStageDRO:
         HiGHS options of every solve.
     relax_integrality:
         Passed to :class:`agents.milp.HighsModel` (integer variables of the builders are relaxed).
+    reuse_so:
+        C&CG of ``dro`` takes the SO plan solved since the last :meth:`reset` (same ``p0``) as its first
+        iteration instead of solving the first master again: that master (``min c'x + η``, ``η ≥ Σ p_{k,0}
+        q_k``) *is* the SO problem.  Off by default: in a degenerate master the two solves may return
+        different optimal plans (with the same value).
+    deltas:
+        Data, weights, cuts and plans reach the live HiGHS model as deltas (module docstring: no recompile after
+        the build).  Off by default, for callers whose results were checked against the full recompile
+        (:meth:`agents.milp.HighsModel.update` before every solve; the cuts at their place among the rows): in a
+        degenerate master the position of a row can change which optimal plan HiGHS returns.
+    primal_evaluation:
+        The recourse evaluation that follows a master solve (C&CG step 1, the evaluation ending a direct
+        method) re-optimises from the master's basis with HiGHS's primal simplex: fixing ``x`` at the
+        master's values and switching the weights keeps that basis primal feasible, so a few dozen
+        iterations suffice where the dual simplex needs thousands.  ``Q_k(x)`` is the same (an LP optimum);
+        the recourse dispatch of a degenerate LP may be another optimal one.  Off by default
+        (:meth:`evaluate` always uses the options' method).
     """
 
     def __init__(self, problem: TwoStageLP, ambiguity: AmbiguitySet, options: SolverOptions | None = None,
-                 relax_integrality: bool = True) -> None:
+                 relax_integrality: bool = True, *, deltas: bool = False, reuse_so: bool = False,
+                 primal_evaluation: bool = False) -> None:
         if problem.n_samples != ambiguity.K:
             raise ValueError(f"{problem.name}: {problem.n_samples} samples but the ambiguity set has "
                              f"{ambiguity.K} weights p0")
@@ -523,6 +560,9 @@ class TwoStageDRO:
         self.ambiguity = ambiguity
         self.options = options or SolverOptions()
         self.relax_integrality = relax_integrality
+        self.deltas = bool(deltas)
+        self.reuse_so = bool(reuse_so)
+        self.primal_evaluation = bool(primal_evaluation)
         K = problem.n_samples
         t0 = time.perf_counter()
         m = pyo.ConcreteModel(name=f"{problem.name} master")
@@ -545,11 +585,20 @@ class TwoStageDRO:
             sense=pyo.minimize,
         )
         self.model = m
-        self._cuts: dict[bytes, int] = {}  # distribution -> index in res_cut
+        self._cuts: dict[bytes, int] = {}  # distribution -> slot (index in res_cut) since the last reset
         self._set_weights("so")
         self.build_s = time.perf_counter() - t0
+        if self.deltas:  # compiled as a row (at its place) and then freed: activating it later is a bound change
+            m.res_hist.activate()
         self.hm = HighsModel(m, f"{problem.name} master", self.options, relax_integrality=relax_integrality,
                              build_s=self.build_s)
+        if self.deltas:
+            self.hm.set_active([m.res_hist], False)
+            self.hm.track_params()
+        self._x_cols = np.concatenate([self.hm.columns_of(v) for v in self._xvars])
+        # the set of active rows changed since the last solve: that solve starts cold (see _solve)
+        self._rows_changed = False
+        self._so_p0 = np.zeros(0)  # the p0 of the cached SO result (reuse_so)
         self._mono: tuple[Any, HighsModel, list[Any]] | None = None
         self._cache: dict[tuple[Any, ...], DROResult] = {}
 
@@ -557,25 +606,30 @@ class TwoStageDRO:
     def reset(self) -> None:
         """Forget everything solved, for new data written into the master's mutable Params (a new day).
 
-        The cut pool is emptied (``res_cut`` is replaced by an empty list), the cached SO/DRO results
-        behind cdro's ``Ē`` are dropped and the solver starts cold, so what follows depends only on the
-        data, not on what the master solved before.  Call it before the first solve too when results
-        must not depend on whether the model was just built (the pool then sits at the same place in
-        the model either way).  The monolithic verification model is built from the problem's
-        builders and does not see data written into the master.
+        The cut pool is emptied (every slot of ``res_cut`` is switched off: its row becomes free, and the
+        next cuts are written into the slots from the first on), the cached SO/DRO results behind cdro's
+        ``Ē`` are dropped, the new Param values are pushed (``update_params``) and the solver starts cold,
+        so what follows depends only on the data, not on what the master solved before.  The monolithic
+        verification model is built from the problem's builders and does not see data written into the
+        master.
         """
-        m = self.model
-        m.del_component(m.res_cut)
-        m.res_cut = pyo.ConstraintList(doc="η ≥ Σ_k p_k^(l) q_k for every distribution p^(l) in the pool")
         self._cuts = {}
         self._cache = {}
-        self.hm.update()
+        if self.deltas:
+            self.hm.set_active([c for c in self.model.res_cut.values() if c.active], False)
+            self.hm.update_params()
+        else:  # the full recompile: an empty pool (res_cut replaced), the new data
+            m = self.model
+            m.del_component(m.res_cut)
+            m.res_cut = pyo.ConstraintList(doc="η ≥ Σ_k p_k^(l) q_k for every distribution p^(l) in the pool")
+            self.hm.update()
         self.hm.clear_solver()
+        self._rows_changed = False
 
     @property
     def n_cuts(self) -> int:
-        """Cuts in the pool (active or not)."""
-        return len(self.model.res_cut)
+        """Cuts in the pool since the last :meth:`reset` (active or not)."""
+        return len(self._cuts)
 
     @property
     def n_active_cuts(self) -> int:
@@ -608,44 +662,94 @@ class TwoStageDRO:
             m.w_z[k].set_value(float(wz[k]))
 
     def _cut(self, p: np.ndarray) -> int:
-        """Index in ``res_cut`` of the cut for ``p`` (added to the pool if new)."""
+        """Slot (index in ``res_cut``) of the cut for ``p``: the pool's if known, else the next slot.
+
+        The ``n``-th distinct cut since :meth:`reset` goes into slot ``n`` (1-based, as ``res_cut``): an
+        existing slot gets the new expression (it is free until :meth:`_set_cuts` switches it on, which
+        recompiles its coefficients), a new slot is appended to HiGHS with ``addRows``.
+        """
         key = np.round(np.asarray(p, dtype=float), 12).tobytes()
         idx = self._cuts.get(key)
         if idx is None:
             m = self.model
             expr = sum(float(p[k]) * m.q[k] for k in range(p.size) if p[k] != 0.0)
-            con = m.res_cut.add(m.eta >= expr)
-            idx = int(con.index())
+            idx = len(self._cuts) + 1
+            if not self.deltas:
+                con = m.res_cut.add(m.eta >= expr)
+                idx = int(con.index())
+            elif idx <= len(m.res_cut):
+                con = m.res_cut[idx]
+                con.set_value(m.eta >= expr)  # the slot is off (reset): switched on, it is recompiled
+            else:
+                con = m.res_cut.add(m.eta >= expr)
+                if int(con.index()) != idx:  # pragma: no cover - slots are only ever appended
+                    raise AssertionError(f"cut slot {con.index()} != {idx}")
+                self.hm.add_constraints([con])
+                self._rows_changed = True
             self._cuts[key] = idx
         return idx
 
     def _set_cuts(self, active: Sequence[int]) -> None:
         want = set(active)
-        for i, con in self.model.res_cut.items():
-            if i in want and not con.active:
-                con.activate()
-            elif i not in want and con.active:
-                con.deactivate()
+        on = [con for i, con in self.model.res_cut.items() if i in want and not con.active]
+        off = [con for i, con in self.model.res_cut.items() if i not in want and con.active]
+        self._switch(off, False)
+        self._switch(on, True)
+        if on or off:
+            self._rows_changed = True
 
     def _set_hist(self, bound: float | None) -> None:
         m = self.model
         if bound is None:
             if m.res_hist.active:
-                m.res_hist.deactivate()
+                self._switch([m.res_hist], False)
+                self._rows_changed = True
         else:
             m.hist_bound.set_value(float(bound))
             if not m.res_hist.active:
-                m.res_hist.activate()
+                self._switch([m.res_hist], True)
+                self._rows_changed = True
 
-    def _solve(self, run: _Run, path: str) -> float:
-        self.hm.set_case(path)
-        stats = self.hm.solve(path=path)
+    def _switch(self, cons: Sequence[Any], active: bool) -> None:
+        """(De)activate rows: as deltas (:meth:`HighsModel.set_active`), or in Pyomo for the next recompile."""
+        if self.deltas:
+            self.hm.set_active(cons, active)
+        else:
+            for con in cons:
+                con.activate() if active else con.deactivate()
+
+    def _push(self) -> None:
+        """Hand the Param changes (weights, Ē, data) and the row set over: deltas, or the full recompile."""
+        if self.deltas:
+            self.hm.update_params()
+        else:  # the full recompile; a new set of rows means a new hand-over (a cold solve)
+            self.hm.update()
+
+    def _solve(self, run: _Run, path: str, primal: bool = False, pushed: bool = False) -> float:
+        """Push the Params changed since the last solve (weights, Ē, data) as deltas and solve.
+
+        A solve after the set of active rows changed (a cut added or switched, ``res_hist`` switched)
+        starts cold, as a freshly handed-over model would: the optimal plan a degenerate master returns
+        then depends only on the rows, not on the solves before.  ``primal``: re-optimise from the
+        current basis with the primal simplex (:attr:`primal_evaluation`).
+        """
+        hm = self.hm
+        if not pushed:
+            self._push()
+        if self._rows_changed:
+            hm.clear_solver()
+            self._rows_changed = False
+        hm.set_case(path)
+        if primal:  # the primal simplex from the basis of the master solve just done (this solve only)
+            stats = hm.solve(path=path, lp_method="simplex", simplex="primal")
+        else:
+            stats = hm.solve(path=path)
         run.solve_s += stats.solve_s
         run.paths.append(path)
         return float(stats.objective)
 
     def _x_columns(self) -> np.ndarray:
-        return np.concatenate([self.hm.columns_of(v) for v in self._xvars])
+        return self._x_cols
 
     def _x_dict(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -683,14 +787,18 @@ class TwoStageDRO:
             worst_p=p,
         )
 
-    def _evaluate_live(self, flat: np.ndarray, run: _Run, path: str) -> Evaluation:
-        """Q_k(x) with the first-stage columns fixed in the live master (weights ``eval``)."""
+    def _evaluate_live(self, flat: np.ndarray, run: _Run, path: str, after_master: bool = False) -> Evaluation:
+        """Q_k(x) with the first-stage columns fixed in the live master (weights ``eval``).
+
+        ``after_master``: ``flat`` is the plan of the master just solved (its basis is live), so with
+        :attr:`primal_evaluation` the primal simplex re-optimises from it.
+        """
         self._set_weights("eval")
-        self.hm.update()
+        self._push()  # before fixing: a recompile that hands a new model over would drop the fixing
         cols = self._x_columns()
         self.hm.fix_columns(cols, flat)
         try:
-            self._solve(run, path)
+            self._solve(run, path, primal=after_master and self.primal_evaluation, pushed=True)
         except SolveError as exc:
             raise _with_context(exc, f"{path}: evaluating the recourse of a fixed first stage "
                                      "(is the recourse feasible for every x?)") from exc
@@ -751,6 +859,7 @@ class TwoStageDRO:
             result = self._solve_direct(method, run, beta)
             if method == "so":
                 self._cache[("so",)] = result
+                self._so_p0 = self.ambiguity.p0.copy()
             return result
         bound: float | None = None
         if method == "cdro":
@@ -803,13 +912,12 @@ class TwoStageDRO:
             self._set_weights("cvar", beta)
         else:
             self._set_weights("so")
-        self.hm.update()
         try:
             obj = self._solve(run, f"{method}:master")
         except SolveError as exc:
             raise _with_context(exc, f"method {method!r}") from exc
         flat = self.hm.x[self._x_columns()].copy()
-        ev = self._evaluate_live(flat, run, f"{method}:evaluate")
+        ev = self._evaluate_live(flat, run, f"{method}:evaluate", after_master=True)
         return self._result(method, "direct", flat, ev, obj, run, lb_history=[obj], ub_history=[obj],
                             beta=float(beta) if method == "cvar" else None, n_cuts=K if method == "ro" else 0)
 
@@ -823,25 +931,21 @@ class TwoStageDRO:
         lbs: list[float] = []
         ubs: list[float] = []
         best: tuple[np.ndarray, Evaluation] | None = None
+        so = self._cache.get(("so",)) if self.reuse_so and method == "dro" else None
+        if so is not None and not np.array_equal(self._so_p0, psi.p0):
+            so = None
         for it in range(1, max_iter + 1):
-            self._set_weights("epigraph")
-            self.hm.update()
-            path = f"{method}:ccg master #{it}"
-            try:
-                master = self._solve(run, path)
-            except SolveError as exc:
-                if method == "cdro" and exc.status in ("infeasible", "unbounded_or_infeasible"):
-                    e_so = self._cache.get(("so",))
-                    raise SolveError(
-                        f"{path}: the historical-cost limit Ē = {bound:.10g} cannot be met"
-                        + (f" (the least historical cost is E_SO = {e_so.historical_cost:.10g})" if e_so else "")
-                        + "; λ is too small for the numerical tolerance: raise lam or hist_tol.\n" + str(exc),
-                        exc.status, exc.diagnosis) from exc
-                raise _with_context(exc, f"method {method!r}, C&CG iteration {it}") from exc
-            lbs.append(master)
-            lb = max(lb, master)
-            flat = self.hm.x[self._x_columns()].copy()
-            ev = self._evaluate_live(flat, run, f"{method}:ccg subproblem #{it}")
+            if it == 1 and so is not None:  # the first master is SO's problem: its plan, not a second solve
+                master = so.objective
+                lbs.append(master)
+                lb = master
+                flat = np.concatenate([np.asarray(so.x[n], dtype=float).ravel() for n in self.x_names])
+                ev = self.metrics(so.first_stage_cost, so.recourse_costs)
+                run.paths.append(f"{method}:ccg master #1 = so:master")
+            else:
+                master, flat, ev = self._ccg_step(method, run, bound, it)
+                lbs.append(master)
+                lb = max(lb, master)
             if ev.worst_cost < ub:
                 ub, best = ev.worst_cost, (flat, ev)
             ubs.append(ub)
@@ -865,6 +969,25 @@ class TwoStageDRO:
         flat, ev = best
         return self._result(method, "ccg", flat, ev, ub, run, iterations=len(lbs), lb_history=lbs,
                             ub_history=ubs, n_cuts=len(active))
+
+    def _ccg_step(self, method: str, run: _Run, bound: float | None, it: int) -> tuple[float, np.ndarray, Evaluation]:
+        """C&CG iteration ``it``: the master's value and plan, and the plan's evaluation (step 1)."""
+        self._set_weights("epigraph")
+        path = f"{method}:ccg master #{it}"
+        try:
+            master = self._solve(run, path)
+        except SolveError as exc:
+            if method == "cdro" and exc.status in ("infeasible", "unbounded_or_infeasible"):
+                e_so = self._cache.get(("so",))
+                raise SolveError(
+                    f"{path}: the historical-cost limit Ē = {bound:.10g} cannot be met"
+                    + (f" (the least historical cost is E_SO = {e_so.historical_cost:.10g})" if e_so else "")
+                    + "; λ is too small for the numerical tolerance: raise lam or hist_tol.\n" + str(exc),
+                    exc.status, exc.diagnosis) from exc
+            raise _with_context(exc, f"method {method!r}, C&CG iteration {it}") from exc
+        flat = self.hm.x[self._x_columns()].copy()
+        ev = self._evaluate_live(flat, run, f"{method}:ccg subproblem #{it}", after_master=True)
+        return master, flat, ev
 
     # ------------------------------------------------------------------ monolithic dual LP (verification)
     def _monolithic_model(self) -> tuple[Any, HighsModel, list[Any]]:
@@ -891,19 +1014,31 @@ class TwoStageDRO:
                 + psi.theta_1 * m.beta + psi.theta_inf * sum(m.g[k] for k in m.K),
                 sense=pyo.minimize,
             )
+            if self.deltas:  # a row from the start, freed below: (de)activating it is a bound change
+                m.res_hist.activate()
             hm = HighsModel(m, f"{self.problem.name} monolithic", self.options,
                             relax_integrality=self.relax_integrality, build_s=time.perf_counter() - t0)
+            if self.deltas:
+                hm.set_active([m.res_hist], False)
+                hm.track_params()
             self._mono = (m, hm, xvars)
         return self._mono
 
     def _solve_monolithic(self, method: str, run: _Run, bound: float | None) -> DROResult:
         m, hm, xvars = self._monolithic_model()
-        if bound is None:
-            m.res_hist.deactivate()
-        else:
+        if bound is not None:
             m.hist_bound.set_value(float(bound))
-            m.res_hist.activate()
-        hm.update()
+        switch = m.res_hist.active != (bound is not None)
+        if not self.deltas:
+            if switch:
+                m.res_hist.activate() if bound is not None else m.res_hist.deactivate()
+            hm.update()
+        else:
+            if switch:
+                hm.set_active([m.res_hist], bound is not None)
+            hm.update_params()
+            if switch:  # another set of rows: solved cold, as a freshly handed-over model
+                hm.clear_solver()
         path = f"{method}:monolithic"
         hm.set_case(path)
         try:

@@ -40,6 +40,13 @@ Persistence: :class:`RuralModels` holds the DA master (``K`` recourse copies) an
 model (one copy), built once per run; each day writes its profiles into their mutable Params and
 resets them (:meth:`~agents.decision.uncertainty.TwoStageDRO.reset`: no cut, no cache, cold solver), so a day
 depends only on ``(scenario, seed, day)`` and ``--resume`` gives the same KPIs.
+
+How the data reach HiGHS: both models are compiled once, when the run builds them.  A day's profiles are
+Param values, pushed as deltas (only the row bounds that depend on a changed Param:
+:meth:`agents.milp.HighsModel.update_params`); the C&CG cuts of the DA master go into reusable row slots
+(``addRows`` once, then bound changes), the plan ``P^tr`` is fixed and released as column bounds, and the
+mpc replay's executed hours are fixed as column bounds (:class:`sim.engine.mpc.PastFixer`).  Nothing is
+recompiled after the build (:mod:`agents.decision.uncertainty`).
 """
 
 from __future__ import annotations
@@ -139,7 +146,10 @@ def rural_models(sc: RuralIESScenario, seed: int, settings: SimSettings) -> Rura
     samples = sample_errors(sc, rng)
     plan = build_rural_day(sc, samples=samples, options=opts)
     zero = np.zeros((1, sc.horizon.n))
-    real = build_rural_day(sc, samples=ErrorSamples(zero, zero, zero, np.ones(1), 1), options=opts)
+    # the realised day's dispatch is read from the realised-day model's own solves: they keep the options'
+    # method (dual simplex), so a degenerate dispatch is the one a freshly built model would return
+    real = build_rural_day(sc, samples=ErrorSamples(zero, zero, zero, np.ones(1), 1), options=opts,
+                           primal_evaluation=False)
     return RuralModels(sc, samples, plan, real, time.perf_counter() - t0)
 
 

@@ -5,9 +5,26 @@ park and scenario for the RT stage), adds the P2P lines and their link to each p
 DA-RT deviation variables (C-5 ... C-8), the scenario costs (C-9 ... C-11) and the CVaR objective
 (C-14, C-15).  It never edits a park's balance or cost.
 
-The model is built once and kept in a persistent HiGHS instance; every study case (no P2P, no
-DR, no storage, another epsilon, reduced capacities) is a change of mutable parameters followed
-by :meth:`agents.milp.HighsModel.update` — no rebuild.
+The model is built once and kept in a persistent HiGHS instance, and data reach HiGHS as deltas,
+never as a recompiled model (DESIGN principle 6):
+
+- every study case (no P2P, no DR, no storage, another epsilon, reduced capacities) and every new
+  day's data (profiles, scenario probabilities, storage start and end window) is a change of
+  mutable Params; :meth:`CloudModel.apply` pushes it with :meth:`agents.milp.HighsModel.update_params`,
+  which re-evaluates only the row bounds, column bounds and costs that depend on a Param whose value
+  changed (the Params' rows, columns and cost terms are indexed once, on the first push or by
+  ``hm.track_params()`` right after the build) and hands them to HiGHS with ``changeRowsBounds``,
+  ``changeColsBounds`` and ``changeColsCost``;
+- a fixed plan (the replay's DA variables) is pushed as ``lb = ub`` on its columns only
+  (:meth:`agents.milp.HighsModel.fix`), closing the weaker side of a pair in the certification
+  below as column bounds of the live model;
+- the exclusivity rows of the MILP fallback are appended with ``addRows`` and switched by their
+  bounds (:meth:`agents.milp.HighsModel.set_active`) while it runs; when it ends the model is compiled
+  once without them (a released row would stay as a free row, and a free row changes a later cold
+  solve's path) -- the one recompile left, on a rare path (LP certificate and fix both failed).
+
+The pushed data are those a fresh compile of the Pyomo model would give, entry for entry, so a
+cold solve (``solve(..., cold_start=True)``) returns what a freshly built model would.
 
 Tight formulation first (DESIGN principle 7): with ``formulation="auto"`` the complementarity
 binaries are relaxed, the LP is solved, and complementarity (no simultaneous charge/discharge,
@@ -28,6 +45,7 @@ decision by any method of SPEC §6.4 (so, ro, dro, cdro, cvar) through
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,6 +55,8 @@ import mesa
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.core.base.var import VarData
+from pyomo.repn import generate_standard_repn
 
 from agents.campus import CampusAgent, CampusData
 from agents.decision.uncertainty import (
@@ -196,12 +216,17 @@ class _Group:
     def name(self) -> str:
         return str(self.comp.name)
 
-    def set_rows_active(self, mask: np.ndarray, active: bool) -> None:
+    def set_rows_active(self, mask: np.ndarray, active: bool, hm: HighsModel) -> None:
+        """Switch the exclusivity rows of the entries in ``mask`` on or off, in Pyomo and in ``hm`` as deltas.
+
+        On: rows that do not exist yet are created (:meth:`Complementarity.enforce`) and appended with
+        ``addRows``, existing ones get their bounds back; off: their bounds become free (-inf, inf), so
+        row numbers never shift (:meth:`agents.milp.HighsModel.set_active`).
+        """
         keys = [self.keys[k] for k in np.flatnonzero(mask)]
         if active:
             self.comp.enforce(keys)
-        else:
-            self.comp.release(keys)
+        hm.set_active(self.comp.rows(keys), active)
         self.enforced[mask] = active
 
 
@@ -491,6 +516,9 @@ class CloudModel:
         ``eta + sum_s p_s z_s / (1 - beta) + w sum_s p_s C_s + ...`` (CVaR of C-12 with the
         cap ``p_s / (1 - beta)``; equal to C-14 for ``p_s = 1/S``), and the KPIs weight the
         scenarios by ``p_s``.  Off by default (the paper's equally likely scenarios).
+    da_rows: ``False`` deactivates every constraint of the DA block before the model is handed
+        to HiGHS (a replay model: its DA variables are fixed to a plan with
+        :meth:`agents.milp.HighsModel.fix`, so only the DA-RT deviation rows see them).
 
     Multi-day use (:mod:`sim.systems.three_campus.day`): :meth:`set_data` replaces the DA and RT data, the scenario
     probabilities and the storage start / end window of the persistent model; ``solve(...,
@@ -508,6 +536,7 @@ class CloudModel:
         formulation: Formulation = "auto",
         options: SolverOptions | None = None,
         scenario_weights: bool = False,
+        da_rows: bool = True,
     ) -> None:
         if formulation not in ("auto", "milp"):
             raise ValueError(f"formulation must be 'auto' or 'milp', got {formulation!r}")
@@ -538,6 +567,9 @@ class CloudModel:
         self.agents = {p.name: CampusAgent(self.mesa_model, p) for p in scenario.parks}
         t0 = time.perf_counter()
         self.model = self._build()
+        if not da_rows:  # a replay model: its DA block is a fixed plan, only the deviation rows see it
+            for con in self.model.da.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+                con.deactivate()
         self._comps = self._complementarity_list()
         self.build_s = time.perf_counter() - t0
         self.hm = HighsModel(self.model, name=f"cloud[{scenario.name}]", options=self.options,
@@ -549,6 +581,8 @@ class CloudModel:
         self._applied: CloudCase | None = CloudCase()
         self._applied_eps = self.epsilon
         self._solved: dict[tuple[Any, ...], CaseResult] = {}
+        self._dev_cols: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cost_forms: dict[tuple[int, str], tuple[Any, list[Any], list[int]]] = {}
 
     # ------------------------------------------------------------------------------- build
     def _park_data(self, park: str, values: dict[tuple[str, str], np.ndarray] | None, s: int | None) -> CampusData:
@@ -693,7 +727,7 @@ class CloudModel:
           :func:`agents.devices.storage.build_battery`); the window is absolute and kept when the start changes.
 
         Only what is given changes.  The solve cache is emptied and the next :meth:`solve` applies
-        its case again; the hand-over happens there (one :meth:`HighsModel.update`).
+        its case again; the hand-over happens there (one :meth:`HighsModel.update_params`: deltas).
         """
         S = self.n_scenarios
         if da is not None:
@@ -723,7 +757,9 @@ class CloudModel:
 
     # ------------------------------------------------------------------------ cases
     def apply(self, case: CloudCase) -> float:
-        """Set the model's mutable parameters for ``case``; return hand-over seconds."""
+        """Set the model's mutable parameters for ``case`` and push them, with the data :meth:`set_data` wrote,
+        to HiGHS as deltas (:meth:`agents.milp.HighsModel.update_params`: only the bounds and costs that
+        depend on a changed Param); return hand-over seconds."""
         sc = self.scenario
         m = self.model
         eps = case.epsilon if case.epsilon is not None else self.epsilon
@@ -744,14 +780,39 @@ class CloudModel:
         del m
         self._applied = case
         self._applied_eps = eps
-        return self.hm.update()
+        return self.hm.update_params()
 
-    def solve(self, case: CloudCase | None = None, *, cold_start: bool = False) -> CaseResult:
+    def fix_plan(self, variables: Sequence[VarData], values: np.ndarray, case: CloudCase) -> None:
+        """Fix ``variables`` (a plan, e.g. a replay model's DA block) at ``values`` for ``case``, as deltas.
+
+        The Params of ``case`` are applied first (:meth:`apply`), so the variables' bounds are those of
+        ``case`` (line capacities, storage limits); each value is clipped into its bounds (the solver's
+        1e-14 excursions: Pyomo never holds a fixed value outside them) and fixed in Pyomo and as
+        ``lb = ub`` on its column of the live model (:meth:`agents.milp.HighsModel.fix`).  The solve cache
+        is emptied, so the next :meth:`solve` of ``case`` solves (without a further hand-over).
+        """
+        vs = list(variables)
+        vals = np.asarray(values, dtype=float)
+        if vals.shape != (len(vs),):
+            raise ValueError(f"fix_plan: {len(vs)} variables but values of shape {vals.shape}")
+        if self._applied != case:
+            self.apply(case)
+        fixed = np.empty(len(vs))
+        for i, (v, x) in enumerate(zip(vs, vals.tolist(), strict=True)):
+            lo, hi = v.bounds
+            fixed[i] = min(max(x, -math.inf if lo is None else float(lo)), math.inf if hi is None else float(hi))
+        self.hm.fix(vs, fixed)
+        self._solved.clear()
+
+    def solve(self, case: CloudCase | None = None, *, cold_start: bool = False, tables: bool = True) -> CaseResult:
         """Solve ``case`` (default: proposed) on the persistent model and extract the results.
 
         ``cold_start``: drop HiGHS's basis first, so the solve (and, in a degenerate LP, the optimal
         vertex it returns) does not depend on what the model solved before; the model itself is
-        kept (no rebuild, no new hand-over).
+        kept (no rebuild, no new hand-over).  ``tables=False`` leaves the result's ``timeseries`` and
+        ``deviations`` empty (every number and KPI is still computed; for a caller that reads only
+        those, e.g. a day-ahead plan or a receding-horizon step before the last); such a result is
+        not kept for reuse.
         """
         case = case or CloudCase()
         key = case.key(self.epsilon)
@@ -772,11 +833,12 @@ class CloudModel:
             self.hm.clear_solver()
         stats, path = self._solve_certified()
         t0 = time.perf_counter()
-        result = self._extract(case, stats, path)
+        result = self._extract(case, stats, path, tables)
         result.extract_s = time.perf_counter() - t0 + sum(st.extract_s for st in stats)
         result.build_s = build_s
         result.handover_s = handover_s
-        self._solved[key] = result
+        if tables:
+            self._solved[key] = result
         return result
 
     def _violations(self) -> list[tuple[_Group, np.ndarray]]:
@@ -818,7 +880,8 @@ class CloudModel:
            it is optimal within the MILP gap ("lp+fix").
         4. Else re-open those sides, activate the mode rows of just those devices and periods,
            make their binaries integer and solve the MILP; repeat while new pairs are violated
-           ("lp+milp").  The rows are deactivated again afterwards for the next case.
+           ("lp+milp").  The rows are appended to the live model (deltas) and, afterwards, deactivated
+           and compiled away once, so the next case starts from the model a fresh build gives.
         """
         hm = self.hm
         if self.formulation == "milp":
@@ -862,11 +925,10 @@ class CloudModel:
         # exact fallback on the offending devices and periods
         active: list[tuple[_Group, np.ndarray]] = []
         for g, v in touched:
-            g.set_rows_active(v, True)
+            g.set_rows_active(v, True, hm)
             active.append((g, v))
         try:
             for _ in range(50):
-                hm.update()
                 cols = np.concatenate([g.binary[v] for g, v in active])
                 hm.set_integer(cols)
                 stats.append(hm.solve(path="milp-fallback"))
@@ -874,7 +936,7 @@ class CloudModel:
                 if not viol:
                     break
                 for g, v in viol:
-                    g.set_rows_active(v, True)
+                    g.set_rows_active(v, True, hm)
                     active.append((g, v))
             else:
                 raise RuntimeError(f"{hm.ctx.label()}: the MILP fallback did not settle after 50 rounds")
@@ -882,13 +944,54 @@ class CloudModel:
             path = f"lp+milp({n_int} binaries: {what}; gap {stats[-1].mip_gap:.1e})"
         finally:
             for g, v in active:
-                g.set_rows_active(v, False)
+                g.set_rows_active(v, False, hm)
             hm.relax_all()  # rows released: their binaries must not stay integer (else _violations skips them)
+            # Released rows would stay in HiGHS as free rows, and a free row changes the path of a later cold
+            # solve (presolve), so that solve would no longer be a fresh model's: the model is compiled once
+            # without them.  This is the one recompile left, on this rare path only (LP certificate and fix failed).
             hm.update()
+            hm.update_params()  # re-maps the Params' index onto the new compile now, while nothing has changed
         return stats, path
 
     # ---------------------------------------------------------------------- extraction
-    def _extract(self, case: CloudCase, stats: list[SolveStats], path: str) -> CaseResult:
+    def deviation_columns(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """Columns of ``dev_pos_kwh`` and ``dev_neg_kwh`` of RT scenario ``s`` (1-based), binding key by binding
+        key (:attr:`binding_keys`), hour by hour within a key (computed once)."""
+        hit = self._dev_cols.get(s)
+        if hit is None:
+            b = self.model.rt[s]
+            idx = [(x_, r, h) for (x_, r) in self.binding_keys for h in self.model.H]
+            hit = (self.hm.columns_of(b.dev_pos_kwh, idx), self.hm.columns_of(b.dev_neg_kwh, idx))
+            if (hit[0] < 0).any() or (hit[1] < 0).any():  # pragma: no cover - every deviation is a column
+                raise RuntimeError(f"{self.hm.ctx.label()}: a deviation of RT scenario {s} is not a column")
+            self._dev_cols[s] = hit
+        return hit
+
+    def park_cost(self, s: int, park: str) -> float:
+        """Operating cost of ``park`` in RT scenario ``s`` (1-based) in the live solution: its cost expression
+        ``c0 + sum_j a_j x_j`` evaluated with the Params' current values.
+
+        The linear form (constant and coefficients as expressions of the Params, their columns) is found
+        once per park and scenario; each call evaluates the coefficients and adds ``a_j x_j`` in the order
+        of the form.
+        """
+        form = self._cost_forms.get((s, park))
+        if form is None:
+            repn = generate_standard_repn(self.model.rt[s].park[park].cost, compute_values=False, quadratic=False)
+            cols = np.fromiter((self.hm.column(v) for v in repn.linear_vars), dtype=np.int64,
+                               count=len(repn.linear_vars))
+            if (cols < 0).any():
+                v = repn.linear_vars[int(np.flatnonzero(cols < 0)[0])]
+                raise RuntimeError(f"{self.hm.ctx.label()}: variable {v.name} is not a column of the model")
+            form = self._cost_forms[(s, park)] = (repn.constant, list(repn.linear_coefs), cols.tolist())
+        const, coefs, cols_ = form
+        x = self.hm.x
+        val = float(pyo.value(const)) if const is not None else 0.0
+        for a, j in zip(coefs, cols_, strict=True):
+            val += float(pyo.value(a)) * float(x[j])
+        return val
+
+    def _extract(self, case: CloudCase, stats: list[SolveStats], path: str, tables: bool = True) -> CaseResult:
         hm = self.hm
         x = hm.x
         m = self.model
@@ -899,8 +1002,8 @@ class CloudModel:
         for ex in self._extracts:
             if ex.cols is not None:
                 vals = x[ex.cols]
-            else:
-                vals = np.fromiter((pyo.value(ex.param[k]) for k in ex.param), dtype=float)
+            else:  # a profile Param (in index order)
+                vals = np.fromiter((d.value for d in ex.param.values()), dtype=float, count=len(ex.param))
             arrays[(ex.stage, ex.scenario, ex.park, ex.variable)] = vals
         # derived: load after DR, and certified binaries
         # The binaries: in the LP path their columns carry no meaning, so report the integer
@@ -916,7 +1019,7 @@ class CloudModel:
                 arrays[(stage, s, park, binary_of[var])] = (vals > COMPLEMENTARITY_TOL).astype(float)
         units = {ex.variable: ex.unit for ex in self._extracts}
         units.update({"load_kw": "kW", "ess_charging": "-", "grid_buying": "-", "p2p_forward": "-"})
-        ts = _long_frame(case.name, arrays, units)
+        ts = _long_frame(case.name, arrays, units) if tables else pd.DataFrame()
 
         cost = np.array([hm.value(m.rt[s].cost) for s in m.S])
         op = np.array([hm.value(m.rt[s].cost_operation) for s in m.S])
@@ -929,16 +1032,14 @@ class CloudModel:
         # deviations table
         keys = self.binding_keys
         drows = []
-        for s in m.S:
-            b = m.rt[s]
-            pos = hm.values(b.dev_pos_kwh, [(x_, r, h) for (x_, r) in keys for h in m.H])
-            neg = hm.values(b.dev_neg_kwh, [(x_, r, h) for (x_, r) in keys for h in m.H])
+        for s in m.S if tables else ():
+            pos, neg = (x[c] for c in self.deviation_columns(s))
             comp = np.repeat([k[0] for k in keys], 24)
             obj = np.repeat([k[1] for k in keys], 24)
             drows.append(pd.DataFrame({"case": case.name, "scenario": s, "hour": np.tile(np.arange(1, 25), len(keys)),
                                        "component": comp, "object": obj, "deviation_kwh": pos - neg,
                                        "abs_deviation_kwh": pos + neg}))
-        devs = pd.concat(drows, ignore_index=True)
+        devs = pd.concat(drows, ignore_index=True) if drows else pd.DataFrame()
 
         # KPIs (SPEC §4.10): uniform weights over RT scenarios (or the nominal probabilities)
         dt = RT_HORIZON.dt_h

@@ -81,6 +81,13 @@ Persistence (DESIGN principle 6): :class:`CampusModels` holds the persistent
 :class:`~sim.systems.three_campus.cloud.CloudDRO`
 ``dro``, built once per run (lazily, only those the mode and method need) and updated per day with
 ``set_data`` (``dro`` is also reset before each solve: no cut, no cached reference, cold solver).
+How the data reach HiGHS: right after a model is built its mutable Params are indexed once
+(``hm.track_params()``: which row bounds, column bounds and costs each Param feeds); a day's profiles,
+probabilities, storage window and case are Param values, pushed by ``update_params`` as the bounds and
+costs that changed; the replay's DA plan is fixed by ``fix`` (``lb = ub`` on those columns; the replay is
+built with its DA rows inactive, so they never reach HiGHS); an ``mpc`` step's executed period is fixed
+the same way.  No day compiles a Pyomo model again, and the live LP is entry for entry the one a fresh
+compile would give, so a cold solve returns what a freshly built model would.
 Every solve starts cold (``cold_start=True``) except the ``mpc`` steps after a day's first, which
 warm-start from the step before in the same day, so a
 day's results depend only on ``(scenario, seed, day, state)``, not on what the models solved before
@@ -100,10 +107,9 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
-from pyomo.repn import generate_standard_repn
 
 from agents.devices.core import RT_HORIZON
-from agents.milp import HighsModel, SolverOptions
+from agents.milp import SolverOptions
 from market import Allocation, Offer, allocate, settle
 from scenarios.schema import ThreeCampusScenario
 from sim.engine.mpc import RecedingLoop, check_replay, held, receding
@@ -225,8 +231,8 @@ class CampusModels:
     """The persistent models of one run (built lazily, once): ``plan``, ``replay``, ``replay_alone``, ``oracle``.
 
     - ``plan``: DA + ``S`` RT scenarios, CVaR with the scenario probabilities.
-    - ``replay``: ``S = 1``; the DA block's rows are deactivated and its continuous variables fixed to
-      the plan (Pyomo ``fix``, kept as columns with ``lb = ub``), so only the deviation rows see them.
+    - ``replay``: ``S = 1``; built with the DA block's rows inactive, its continuous variables fixed to
+      the plan (Pyomo ``fix`` and ``lb = ub`` on their columns), so only the deviation rows see them.
     - ``replay_alone``: a second model built as ``replay``, for the no-P2P day of the cooperative
       ``mpc`` replay (its receding loop advances in lock-step with the P2P one on ``replay``).
     - ``oracle``: ``S = 1`` with the DA block free.
@@ -248,10 +254,11 @@ class CampusModels:
     _replay_da: list[VarData] = field(default_factory=list, repr=False)
     _replay_alone_da: list[VarData] = field(default_factory=list, repr=False)
 
-    def _new(self, n: int) -> CloudModel:
+    def _new(self, n: int, *, da_rows: bool = True) -> CloudModel:
         t0 = time.perf_counter()
-        cm = CloudModel(self.scenario, n_scenarios=n, scenario_weights=n > 1, options=self.options)
-        self.build_s += time.perf_counter() - t0  # Pyomo build + first hand-over
+        cm = CloudModel(self.scenario, n_scenarios=n, scenario_weights=n > 1, options=self.options, da_rows=da_rows)
+        cm.hm.track_params()  # index which rows, bounds and costs each Param feeds: every day is a delta
+        self.build_s += time.perf_counter() - t0  # Pyomo build + first hand-over + the Params' index
         cm.hm.handover_s = 0.0  # counted in build_s, not again in the first solve's hand-over
         return cm
 
@@ -263,9 +270,7 @@ class CampusModels:
         return self._plan
 
     def _new_replay(self) -> tuple[CloudModel, list[VarData]]:
-        cm = self._new(1)
-        for con in cm.model.da.component_data_objects(pyo.Constraint, active=True, descend_into=True):
-            con.deactivate()
+        cm = self._new(1, da_rows=False)  # the DA rows never reach HiGHS: the DA block is a fixed plan
         return cm, _da_continuous_vars(cm)
 
     @property
@@ -322,29 +327,16 @@ class CampusModels:
     def fix_replay_da(self, values: np.ndarray, case: CloudCase, *, alone: bool = False) -> None:
         """Fix the replay's DA variables to the plan ``values`` (solved for ``case``).
 
-        ``alone``: fix those of ``replay_alone`` instead.  Values are clipped to the variables' bounds
-        in ``case`` (the solver's 1e-14 excursions; the line capacities are those ``case`` will
-        apply), so Pyomo never holds a fixed value outside its bounds.
+        ``alone``: fix those of ``replay_alone`` instead.  The replay takes ``case``'s Params first (line
+        capacities, ...), then the values are clipped to the variables' bounds (the solver's 1e-14
+        excursions), so Pyomo never holds a fixed value outside its bounds, and fixed as deltas: Pyomo's
+        ``fix`` and ``lb = ub`` on these columns of the live model (:meth:`agents.milp.HighsModel.fix`).
         """
         replay = self.replay_alone if alone else self.replay
         da_vars = self._replay_alone_da if alone else self._replay_da
         if len(da_vars) != values.size:
             raise RuntimeError("the plan and the replay model have different DA blocks")
-        lines = {ln.name: ln for ln in self.scenario.lines}
-        lines_block = replay.model.da.lines
-        g = case.p2p_capacity_factor if case.p2p else 0.0
-        for v, x in zip(da_vars, values.tolist(), strict=True):
-            comp = v.parent_component()
-            if comp is lines_block.p_forward_kw or comp is lines_block.p_reverse_kw:
-                ln = lines[v.index()[0]]
-                lo, hi = 0.0, g * (ln.cap_forward_kw if comp is lines_block.p_forward_kw else ln.cap_reverse_kw)
-            else:
-                lo_, hi_ = v.bounds
-                lo = -math.inf if lo_ is None else float(lo_)
-                hi = math.inf if hi_ is None else float(hi_)
-            v.set_value(min(max(x, lo), hi), skip_validation=True)
-            v.fix()
-        replay.set_data()  # marks the model for an update at the next solve
+        replay.fix_plan(da_vars, values, case)
 
 
 def campus_models(sc: ThreeCampusScenario, settings: SimSettings) -> CampusModels:
@@ -353,17 +345,6 @@ def campus_models(sc: ThreeCampusScenario, settings: SimSettings) -> CampusModel
 
 
 # ------------------------------------------------------------------------------ evaluation
-
-
-def _expr_value(hm: HighsModel, expr: Any) -> float:
-    repn = generate_standard_repn(expr, compute_values=True, quadratic=False)
-    val = float(repn.constant or 0.0)
-    for coef, var in zip(repn.linear_coefs, repn.linear_vars, strict=True):
-        x = hm.value(var)
-        if math.isnan(x):
-            raise RuntimeError(f"{hm.ctx.label()}: variable {var.name} is not a column of the model")
-        val += float(coef) * x
-    return val
 
 
 @dataclass
@@ -402,30 +383,52 @@ class Executed:
 
 def _executed(cm: CloudModel, result: CaseResult, plan: CaseResult | DROPlan | None = None) -> Executed:
     sc = cm.scenario
-    m = cm.model
-    hm = cm.hm
-    b = m.rt[1]
     lam = sc.penalties.as_dict()
     dev = {p: 0.0 for p in sc.park_names}
     ends = {ln.name: (ln.a, ln.b) for ln in sc.lines}
-    for x, r in cm.binding_keys:
-        e = lam[x] * float(sum(hm.value(b.dev_pos_kwh[x, r, h]) + hm.value(b.dev_neg_kwh[x, r, h]) for h in m.H))
+    pos_cols, neg_cols = cm.deviation_columns(1)  # binding key by key, hour by hour
+    pos, neg = cm.hm.x[pos_cols].tolist(), cm.hm.x[neg_cols].tolist()
+    n_h = len(cm.model.H)
+    for i, (x, r) in enumerate(cm.binding_keys):
+        hours = range(i * n_h, (i + 1) * n_h)
+        e = lam[x] * float(sum(pos[h] + neg[h] for h in hours))
         if x == "p2p":
             a, z = ends[r]
             dev[a] += 0.5 * e
             dev[z] += 0.5 * e
         else:
             dev[r] += e
-    cost = {p: _expr_value(hm, b.park[p].cost) + dev[p] for p in sc.park_names}
-    ts = result.timeseries
+    cost = {p: cm.park_cost(1, p) + dev[p] for p in sc.park_names}
+    return Executed(result, cost, dev, rt_profiles(result.timeseries), plan)
+
+
+def rt_profiles(ts: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
+    """``(park or line, variable) -> values by period`` of RT scenario 1 of a long time-series table.
+
+    The table (:func:`sim.systems.three_campus.cloud._long_frame`) holds each ``(stage, scenario, park,
+    variable)`` as one contiguous run of rows; each run is read in period order.
+    """
     rt = ts[(ts["stage"] == "rt") & (ts["scenario"] == 1)]
-    profiles = {(str(park), str(var)): g.sort_values("period")["value"].to_numpy(dtype=float)
-                for (park, var), g in rt.groupby(["park", "variable"], observed=True)}
-    return Executed(result, cost, dev, profiles, plan)
+    park_names = [str(x) for x in rt["park"].cat.categories]
+    var_names = [str(x) for x in rt["variable"].cat.categories]
+    park = rt["park"].cat.codes.to_numpy().astype(np.int64)
+    var = rt["variable"].cat.codes.to_numpy().astype(np.int64)
+    key = park * (len(var_names) + 1) + var
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], key.size]
+    period = rt["period"].to_numpy()
+    value = rt["value"].to_numpy(dtype=float)
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for i, j in zip(starts.tolist(), ends.tolist(), strict=True):
+        name = (park_names[park[i]], var_names[var[i]])
+        if name in out:  # pragma: no cover - the table writer makes one run per quantity
+            raise RuntimeError(f"time series: {name} is not one contiguous run of rows")
+        out[name] = value[i:j][np.argsort(period[i:j], kind="stable")]
+    return out
 
 
-def _solve(cm: CloudModel, case: CloudCase) -> CaseResult:
-    r = cm.solve(case, cold_start=True)
+def _solve(cm: CloudModel, case: CloudCase, *, tables: bool = True) -> CaseResult:
+    r = cm.solve(case, cold_start=True, tables=tables)
     log.info("%s case %s: %s, objective %.2f, solve %.2f s", cm.hm.ctx.name, case.name, r.path, r.objective, r.solve_s)
     return r
 
@@ -442,7 +445,7 @@ def _plan_stage(models: CampusModels, data: CampusDayData, start: dict[str, floa
         plan = models.plan
         plan.set_data(da=data.da_forecast, rt=data.rt_scenarios, probabilities=data.probabilities,
                       ess_initial_kwh=start)
-        planned = _solve(plan, case)
+        planned = _solve(plan, case, tables=False)  # only its numbers are reported: no time-series tables
         da_values = models.plan_da_values()
     else:
         dro = models.dro
@@ -502,7 +505,7 @@ class _MpcReplay:
         cm = self.cm
         cm.set_data(rt={key: receding(real, self._forecast[key], k)[None, :] for key, real in self._realised.items()})
         before = cm.hm.handover_s  # CloudModel.solve reports it plus this solve's hand-over
-        r = cm.solve(self.case, cold_start=k == 1)
+        r = cm.solve(self.case, cold_start=k == 1, tables=k == RT_HORIZON.n)  # the last step is the executed day
         if r.reused_from is not None:  # set_data empties the solve cache: every step must really solve
             raise RuntimeError(f"{self.loop.name}: step {k} reused the solve of case {r.reused_from}")
         self.solve_s += r.solve_s

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import pyomo.environ as pyo
 import pytest
 
 from agents.decision.uncertainty import cvar
-from agents.milp import SolveError, SolverOptions
+from agents.milp import HighsModel, SolveError, SolverOptions
 from scenarios.loader import load_three_campus
 from scenarios.schema import ThreeCampusScenario
 from sim.systems.three_campus.cloud import (
@@ -696,3 +697,55 @@ def test_cloud_dro_refuses_bad_input(scenario: ThreeCampusScenario) -> None:
         dro.set_data(probabilities=np.array([0.7, 0.7]))
     with pytest.raises(ValueError, match="method must be one of"):
         dro.solve("minimax")
+
+
+def test_exclusivity_rows_switched_as_deltas_match_a_fresh_compile(
+        scenario: ThreeCampusScenario, lp_differences: Callable[..., list[str]]) -> None:
+    """The MILP fallback's rows reach HiGHS as deltas (addRows, then free bounds).
+
+    The file's day with S = 1 needs the fallback; after it the live LP is the fresh compile again (no free
+    row left behind to change a later cold solve).  Enforcing the storage and grid exclusivity of every DA
+    hour on the live model gives the MILP optimum of a model compiled afresh with the same rows; releasing
+    them gives the LP optimum back, and the binaries obey their rows (one side of each pair at zero) while
+    enforced.
+    """
+    cm = CloudModel(scenario, n_scenarios=1)
+    hm = cm.hm
+    lp = cm.solve(CloudCase())
+    assert lp.path.startswith("lp+milp(") and [st.path for st in lp.stats][-1] == "milp-fallback"
+    assert lp_differences(hm) == []
+    rows0 = list(hm.compiled.rows)
+    groups = [g for g in cm._groups if g.name in ("ess", "grid") and len(g.keys) == 24]  # the DA stage's pairs
+    assert len(groups) == 6
+    every = np.ones(24, dtype=bool)
+    for g in groups:
+        g.set_rows_active(every, True, hm)
+    known = {id(c) for c in rows0}
+    added = sum(id(c) not in known for g in groups for c in g.comp.rows(g.keys))
+    assert added >= 24 * 6
+    assert hm.n_rows == len(rows0) + added
+    assert all(a is b for a, b in zip(rows0, hm.compiled.rows, strict=False))  # appended: rows keep their numbers
+    binaries = np.concatenate([g.binary for g in groups])
+    hm.set_integer(binaries)
+    milp = hm.solve()
+    x = hm.x
+    for g in groups:
+        assert g.enforced.all()
+        assert (np.minimum(x[g.pos], x[g.neg]) <= 1e-6).all(), g.name
+    ref = CloudModel(scenario, n_scenarios=1)  # the same rows compiled from scratch
+    for g in (g for g in ref._groups if g.name in ("ess", "grid") and len(g.keys) == 24):
+        g.comp.enforce(g.keys)
+    fresh = HighsModel(ref.model, "fresh", relax_integrality=True)
+    fresh.set_integer(np.concatenate([fresh.columns_of(g.comp.binary, g.keys) for g in ref._groups
+                                      if g.name in ("ess", "grid") and len(g.keys) == 24]))
+    assert fresh.n_rows == hm.n_rows
+    assert milp.objective == pytest.approx(fresh.solve().objective, rel=2e-4)  # both within the 1e-4 MIP gap
+    assert milp.objective >= lp.stats[0].objective - 1e-6
+    for g in groups:
+        g.set_rows_active(every, False, hm)
+        assert not g.enforced.any() and not any(c.active for c in g.comp.rows(g.keys))
+    hm.relax_all()
+    hm.clear_solver()
+    again = hm.solve()
+    assert hm.n_rows == len(rows0) + added  # released rows stay as free rows (-inf, inf)
+    assert again.objective == pytest.approx(lp.stats[0].objective, rel=1e-9)
