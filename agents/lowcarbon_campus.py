@@ -28,7 +28,11 @@ Mesa agent: it owns two persistent builds of one configuration (the day-ahead de
 :class:`~agents.decision.robust.TwoStageRobust` engine and the realised-day dispatch in a
 :class:`~agents.milp.HighsModel`) and the state its stores and thermal units carry over midnight
 (:class:`CampusState`; the end-of-day windows of :func:`open_end_windows`).  The scenario's ``[simulation]``
-table is :class:`LowCarbonSimulationParams`.
+table is :class:`LowCarbonSimulationParams`.  Both builds are compiled into HiGHS once; a day's data reaches
+them as deltas: the carried state (mutable Params) as the changed row bounds only (the engine's
+:meth:`~agents.decision.robust.TwoStageRobust.refresh`, the dispatch's
+:meth:`~agents.milp.HighsModel.update_params`), the committed plan and the wind as fixed columns
+(:meth:`~agents.milp.HighsModel.fix`: ``lb = ub``), never a recompile.
 """
 
 from __future__ import annotations
@@ -187,7 +191,7 @@ class LowCarbonSimulationParams:
     forecast) or ``robust`` (two-stage RO by C&CG over the data-driven set of the run's wind history).
     The default is ``deterministic`` because a robust day is slow: with the study's ``--quick`` fit (400
     samples, 3 ellipsoids) a simulated S5 day with the robust method took 303 s on the 2-core reference
-    machine (C&CG: 6 iterations, 301 s; the deterministic MILP day: 5-8 s), far above the ~60 s a
+    machine (C&CG: 6 iterations, 301 s; the deterministic MILP day: 5-8 s before issue 15, about 1 s since), far above the ~60 s a
     simulated day may take.
     ``n_samples``, ``n_components`` and ``epsilon`` are the fit and C&CG settings of the robust method
     (the study's ``--quick`` values); the rest comes from ``[uncertainty]``.
@@ -649,6 +653,9 @@ class LowCarbonCampusAgent(mesa.Agent):  # type: ignore[misc]
                                      dual_bound=wind_dual_bound(scenario), subproblem_gap=1e-4)
         self.dispatch = HighsModel(self.real.model, f"{name} dispatch ({configuration.name})", self.options,
                                    relax_integrality=True)
+        self.dispatch.track_params()  # a day's data then reaches HiGHS as deltas (update_params)
+        self._wind_vars = list(self.real.wind_availability.values())
+        self._first_stage_vars = [v for comp in self.real.first_stage for v in comp.values()]
         self.state = CampusState.nominal(self.plan)
         self.start: CampusState = self.state
 
@@ -657,12 +664,16 @@ class LowCarbonCampusAgent(mesa.Agent):  # type: ignore[misc]
         return stores_of(self.real)
 
     def start_day(self) -> float:
-        """Write :attr:`state` into both builds and refresh the engine and the dispatch model (cold); seconds."""
+        """Write :attr:`state` into both builds and refresh the engine and the dispatch model (cold); seconds.
+
+        Both take the new right-hand sides as deltas: the engine recompiles only the rows the changed Params
+        feed (:meth:`~agents.decision.robust.TwoStageRobust.refresh`), the dispatch pushes the rows its
+        Param index ties to them (:meth:`~agents.milp.HighsModel.update_params`)."""
         self.start = CampusState(dict(self.state.stores), dict(self.state.units))
         for lm in (self.plan, self.real):
             write_state(lm, self.state)
         s = self.engine.refresh()
-        s += self.dispatch.update()
+        s += self.dispatch.update_params()
         self.dispatch.clear_solver()
         return s
 
@@ -675,27 +686,30 @@ class LowCarbonCampusAgent(mesa.Agent):  # type: ignore[misc]
         return self.engine.solve(uset, eps=eps, max_iter=max_iter)
 
     def commit(self, x_flat: np.ndarray) -> None:
-        """Fix the realised-day build's first stage at the plan ``x`` (binaries rounded)."""
+        """Fix the realised-day build's first stage at the plan ``x`` (binaries rounded): Pyomo's fix and
+        ``lb = ub`` on those columns of the dispatch model (:meth:`~agents.milp.HighsModel.fix`)."""
         xd = self.engine.x_dict(np.asarray(x_flat, dtype=float))
-        for comp in self.real.first_stage:
-            for v, val in zip(comp.values(), np.round(xd[comp.name]).tolist(), strict=True):
-                v.fix(float(val))
+        vals = [float(val) for comp in self.real.first_stage for val in np.round(xd[comp.name]).tolist()]
+        self.dispatch.fix(self._first_stage_vars, vals)
 
     def set_wind(self, wind_mw: Sequence[float] | np.ndarray) -> None:
-        """The wind availability the next dispatch solve sees (MW per hour)."""
+        """The wind availability the next dispatch solve sees (MW per hour): the fixed ``u`` Vars re-fixed
+        (checked by :func:`~agents.devices.renewables.set_wind_availability`) and their columns' bounds pushed."""
         self.real.set_wind(np.asarray(wind_mw, dtype=float))
+        self.dispatch.fix(self._wind_vars)
 
     def solve_dispatch(self) -> SolveStats:
-        """Push what changed (wind, fixed periods) into the dispatch model and solve it."""
-        self.dispatch.update()
+        """Push the Params that changed into the dispatch model (deltas; wind and fixed periods are pushed
+        when they are fixed) and solve it."""
+        self.dispatch.update_params()
         return self.dispatch.solve()
 
     def load_dispatch(self) -> None:
-        """Write the dispatch model's last solution into the realised-day build's variables."""
-        hm = self.dispatch
-        for v in self.real.model.component_data_objects(pyo.Var, active=True, descend_into=True):
+        """Write the dispatch model's last solution into the realised-day build's variables (those not fixed)."""
+        x = self.dispatch.x.tolist()
+        for v, val in zip(self.dispatch.compiled.columns, x, strict=True):  # every active Var is a column
             if not v.fixed:
-                v.set_value(hm.value(v), skip_validation=True)
+                v.set_value(val, skip_validation=True)
 
     def end_day(self) -> CampusState:
         """The day's end state (from the loaded dispatch) becomes the next day's start."""

@@ -50,8 +50,9 @@ and at most at its maximum, the rich-solvent tank at or below its nominal start.
 cyclic within the day (EV-4').
 
 Persistence: the agent's models are built once per run; each day writes its state into their mutable
-Params (right-hand sides), refreshes the engine and the dispatch model and starts their solvers cold,
-so a day depends only on ``(scenario, seed, day, state)`` and ``--resume`` gives the same KPIs.
+Params (right-hand sides), which reach the engine and the dispatch model as deltas (only the row bounds those
+Params feed; the plan and the wind as fixed columns), and starts their solvers cold, so a day depends only on
+``(scenario, seed, day, state)`` and ``--resume`` gives the same KPIs.
 """
 
 from __future__ import annotations

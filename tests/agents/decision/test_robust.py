@@ -604,3 +604,40 @@ def test_load_writes_the_solution_into_the_pyomo_model() -> None:
     curt = sum(5 * (r.u[t] - pyo.value(m.w[t])) for t in range(T))
     assert close(pyo.value(m.cost_curt), curt)
     assert r.summary()["iterations"] == r.iterations
+
+
+def tier_toy() -> pyo.ConcreteModel:
+    """The toy with a declared fuel tier (first stage, ``sum tier = 1``): tier ``k`` prices the day's fuel at
+    ``RATE[k]`` with a fee ``FEE[k]``, through big-M lines ``q_k <= 400 tier_k`` -- a weak LP relaxation."""
+    m = toy()
+    rate, fee = (3.0, 1.0, 0.0), (0.0, 60.0, 150.0)
+    m.K = pyo.RangeSet(0, 2)
+    m.tier = pyo.Var(m.K, within=pyo.Binary)
+    m.q = pyo.Var(m.K, within=pyo.NonNegativeReals)
+    m.one_tier = pyo.Constraint(expr=sum(m.tier[k] for k in m.K) == 1)
+    m.c_q = pyo.Constraint(m.K, rule=lambda b, k: b.q[k] <= 400 * b.tier[k])
+    m.c_fuel = pyo.Constraint(expr=sum(m.q[k] for k in m.K) == sum(m.p[t] for t in m.T))
+    m.obj.deactivate()
+    m.obj2 = pyo.Objective(expr=m.cost_fuel + m.cost_shed + m.cost_curt + CONST
+                           + sum(rate[k] * m.q[k] + fee[k] * m.tier[k] for k in m.K))
+    return m
+
+
+def test_deterministic_milp_branched_on_the_choice_row_equals_brute_force() -> None:
+    """solve_deterministic branches on the declared tier first (LP bounds, one restricted MILP per tier not
+    pruned): its cost equals the brute-force minimum over every tier and commitment, and equals one HiGHS MILP."""
+    m = tier_toy()
+    eng = TwoStageRobust(m, [m.on, m.su, m.tier], m.wind, "tiers", OPTS)
+    assert eng._choice_set().tolist() == list(range(2 * T, 2 * T + 3))  # the tier columns, after on and su
+    res = eng.solve_deterministic(np.array(WIND))
+    whole = TwoStageRobust(m, [m.on, m.su, m.tier], m.wind, "one MILP", OPTS,
+                           choice_branching=False).solve_deterministic(np.array(WIND))
+    brute = math.inf
+    for on in itertools.product((0.0, 1.0), repeat=T):
+        su = [max(on[t] - (on[t - 1] if t else 0.0), 0.0) for t in range(T)]
+        for k in range(3):
+            tier = [1.0 if j == k else 0.0 for j in range(3)]
+            brute = min(brute, eng.first_stage_cost([*on, *su, *tier]) + eng.recourse([*on, *su, *tier], WIND)[0])
+    assert close(res.objective, brute, 1e-6) and close(whole.objective, brute, 1e-6)
+    assert res.lb_history[0] <= res.objective + 1e-9 and res.lb_history[0] >= brute * (1 - 1e-6)
+    assert res.x["tier"].sum() == 1.0

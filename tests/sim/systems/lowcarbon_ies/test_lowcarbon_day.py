@@ -185,6 +185,45 @@ def test_a_refreshed_engine_plans_like_a_fresh_one() -> None:
         eng.refresh()
 
 
+def test_a_new_day_reaches_highs_as_deltas_equal_to_a_recompile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new day's state, plan and wind reach the engine and the dispatch model without a recompile, and the
+    HiGHS models then hold exactly (bit for bit) what a full compile of the changed Pyomo model gives."""
+    import mesa
+
+    import agents.decision.robust as robust_module
+    import agents.milp as milp_module
+
+    sc = load_lowcarbon_ies()
+    campus = LowCarbonCampusAgent(mesa.Model(), "campus", sc, sc.variant("S5"), milp_module.SolverOptions())
+    eng = campus.engine
+    before = eng._cm.row_lb.copy(), eng._cm.row_ub.copy()
+
+    def recompile(*_: object) -> None:
+        raise AssertionError("recompiled")
+
+    monkeypatch.setattr(robust_module, "compile_model", recompile)
+    monkeypatch.setattr(milp_module.HighsModel, "update", recompile)
+    rng = np.random.default_rng(5)
+    state = CampusState.nominal(campus.plan)
+    state.stores = {k: v * rng.uniform(0.4, 1.2) for k, v in state.stores.items()}
+    state.units = {"TP1": (1, 211.5), "TP2": (0, 0.0)}
+    campus.state = state
+    campus.start_day()
+    plan = {nm: np.zeros(k) for nm, k in zip(eng.x_names, eng._x_sizes, strict=True)}
+    plan["carbon.tier"][0] = 1.0  # all units off, sale tier 0
+    campus.commit(eng.x_flat(plan))
+    campus.set_wind(rng.uniform(0.0, 400.0, 24))
+    monkeypatch.undo()
+    fresh = milp_module.compile_model(campus.plan.model)
+    assert np.array_equal(eng._cm.row_lb, fresh.row_lb) and np.array_equal(eng._cm.row_ub, fresh.row_ub)
+    assert (eng._cm.row_lb != before[0]).sum() + (eng._cm.row_ub != before[1]).sum() > 0  # the state moved rows
+    lp = campus.dispatch._highs.getLp()
+    real = milp_module.compile_model(campus.real.model)
+    for got, want in ((lp.row_lower_, real.row_lb), (lp.row_upper_, real.row_ub), (lp.col_lower_, real.col_lb),
+                      (lp.col_upper_, real.col_ub), (lp.col_cost_, real.c), (lp.a_matrix_.value_, real.A.data)):
+        assert np.array_equal(np.asarray(got), want)
+
+
 @pytest.mark.parametrize(("old", "new", "message"), [
     ('configuration = "S5"', 'configuration = "S9"', r"simulation\.configuration' = 'S9': must be one of S1, S2"),
     ('method = "deterministic"', 'method = "stochastic"', r"simulation\.method' = 'stochastic': must be one of "
