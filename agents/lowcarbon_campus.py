@@ -191,8 +191,8 @@ class LowCarbonSimulationParams:
     forecast) or ``robust`` (two-stage RO by C&CG over the data-driven set of the run's wind history).
     The default is ``deterministic`` because a robust day is slow: with the study's ``--quick`` fit (400
     samples, 3 ellipsoids) a simulated S5 day with the robust method took 303 s on the 2-core reference
-    machine (C&CG: 6 iterations, 301 s; the deterministic MILP day: 5-8 s before issue 15, about 1 s since), far above the ~60 s a
-    simulated day may take.
+    machine (C&CG: 6 iterations, 301 s; the deterministic MILP day: 5-8 s before issue 15, about 1 s since),
+    far above the ~60 s a simulated day may take.
     ``n_samples``, ``n_components`` and ``epsilon`` are the fit and C&CG settings of the robust method
     (the study's ``--quick`` values); the rest comes from ``[uncertainty]``.
     """
