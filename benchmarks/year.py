@@ -74,6 +74,7 @@ from typing import Any
 import pandas as pd
 
 from sim.engine.io import jsonable, machine_info, markdown_table, write_json, write_text
+from studies.common.cli import non_negative_int, positive_int
 
 JSON_NAME = "year.json"
 MD_NAME = "year.md"
@@ -127,26 +128,6 @@ RUN_KEYS = ("ieee33_oracle", "ieee33_mpc", *OTHER_SYSTEMS)
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from exc
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return v
-
-
-def _non_negative(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from exc
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return v
-
-
 def _seconds(text: str) -> float:
     try:
         v = float(text)
@@ -183,18 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-tree", type=Path, default=None, metavar="DIR",
                    help="use this existing checkout as the 'before' code instead of a worktree of --base")
     p.add_argument("--quick", action="store_true", help="12 oracle days, 2 mpc days, 2 days per other system")
-    p.add_argument("--days-oracle", type=_positive, default=None, help="days of the ieee33 oracle run (default 365)")
-    p.add_argument("--days-mpc", type=_positive, default=None, help="days of the ieee33 mpc run (default 30)")
-    p.add_argument("--days-other", type=_positive, default=None,
+    p.add_argument("--days-oracle", type=positive_int, default=None, help="days of the ieee33 oracle run (default 365)")
+    p.add_argument("--days-mpc", type=positive_int, default=None, help="days of the ieee33 mpc run (default 30)")
+    p.add_argument("--days-other", type=positive_int, default=None,
                    help="days of three_campus, rural_ies, lowcarbon_ies (default 10)")
-    p.add_argument("--oracle-workers", type=_non_negative, default=1,
+    p.add_argument("--oracle-workers", type=non_negative_int, default=1,
                    help="--workers of the oracle run (Dask worker processes; 0 = a plain loop; default 1)")
     p.add_argument("--systems", type=parse_systems, default=list(RUN_KEYS),
                    help=f"comma-separated runs (default: all): ieee33 (both), {', '.join(RUN_KEYS)}")
     p.add_argument("--only", choices=SIDES, default=None, help="run one side only (no ratios, no kpis comparison)")
-    p.add_argument("--seed", type=_non_negative, default=0, help="seed of every run (default 0)")
-    p.add_argument("--help-repeats", type=_positive, default=3, help="launches of run_sim.py --help (default 3)")
-    p.add_argument("--before-days-max", type=int, default=None,
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of every run (default 0)")
+    p.add_argument("--help-repeats", type=positive_int, default=3, help="launches of run_sim.py --help (default 3)")
+    p.add_argument("--before-days-max", type=positive_int, default=None,
                    help="run the 'before' side of every run for at most this many days (its medians and the kpis "
                         "comparison then cover those days; the after side runs the full length). Default: no cap")
     p.add_argument("--sample-s", type=_seconds, default=0.5, help="memory sampling interval (default 0.5 s)")

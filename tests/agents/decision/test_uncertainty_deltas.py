@@ -18,7 +18,6 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-import agents.milp as milp
 from agents.decision.uncertainty import AmbiguitySet, DROResult, TwoStageDRO, TwoStageLP
 
 T = 6
@@ -88,19 +87,12 @@ def assert_same(a: dict[str, DROResult], b: dict[str, DROResult], rel: float) ->
         assert ra.iterations == rb.iterations, m
 
 
-def test_days_reach_the_master_as_deltas(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_days_reach_the_master_as_deltas(compiles: list[str]) -> None:
     """After the build: no full compile over two days of so/dro/cdro/ro, rows stay put, and day 2 on the
     continued master equals day 2 on a fresh master."""
     continued = new_master(1, fast=True)
     base_rows = continued.hm.n_rows
-    compiles: list[str] = []
-    real_compile = milp._compile
-
-    def counting(model: Any) -> Any:
-        compiles.append(model.name)
-        return real_compile(model)
-
-    monkeypatch.setattr(milp, "_compile", counting)
+    compiles.clear()
     day1 = solve_all(continued)
     cuts1 = continued.n_cuts
     assert cuts1 >= K + 2  # RO's K unit cuts and the C&CG cuts share one pool
@@ -111,7 +103,6 @@ def test_days_reach_the_master_as_deltas(monkeypatch: pytest.MonkeyPatch) -> Non
     assert compiles == []  # data, weights, cuts and plans reached HiGHS as deltas only
     # the second day's cuts went into the first day's slots (a slot is added only beyond their number)
     assert continued.hm.n_rows == base_rows + max(cuts1, continued.n_cuts)
-    monkeypatch.setattr(milp, "_compile", real_compile)
     assert day1["cdro"].objective != pytest.approx(day2["cdro"].objective, rel=1e-6)  # another day, other data
     fresh = solve_all(new_master(2, fast=True))
     assert_same(day2, fresh, 1e-9)
