@@ -229,6 +229,14 @@ class _Group:
         hm.set_active(self.comp.rows(keys), active)
         self.enforced[mask] = active
 
+    def remove_rows(self, mask: np.ndarray, hm: HighsModel) -> None:
+        """Switch the exclusivity rows of the entries in ``mask`` off in Pyomo and delete them from ``hm``
+        (:meth:`agents.milp.HighsModel.remove_constraints`): the live model is again what a fresh compile gives."""
+        keys = [self.keys[k] for k in np.flatnonzero(mask)]
+        self.comp.release(keys)
+        hm.remove_constraints(self.comp.rows(keys))
+        self.enforced[mask] = False
+
 
 @dataclass
 class _Extract:
@@ -943,14 +951,17 @@ class CloudModel:
             n_int = hm.n_integer_active
             path = f"lp+milp({n_int} binaries: {what}; gap {stats[-1].mip_gap:.1e})"
         finally:
+            # Released rows left in HiGHS as free rows would change the path of a later cold solve (presolve), so
+            # they are deleted: the live model is a fresh compile's again, and (as a freshly passed model) has no
+            # basis
+            done: dict[int, np.ndarray] = {}
             for g, v in active:
-                g.set_rows_active(v, False, hm)
+                done[id(g)] = done[id(g)] | v if id(g) in done else v.copy()
+            for g in {id(g): g for g, _ in active}.values():
+                g.remove_rows(done[id(g)], hm)
             hm.relax_all()  # rows released: their binaries must not stay integer (else _violations skips them)
-            # Released rows would stay in HiGHS as free rows, and a free row changes the path of a later cold
-            # solve (presolve), so that solve would no longer be a fresh model's: the model is compiled once
-            # without them.  This is the one recompile left, on this rare path only (LP certificate and fix failed).
-            hm.update()
-            hm.update_params()  # re-maps the Params' index onto the new compile now, while nothing has changed
+            if active:
+                hm.clear_solver()
         return stats, path
 
     # ---------------------------------------------------------------------- extraction
