@@ -226,11 +226,8 @@ class PastFixer:
 
     def release(self) -> None:
         """Unfix everything this fixer fixed (the model is whole again for the next day)."""
-        if self._hm is not None:
+        if self._hm is not None:  # set by the first fix_period: nothing is fixed before it
             self._hm.unfix(self._fixed)
-        else:
-            for v in self._fixed:
-                v.unfix()
         self._fixed = []
 
     @property
