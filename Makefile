@@ -7,7 +7,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 BIN   := $(VENV)/bin
 OUT   ?= results
 
-.PHONY: run study-campus study-ieee33 study-rural study-lowcarbon test lint typecheck imports pytest test-slow test-fuzz bench clean
+.PHONY: bytecode run study-campus study-ieee33 study-rural study-lowcarbon test lint typecheck imports pytest test-slow test-fuzz bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
@@ -16,20 +16,25 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# bytecode of our modules written once, not compiled again at every launch (PYTHONDONTWRITEBYTECODE may be set)
+SOURCES := agents market sim scenarios studies run_sim.py
+bytecode: $(BIN)/.installed
+	@$(BIN)/python -m compileall -q $(SOURCES)
+
 # the embedded default simulation: ieee33, 2 days, cooperative, seed 0 (python run_sim.py with no arguments)
-run: $(BIN)/.installed
+run: bytecode
 	$(BIN)/python run_sim.py simulate --scenario ieee33 --days 2 --mode cooperative --seed 0 --out $(OUT)
 
-study-campus: $(BIN)/.installed
+study-campus: bytecode
 	$(BIN)/python run_sim.py study campus --out $(OUT)/campus
 
-study-ieee33: $(BIN)/.installed
+study-ieee33: bytecode
 	$(BIN)/python run_sim.py study ieee33 --out $(OUT)/ieee33
 
-study-rural: $(BIN)/.installed
+study-rural: bytecode
 	$(BIN)/python run_sim.py study rural --out $(OUT)/rural
 
-study-lowcarbon: $(BIN)/.installed
+study-lowcarbon: bytecode
 	$(BIN)/python run_sim.py study lowcarbon --out $(OUT)/lowcarbon
 
 lint: $(BIN)/.installed
@@ -44,7 +49,7 @@ imports: $(BIN)/.installed
 
 # two xdist workers, a test file per worker (its module fixtures run once); one HiGHS thread each (tests/conftest.py)
 PYTEST_WORKERS ?= 2
-pytest: $(BIN)/.installed
+pytest: bytecode
 	$(BIN)/pytest -m "not slow and not fuzz" -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: lint typecheck imports pytest
@@ -56,7 +61,7 @@ test-slow: $(BIN)/.installed
 test-fuzz: $(BIN)/.installed
 	$(BIN)/pytest -m fuzz -n $(PYTEST_WORKERS) --durations=10 tests/scenarios/test_scenario_fuzz.py
 
-bench: $(BIN)/.installed
+bench: bytecode
 	$(BIN)/python benchmarks/campus_dro.py --out benchmarks/results
 	$(BIN)/python benchmarks/ieee33_day.py --out benchmarks/results
 

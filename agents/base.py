@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mesa
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.devices.core import Complementarity, Horizon
 

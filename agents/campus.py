@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import mesa
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.base import BlockHandle, EnergyAgent
 from agents.devices.core import Bus, Complementarity, Horizon, close_bus

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import highspy
 import mesa
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 import scipy.sparse as sp
 
 from agents.base import BlockHandle, EnergyAgent

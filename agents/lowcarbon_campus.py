@@ -46,7 +46,7 @@ from typing import Any
 
 import mesa
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.decision.robust import RobustResult, TwoStageRobust, UnionSet, VertexSet
 from agents.devices.carbon import CarbonLedger, CarbonTradingParams, CCUSParams, build_carbon_trading, build_ccus

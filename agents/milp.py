@@ -58,7 +58,7 @@ from typing import Any, Literal
 
 import highspy
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 import scipy.sparse as sp
 from pyomo.common.errors import InfeasibleConstraintException
 from pyomo.core.base.var import VarData
@@ -1160,6 +1160,132 @@ class HighsModel:
 
 _SUMS = ("NPV_SumExpression", "SumExpression", "LinearExpression")
 
+#: The place of one argument in a template (:class:`_ParamIndex`): a literal float, a Param's position in ``P`` or a
+#: Pyomo expression evaluated by Pyomo.
+_ARG = "\x00"
+
+#: A symbolic expression as a template and its arguments, in the order their places appear in the template.
+Piece = tuple[str, list[Any]]
+
+#: A sum of more terms than this is a :class:`_LongSum` in its template.
+LONG_SUM = 16
+
+#: A row with more symbolic coefficients than this evaluates them as arrays (:class:`_VectorTerms`), not as one
+#: function whose template would be unique to the row and long to compile.
+VECTOR_COEFFICIENTS = 16
+
+#: Compiled templates, shared by every model in the process: template -> ``lambda a0, a1, ...: lambda P: <expr>``.
+_FACTORIES: dict[str, Any] = {}
+
+
+#: What a node of a Param expression is, by its type (see :func:`_node_kind`).
+_NODE_KIND: dict[type, str] = {}
+
+_OPERATOR_KIND = {"NPV_ProductExpression": "prod", "ProductExpression": "prod", "NPV_DivisionExpression": "div",
+                  "DivisionExpression": "div", "NPV_NegationExpression": "neg", "NegationExpression": "neg",
+                  "NPV_PowExpression": "pow", "PowExpression": "pow"}
+
+
+def _node_kind(e: Any) -> str:
+    """``num`` (a number), ``leaf`` (a Param, a constant), ``named`` (a named expression), ``sum``, ``prod``,
+    ``div``, ``neg``, ``pow`` or ``other`` (left to Pyomo): a property of the node's type, cached per type."""
+    if isinstance(e, int | float):
+        kind = "num"
+    elif not e.is_expression_type():
+        kind = "leaf"
+    elif e.is_named_expression_type():
+        kind = "named"
+    else:
+        name = type(e).__name__
+        kind = "sum" if name in _SUMS else _OPERATOR_KIND.get(name, "other")
+    _NODE_KIND[type(e)] = kind
+    return kind
+
+
+def _fallback_value(e: Any) -> float:
+    """An expression the templates do not translate, evaluated by Pyomo."""
+    return float(pyo.value(e))
+
+
+def _compile_templates(templates: Iterable[str]) -> None:
+    """Compile the templates not compiled yet (all in one ``compile`` call) into :data:`_FACTORIES`.
+
+    A template is Python source in ``P`` with :data:`_ARG` where an argument goes; its factory takes the
+    arguments ``a0, a1, ...`` in order and returns the function ``P -> value``.  The same factory works on numbers
+    (one expression) and on numpy arrays (a group of expressions of that template, elementwise): ``+ - * /`` on
+    float64 arrays round exactly as on Python floats.
+    """
+    new = [t for t in dict.fromkeys(templates) if t not in _FACTORIES]
+    if not new:
+        return
+    sources = []
+    for t in new:
+        parts = t.split(_ARG)
+        body = parts[0] + "".join(f"a{i}{part}" for i, part in enumerate(parts[1:]))
+        sources.append(f"lambda {', '.join(f'a{i}' for i in range(len(parts) - 1))}: lambda P: {body}")
+    space: dict[str, Any] = {"V": _fallback_value}
+    made = eval(compile("(" + ",\n".join(sources) + ",)", "<update_params>", "eval"), space)  # built above
+    _FACTORIES.update(zip(new, made, strict=True))
+
+
+class _LongSum:
+    """A sum of many Param expressions (a row's constant that adds up a day of prices), evaluated term by term from
+    left to right, as Python adds the written-out sum: each term is a function of a small template shared across
+    rows, so the sum costs no compile of its own."""
+
+    def __init__(self, pieces: Sequence[Piece]) -> None:
+        _compile_templates(t for t, _ in pieces)
+        self.terms = [_FACTORIES[t](*args) for t, args in pieces]
+
+    def __call__(self, P: list[float]) -> float:
+        first, *rest = self.terms
+        total = first(P)
+        for term in rest:
+            total = total + term(P)
+        return total
+
+
+def _tuple_piece(parts: Sequence[float | Piece]) -> Piece:
+    """The pieces (or literal floats) ``parts`` as one piece that evaluates to their tuple."""
+    srcs: list[str] = []
+    args: list[Any] = []
+    for part in parts:
+        if isinstance(part, float):
+            srcs.append(_ARG)
+            args.append(part)
+        else:
+            srcs.append(part[0])
+            args.extend(part[1])
+    return "(" + ", ".join(srcs) + ",)", args
+
+
+class _VectorTerms:
+    """Many expressions of Params evaluated at once (the objective's symbolic costs): grouped by template, each group
+    is one numpy evaluation over its members' arguments; a template with Pyomo fallbacks, a power or a long sum is
+    evaluated one expression at a time (``**`` on arrays need not round as on floats)."""
+
+    def __init__(self, pieces: Sequence[Piece]) -> None:
+        self.n = len(pieces)
+        members: dict[str, list[int]] = defaultdict(list)
+        for i, (template, _) in enumerate(pieces):
+            members[template].append(i)
+        _compile_templates(members)
+        self.groups: list[tuple[np.ndarray, Any, bool]] = []
+        for template, idx in members.items():
+            make = _FACTORIES[template]
+            if "V(" in template or "**" in template or "(P)" in template:
+                self.groups.append((np.asarray(idx), [make(*pieces[i][1]) for i in idx], False))
+            else:
+                columns = [np.asarray(col) for col in zip(*(pieces[i][1] for i in idx), strict=True)]
+                self.groups.append((np.asarray(idx), make(*columns), True))
+
+    def __call__(self, values: np.ndarray, P: list[float]) -> np.ndarray:
+        out = np.empty(self.n)
+        with np.errstate(all="ignore"):  # a division by zero gives inf, which the caller reports
+            for idx, fn, vectorised in self.groups:
+                out[idx] = fn(values) if vectorised else [f(P) for f in fn]
+        return out
+
 
 class _ParamIndex:
     """Which rows, column bounds and objective terms of a :class:`HighsModel` depend on which mutable Params.
@@ -1170,6 +1296,12 @@ class _ParamIndex:
     Each symbolic expression is translated once into a Python function of the Params' values (the same
     arithmetic, in the same order, as Pyomo's evaluation), so :meth:`push` evaluates only what depends
     on a changed Param, at Python speed.
+
+    The translation is a *template* and its arguments: the expression's source with a place for every literal
+    float and every Param position (``(P[3] * 0.25)`` is the template ``(P[·] * ·)`` with arguments ``3, 0.25``).
+    Rows of one family share a template, so a model of tens of thousands of rows compiles a few dozen templates
+    (cached per process, :data:`_FACTORIES`) and makes each row's function by calling the template's factory with
+    its arguments; the objective's symbolic costs are evaluated per template as numpy arrays (:class:`_VectorTerms`).
     """
 
     def __init__(self, hm: HighsModel) -> None:
@@ -1177,80 +1309,113 @@ class _ParamIndex:
         self.params: list[Any] = []
         self._pos: dict[int, int] = {}
         self.deps: list[list[tuple[str, Any]]] = []
-        # row id -> (con, index of its function P -> (constant, lower, upper, *coefficients), their columns)
-        self.rows: dict[int, tuple[Any, int, int, list[Any]]] = {}
+        # row id -> (con, function of its bounds P -> (constant, lower, upper), of its symbolic coefficients
+        # (an index into _fns or a _VectorTerms; -1: none), their columns)
+        self.rows: dict[int, tuple[Any, int, Any, list[Any]]] = {}
         self.cols: dict[int, tuple[VarData, Any, Any]] = {}
-        self.obj: tuple[Any, int, list[VarData]] | None = None
+        self.obj: tuple[Any, _VectorTerms | None, list[VarData]] | None = None
         self._static_terms: list[tuple[VarData, float]] = []
         self._obj_cols: tuple[Any, int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._cm: _Compiled | None = None
         self._row_of: dict[int, int] = {}
         self.values = np.zeros(0)
-        self._src: list[str] = []
-        self._fallback: list[Any] = []
+        self._src: list[Piece] = []
         self._fns: list[Any] = []
         self.sync()
 
     # ------------------------------------------------------------------ expressions
-    def _source(self, e: Any, ks: list[int]) -> str:
-        """Python source of the Param-only expression ``e`` in terms of ``P[k]`` (the Params' values)."""
-        if isinstance(e, int | float):
-            return repr(float(e))
-        if not e.is_expression_type():
+    def _param_position(self, p: Any) -> int:
+        k = self._pos.get(id(p))
+        if k is None:
+            k = self._pos[id(p)] = len(self.params)
+            self.params.append(p)
+            self.deps.append([])
+        return k
+
+    def _source(self, e: Any, ks: list[int], args: list[Any]) -> str:
+        """Template of the Param-only expression ``e`` (see the class): ``ks`` gets the positions of the Params it
+        reads, ``args`` the template's arguments in order."""
+        kind = _NODE_KIND.get(type(e)) or _node_kind(e)
+        if kind == "num":
+            args.append(float(e))
+            return _ARG
+        if kind == "leaf":
             if e.is_parameter_type() and not e.is_constant():  # a mutable Param
                 k = self._pos.get(id(e))
                 if k is None:
-                    k = self._pos[id(e)] = len(self.params)
-                    self.params.append(e)
-                    self.deps.append([])
+                    k = self._param_position(e)
                 ks.append(k)
-                return f"P[{k}]"
-            return repr(float(pyo.value(e)))
-        if e.is_named_expression_type():
-            return self._source(e.expr, ks)
-        name = type(e).__name__
-        if name in _SUMS:
+                args.append(k)
+                return "P[" + _ARG + "]"
+            args.append(float(pyo.value(e)))
+            return _ARG
+        if kind == "named":
+            return self._source(e.expr, ks, args)
+        if kind == "sum":
             # a left-nested sum ((a + b) + c) + d is written flat: Python adds left to right, the same way
             terms: list[Any] = []
             node = e
-            while type(node).__name__ in _SUMS and node.args:
+            while _NODE_KIND.get(type(node)) == "sum" and node.args:
                 terms = list(node.args[1:]) + terms
                 node = node.args[0]
             terms = [node, *terms]
-            return "(" + " + ".join(self._source(x, ks) for x in terms) + ")"
-        args = [self._source(x, ks) for x in e.args]
-        if name in ("NPV_ProductExpression", "ProductExpression") and len(args) == 2:
-            return f"({args[0]} * {args[1]})"
-        if name in ("NPV_DivisionExpression", "DivisionExpression") and len(args) == 2:
-            return f"({args[0]} / {args[1]})"
-        if name in ("NPV_NegationExpression", "NegationExpression") and len(args) == 1:
-            return f"(-{args[0]})"
-        if name in ("NPV_PowExpression", "PowExpression") and len(args) == 2:
-            return f"({args[0]} ** {args[1]})"
-        self._fallback.append(e)  # anything else: Pyomo evaluates it
-        return f"V({len(self._fallback) - 1})"
+            if len(terms) > LONG_SUM:  # its own function of small shared templates, not one long unique template
+                pieces: list[Piece] = []
+                for x in terms:
+                    term_args: list[Any] = []
+                    pieces.append((self._source(x, ks, term_args), term_args))
+                args.append(_LongSum(pieces))
+                return "(" + _ARG + "(P))"
+            return "(" + " + ".join([self._source(x, ks, args) for x in terms]) + ")"
+        n_args, n_ks = len(args), len(ks)
+        srcs = [self._source(x, ks, args) for x in e.args]
+        if kind == "prod" and len(srcs) == 2:
+            return f"({srcs[0]} * {srcs[1]})"
+        if kind == "div" and len(srcs) == 2:
+            return f"({srcs[0]} / {srcs[1]})"
+        if kind == "neg" and len(srcs) == 1:
+            return f"(-{srcs[0]})"
+        if kind == "pow" and len(srcs) == 2:
+            return f"({srcs[0]} ** {srcs[1]})"
+        # anything else: Pyomo evaluates it (the arguments' pieces above are dropped); it still depends on its Params
+        from pyomo.core.expr.visitor import identify_mutable_parameters
 
-    def _expr(self, e: Any, ks: list[int]) -> Any:
-        """``e`` as a float (no Param in it) or as ``("f", i)``: function ``i`` of the Params' values."""
+        del args[n_args:], ks[n_ks:]
+        ks.extend(self._param_position(p) for p in identify_mutable_parameters(e))
+        args.append(e)
+        return "V(" + _ARG + ")"
+
+    def _part(self, e: Any, ks: list[int]) -> float | Piece:
+        """One part of a row, bound or cost: a float if no mutable Param feeds it (NaN: no bound), else its piece;
+        ``ks`` gets the positions of the Params it reads."""
         if e is None:
-            return None
+            return math.nan
         if isinstance(e, int | float):
             return float(e)
         found: list[int] = []
-        src = self._source(e, found)
-        if not found and not src.startswith("V("):
+        args: list[Any] = []
+        src = self._source(e, found, args)
+        if not found:
             return float(pyo.value(e))
         ks.extend(found)
-        self._src.append(src)
+        return src, args
+
+    def _expr(self, e: Any, ks: list[int]) -> Any:
+        """``e`` as a float (no Param in it), ``None`` (no bound) or ``("f", i)``: function ``i`` of the Params."""
+        if e is None:
+            return None
+        part = self._part(e, ks)
+        if isinstance(part, float):
+            return part
+        self._src.append(part)
         return ("f", len(self._fns) + len(self._src) - 1)
 
     def _flush(self) -> None:
+        """Make the functions of the pieces indexed since the last flush (compiling only new templates)."""
         if not self._src:
             return
-        code = "(" + ",\n".join(f"lambda P: {src}" for src in self._src) + ",)"
-        fallback = self._fallback
-        space: dict[str, Any] = {"V": lambda i: float(pyo.value(fallback[i])), "nan": math.nan}
-        self._fns.extend(eval(compile(code, "<update_params>", "eval"), space))  # the source is built above
+        _compile_templates(t for t, _ in self._src)
+        self._fns.extend(_FACTORIES[t](*args) for t, args in self._src)
         self._src = []
 
     @staticmethod
@@ -1267,45 +1432,39 @@ class _ParamIndex:
         prices: only the bound is evaluated again)."""
         from pyomo.repn import generate_standard_repn
 
-        repn = generate_standard_repn(con.body, compute_values=False, quadratic=False)
+        try:  # one standardisation, not one per body / lower / upper property
+            lower, body, upper = con.to_bounded_expression()
+        except ValueError:  # not standard now (a ranged row with a bound on a variable): as the properties give it
+            lower, body, upper = con.lower, con.body, con.upper
         kb: list[int] = []
         kc: list[int] = []
-        bounds = [self._part(repn.constant, kb), self._part(con.lower, kb), self._part(con.upper, kb)]
         cols = []
-        coefs = []
+        coefs: list[float | Piece] = []
+        repn = generate_standard_repn(body, compute_values=False, quadratic=False)
+        bounds = [self._part(repn.constant, kb), self._part(lower, kb), self._part(upper, kb)]
         for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
             if not isinstance(c, int | float):
-                src = self._part(c, kc)
-                if not _is_literal(src):
+                part = self._part(c, kc)
+                if not isinstance(part, float):
                     cols.append(v)
-                    coefs.append(src)
+                    coefs.append(part)
         if not (kb or kc):
             return
-        fb = fc = -1
+        fb = -1
+        fc: int | _VectorTerms = -1
         if kb:
-            self._src.append("(" + ", ".join(bounds) + ",)")
+            self._src.append(_tuple_piece(bounds))
             fb = len(self._fns) + len(self._src) - 1
-        if kc:
-            self._src.append("(" + ", ".join(coefs) + ",)")
+        if kc and len(coefs) > VECTOR_COEFFICIENTS:  # e.g. a cost cap's row of prices: evaluated as arrays
+            fc = _VectorTerms([c for c in coefs if not isinstance(c, float)])
+        elif kc:
+            self._src.append(_tuple_piece(coefs))
             fc = len(self._fns) + len(self._src) - 1
         self.rows[id(con)] = (con, fb, fc, cols)
         for k in set(kb):
             self.deps[k].append(("rowb", id(con)))
         for k in set(kc):
             self.deps[k].append(("rowc", id(con)))
-
-    def _part(self, e: Any, ks: list[int]) -> str:
-        """Source of one part of a row: a literal (no Param), ``nan`` (no bound) or an expression of ``P``."""
-        if e is None:
-            return "nan"
-        if isinstance(e, int | float):
-            return repr(float(e))
-        found: list[int] = []
-        src = self._source(e, found)
-        if not found and not src.startswith("V("):
-            return repr(float(pyo.value(e)))
-        ks.extend(found)
-        return src
 
     def sync(self) -> None:
         """(Re)map rows and columns to the compiled model; index rows and columns not seen before."""
@@ -1342,22 +1501,18 @@ class _ParamIndex:
                     ks = []
                     const = self._expr(repn.constant, ks)
                     static: list[tuple[VarData, float]] = []
-                    srcs: list[str] = []
+                    pieces: list[Piece] = []
                     obj_vars: list[VarData] = []
                     for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
                         part = self._part(c, ks)
-                        if _is_literal(part):
-                            static.append((v, float(part)))
-                        else:  # one function returns every symbolic coefficient of the objective at once
-                            srcs.append(part)
+                        if isinstance(part, float):
+                            static.append((v, part))
+                        else:  # the symbolic costs are evaluated together, per template (_VectorTerms)
+                            pieces.append(part)
                             obj_vars.append(v)
                     self._static_terms = static
                     if ks:
-                        fidx = -1
-                        if srcs:
-                            self._src.append("(" + ", ".join(srcs) + ",)")
-                            fidx = len(self._fns) + len(self._src) - 1
-                        self.obj = (const, fidx, obj_vars)
+                        self.obj = (const, _VectorTerms(pieces) if pieces else None, obj_vars)
                         for k in set(ks):
                             self.deps[k].append(("obj", None))
         finally:
@@ -1432,7 +1587,7 @@ class _ParamIndex:
             con, _, fc, cols_ = self.rows[key]
             if not con.active:
                 continue
-            for v, x in zip(cols_, fns[fc](P), strict=True):
+            for v, x in zip(cols_, fc(now, P) if isinstance(fc, _VectorTerms) else fns[fc](P), strict=True):
                 j = col_of.get(id(v))
                 if j is not None:
                     entries.append((i, j, x))
@@ -1464,15 +1619,15 @@ class _ParamIndex:
             cm.col_ub[idx] = c_ub
             h.changeColsBounds(idx.size, idx, np.asarray(c_lb), np.asarray(c_ub))
         if obj and self.obj is not None:
-            const, fidx, obj_vars = self.obj
+            const, terms, obj_vars = self.obj
             if const is not None:
                 off = ev(const, P, fns)
                 if off != cm.c_offset:
                     cm.c_offset = off
                     h.changeObjectiveOffset(off)
-            if fidx >= 0:
+            if terms is not None:
                 ocols, uniq, static = self._objective_columns(obj_vars)
-                vals = np.asarray(fns[fidx](P), dtype=float)
+                vals = terms(now, P)
                 ok = ocols >= 0
                 total = np.bincount(ocols[ok], weights=vals[ok], minlength=cm.c.size)  # terms of a column add up
                 new = total[uniq] + static
@@ -1567,14 +1722,6 @@ def _vars_of(con: Any) -> list[VarData]:
     from pyomo.core.expr.visitor import identify_variables
 
     return list(identify_variables(con.body, include_fixed=True))
-
-
-def _is_literal(src: str) -> bool:
-    try:
-        float(src)
-    except ValueError:
-        return False
-    return True
 
 
 def _bad_params(label: str, bad: Sequence[str]) -> SolveError:

@@ -54,7 +54,7 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.decision.uncertainty import (
     METHODS,

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.devices.core import RT_HORIZON, set_profile
 from agents.ev import EVFleet, EVParams, build_ev, sample_fleet

@@ -28,7 +28,8 @@ What is measured per run and side (before / after):
 * **start-up**: launch until day 1 starts = (day 1's commit time - launch) - day 1's ``total_s`` - its write
   (estimated by the median write of the later days); and, as a cross-check, the process wall minus the sum
   of the days' ``total_s`` (start-up + every write + the summaries at the end).  ``run_sim.py --help`` is
-  timed separately (median of ``--help-repeats`` launches).
+  timed separately (median of ``--help-repeats`` launches).  Both trees' modules are compiled to bytecode first
+  (:func:`precompile`, as ``make run`` does), so neither start-up includes compiling sources.
 * **memory**: the resident set of the child's process tree (psutil, else ``/proc``), sampled every
   ``--sample-s`` seconds; its peak, the largest single process's peak (also its kernel high-water mark
   ``VmHWM``), and the tree's RSS when each day commits.  Flat = the last day's RSS within 10 % of day 10's
@@ -648,6 +649,19 @@ def _stop_child(proc: subprocess.Popen[bytes]) -> None:
             os.kill(pid, signal.SIGTERM)
 
 
+#: The packages of a tree whose bytecode is compiled before it is measured (as ``make run`` / ``make test`` do).
+SOURCE_DIRS = ("agents", "market", "sim", "scenarios", "studies", "run_sim.py")
+
+
+def precompile(tree: Path) -> None:
+    """Write the bytecode of ``tree``'s modules (``python -m compileall``), so neither side's start-up includes
+    compiling its sources (a machine with ``PYTHONDONTWRITEBYTECODE`` set would compile them at every launch)."""
+    targets = [str(tree / d) for d in SOURCE_DIRS if (tree / d).exists()]
+    res = subprocess.run([sys.executable, "-m", "compileall", "-q", *targets], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"year.py: compiling the modules of {tree} failed: {res.stdout.strip()} {res.stderr.strip()}")
+
+
 def _env(tree: Path) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(tree))
 
@@ -851,6 +865,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 trees["before"] = (args.base_tree.resolve() if args.base_tree
                                    else stack.enter_context(base_worktree(args.base)))
             for s in sides:
+                precompile(trees[s])
                 help_s[s] = help_seconds(trees[s], args.help_repeats)
                 _say(f"{s}: run_sim.py --help {_fmt(help_s[s])} s")
             for c in configs:

@@ -35,7 +35,7 @@ from typing import Any
 import highspy
 import numpy as np
 import numpy.typing as npt
-import pyomo.environ as pyo
+import pyomo.core as pyo
 import scipy.sparse as sp
 from pyomo.core.base.var import Var, VarData
 

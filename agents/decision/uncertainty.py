@@ -65,9 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyomo.environ as pyo
-from scipy.cluster.vq import kmeans2
-from scipy.optimize import linprog
+import pyomo.core as pyo
 
 from agents.milp import HighsModel, SolveError, SolverOptions
 
@@ -253,6 +251,8 @@ class AmbiguitySet:
         b_ub = np.concatenate([self.p0, -self.p0, [self.theta_1]])
         a_eq = np.concatenate([np.ones(K), np.zeros(K)])[None, :]
         bounds = [(0.0, None)] * K + [(0.0, self.theta_inf)] * K
+        from scipy.optimize import linprog  # here, not at the top: scipy.optimize is 0.06 s of every start-up
+
         res = linprog(np.concatenate([-c, np.zeros(K)]), A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0],
                       bounds=bounds, method="highs-ds")
         if res.status != 0:
@@ -348,6 +348,8 @@ def reference_samples(
     sd = flat.std(axis=0)
     sd[sd <= 1e-12] = 1.0
     z = (flat - mu) / sd
+    from scipy.cluster.vq import kmeans2  # here, not at the top: only scenario reduction needs it
+
     best: tuple[float, np.ndarray] | None = None
     for child in rng.spawn(restarts):
         with warnings.catch_warnings():

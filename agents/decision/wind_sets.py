@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from agents.decision.robust import UnionSet, VertexSet
 
@@ -282,6 +281,8 @@ def chi2_gamma(d: int, level: float = CHI2_LEVEL) -> float:
     """SPEC §6.5 default ``Γ = sqrt(χ²_{d, level})`` (a Gaussian component's ``level`` ellipsoid)."""
     if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
         raise ValueError(f"d must be an integer >= 1, got {d!r}")
+    from scipy import stats  # imported here: scipy.stats costs 0.3 s of start-up and only this needs it
+
     lv = _check_open_unit(level, "level")
     return float(math.sqrt(stats.chi2.ppf(lv, int(d))))
 

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.devices.core import (
     _MINE,

@@ -43,9 +43,8 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 from pyomo.core.base.var import VarData
-from scipy.optimize import lsq_linear
 
 from agents.devices.core import Horizon
 from agents.milp import INF, HighsModel, snap_to_bounds
@@ -154,6 +153,8 @@ def repair_fixed_rows(hm: HighsModel, cols: np.ndarray, values: np.ndarray, lowe
     r, worst = miss(x)
     if worst <= REPAIR_TOL:
         return values, worst
+    from scipy.optimize import lsq_linear  # here, not at the top: scipy.optimize is 0.06 s of every start-up
+
     M = R[:, cols].toarray()
     dlo, dhi = lower - values, upper - values
     margin = 1e-6 * np.maximum(1.0, np.abs(values))

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.devices.core import Horizon
 from scenarios.feeder import Feeder, _pandapower, default_s_max_mva

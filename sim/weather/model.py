@@ -69,7 +69,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import special  # scipy.stats / scipy.optimize (0.3 s to import) only where a fit needs them
 from scipy.spatial.distance import cdist
 
 from scenarios.schema import IEEE33Scenario, ScenarioError, ThreeCampusScenario
@@ -194,6 +194,8 @@ def fit_clearness_beta(kt_samples: npt.ArrayLike, method: Literal["moments", "ml
     if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
         raise ValueError("fit_clearness_beta: samples must be finite and in [0, 1]")
     if method == "mle":
+        from scipy import stats
+
         xc = np.clip(x, 1e-6, 1 - 1e-6)
         a, b, _, _ = stats.beta.fit(xc, floc=0.0, fscale=1.0)
         return float(a), float(b)
@@ -244,6 +246,8 @@ def fit_wind_weibull(speeds: npt.ArrayLike, calm_threshold: float = CALM_THRESHO
         k = math.exp(log_k)
         lam = float(np.mean(x**k) - x0**k)  # (c / scale)^k at the optimum for this k
         return -(n * math.log(k) + (k - 1) * sum_log_x - n * math.log(lam) - n)
+
+    from scipy import optimize
 
     res = optimize.minimize_scalar(neg_profile, bounds=(math.log(0.05), math.log(50.0)), method="bounded",
                                    options={"xatol": 1e-10})

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.decision.robust import RobustResult, TwoStageRobust, UnionSet, VertexSet
 from agents.decision.wind_sets import (

@@ -49,7 +49,7 @@ from typing import Any, Protocol
 
 import mesa
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.cluster import (
     ClusterAgent,

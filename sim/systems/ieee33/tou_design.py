@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.cluster import set_battery_start, solve_certified
 from agents.devices.core import Bus, Complementarity, Horizon, set_profile

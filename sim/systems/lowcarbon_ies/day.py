@@ -64,7 +64,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from agents.decision.robust import RobustResult, UnionSet
 from agents.decision.wind_sets import calibrate_gamma, data_driven_set, fit_dpgmm

@@ -54,7 +54,7 @@ from typing import Any, Literal
 import mesa
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 from pyomo.core.base.var import VarData
 from pyomo.repn import generate_standard_repn
 

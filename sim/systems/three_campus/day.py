@@ -105,7 +105,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 from pyomo.core.base.var import VarData
 
 from agents.devices.core import RT_HORIZON
