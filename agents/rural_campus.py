@@ -585,7 +585,8 @@ def build_rural_day(
 
     ``reuse_so`` and ``primal_evaluation`` are passed to :class:`TwoStageDRO` (on by default: DRO's first
     C&CG master is the SO plan already solved, and a plan's recourse evaluation after a master solve
-    re-optimises by the primal simplex; neither changes a plan or a cost ``Q_k``)."""
+    re-optimises by the primal simplex; neither changes a plan or a cost ``Q_k``; CDRO's first master is that
+    SO plan too when it meets the historical-cost limit)."""
     t0 = time.perf_counter()
     if samples is None:
         if rng is not None and seed is not None:

@@ -536,8 +536,10 @@ class TwoStageDRO:
     reuse_so:
         C&CG of ``dro`` takes the SO plan solved since the last :meth:`reset` (same ``p0``) as its first
         iteration instead of solving the first master again: that master (``min c'x + η``, ``η ≥ Σ p_{k,0}
-        q_k``) *is* the SO problem.  Off by default: in a degenerate master the two solves may return
-        different optimal plans (with the same value).
+        q_k``) *is* the SO problem.  So does ``cdro``, whose first master is the SO problem plus the
+        historical-cost limit ``Σ p_{k,0} q_k ≤ Ē``: the SO plan meets it (``Ē ≥ E_SO`` for λ ≥ 0; checked, else
+        the master is solved), so it is an optimum of that master too.  Off by default: in a degenerate master
+        the two solves may return different optimal plans (with the same value).
     deltas:
         Data, weights, cuts and plans reach the live HiGHS model as deltas (module docstring: no recompile after
         the build).  Off by default, for callers whose results were checked against the full recompile
@@ -933,9 +935,11 @@ class TwoStageDRO:
         lbs: list[float] = []
         ubs: list[float] = []
         best: tuple[np.ndarray, Evaluation] | None = None
-        so = self._cache.get(("so",)) if self.reuse_so and method == "dro" else None
+        so = self._cache.get(("so",)) if self.reuse_so and method in ("dro", "cdro") else None
         if so is not None and not np.array_equal(self._so_p0, psi.p0):
             so = None
+        if so is not None and bound is not None and not so.historical_cost <= bound:
+            so = None  # the SO plan breaks cdro's historical-cost limit: it is not the first master's optimum
         for it in range(1, max_iter + 1):
             if it == 1 and so is not None:  # the first master is SO's problem: its plan, not a second solve
                 master = so.objective

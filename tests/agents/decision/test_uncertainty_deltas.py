@@ -117,6 +117,21 @@ def test_shortcuts_keep_plans_and_costs() -> None:
     assert fast["dro"].paths[0] == "dro:ccg master #1 = so:master"
     assert plain["dro"].paths[0] == "dro:ccg master #1"
     assert len(fast["dro"].paths) == len(plain["dro"].paths) - 1  # the same iterations, one solve pair fewer
+    # cdro's first master is SO's problem plus the historical-cost limit, which the SO plan meets (λ = 0.3)
+    assert fast["cdro"].paths[0] == "cdro:ccg master #1 = so:master"
+    assert len(fast["cdro"].paths) == len(plain["cdro"].paths) - 1
     # the recourse evaluation of a plan is the same, whichever simplex re-optimised it
     ev = fast_master.evaluate(plain["cdro"].x)
     np.testing.assert_allclose(ev.recourse_costs, plain["cdro"].recourse_costs, rtol=1e-9, atol=1e-9)
+
+
+def test_cdro_solves_its_first_master_when_the_so_plan_breaks_the_limit() -> None:
+    """A historical-cost limit below E_SO: the SO plan is no optimum of cdro's first master (it is infeasible), so the
+    shortcut must not take it; plain and fast paths both report the infeasible limit."""
+    from agents.milp import SolveError
+
+    for fast in (False, True):
+        dro = new_master(4, fast=fast)
+        e_so = dro.solve("so").historical_cost
+        with pytest.raises(SolveError, match="cdro:ccg master #1: the historical-cost limit"):
+            dro.solve("cdro", hist_bound=e_so * (1 - 1e-3), eps=1e-9)
