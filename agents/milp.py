@@ -26,7 +26,9 @@ Contract
   - **Params** (:meth:`HighsModel.track_params` once, then :meth:`HighsModel.update_params`): the index keeps,
     per row that depends on a mutable Param, its linear form with the Params left symbolic, split into the
     bounds (constant, lower, upper) and the symbolic coefficients, each translated once into a Python function
-    of the Params' values; per Param, the rows (bounds or coefficients), column bounds and objective it feeds.
+    of the Params' values (made from a *template* shared by the rows of a family, compiled once per process; wide
+    coefficient rows and the objective are evaluated per template as numpy arrays, long sums term by term); per
+    Param, the rows (bounds or coefficients), column bounds and objective it feeds.
     A push reads every tracked Param's value from its slot, and re-evaluates only what a changed Param feeds:
     ``changeRowsBounds``, ``changeCoeff``, ``changeColsBounds``, ``changeColsCost``.
   - **Fixing** (:meth:`HighsModel.fix` / :meth:`HighsModel.unfix`): Pyomo's fix plus ``lb = ub`` on those columns
