@@ -1343,9 +1343,7 @@ class _ParamIndex:
             return _ARG
         if kind == "leaf":
             if e.is_parameter_type() and not e.is_constant():  # a mutable Param
-                k = self._pos.get(id(e))
-                if k is None:
-                    k = self._param_position(e)
+                k = self._param_position(e)
                 ks.append(k)
                 args.append(k)
                 return "P[" + _ARG + "]"
@@ -1357,7 +1355,7 @@ class _ParamIndex:
             # a left-nested sum ((a + b) + c) + d is written flat: Python adds left to right, the same way
             terms: list[Any] = []
             node = e
-            while _NODE_KIND.get(type(node)) == "sum" and node.args:
+            while (_NODE_KIND.get(type(node)) or _node_kind(node)) == "sum" and node.args:
                 terms = list(node.args[1:]) + terms
                 node = node.args[0]
             terms = [node, *terms]
@@ -1441,7 +1439,7 @@ class _ParamIndex:
         kb: list[int] = []
         kc: list[int] = []
         cols = []
-        coefs: list[float | Piece] = []
+        coefs: list[Piece] = []
         repn = generate_standard_repn(body, compute_values=False, quadratic=False)
         bounds = [self._part(repn.constant, kb), self._part(lower, kb), self._part(upper, kb)]
         for c, v in zip(repn.linear_coefs, repn.linear_vars, strict=True):
@@ -1458,7 +1456,7 @@ class _ParamIndex:
             self._src.append(_tuple_piece(bounds))
             fb = len(self._fns) + len(self._src) - 1
         if kc and len(coefs) > VECTOR_COEFFICIENTS:  # e.g. a cost cap's row of prices: evaluated as arrays
-            fc = _VectorTerms([c for c in coefs if not isinstance(c, float)])
+            fc = _VectorTerms(coefs)
         elif kc:
             self._src.append(_tuple_piece(coefs))
             fc = len(self._fns) + len(self._src) - 1

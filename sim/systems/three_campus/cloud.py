@@ -19,9 +19,9 @@ never as a recompiled model (DESIGN principle 6):
   (:meth:`agents.milp.HighsModel.fix`), closing the weaker side of a pair in the certification
   below as column bounds of the live model;
 - the exclusivity rows of the MILP fallback are appended with ``addRows`` and switched by their
-  bounds (:meth:`agents.milp.HighsModel.set_active`) while it runs; when it ends the model is compiled
-  once without them (a released row would stay as a free row, and a free row changes a later cold
-  solve's path) -- the one recompile left, on a rare path (LP certificate and fix both failed).
+  bounds (:meth:`agents.milp.HighsModel.set_active`) while it runs; when it ends they are deleted
+  (:meth:`agents.milp.HighsModel.remove_constraints`: a released row left as a free row would change a
+  later cold solve's path), so nothing is recompiled, on this rare path either.
 
 The pushed data are those a fresh compile of the Pyomo model would give, entry for entry, so a
 cold solve (``solve(..., cold_start=True)``) returns what a freshly built model would.
@@ -888,8 +888,8 @@ class CloudModel:
            it is optimal within the MILP gap ("lp+fix").
         4. Else re-open those sides, activate the mode rows of just those devices and periods,
            make their binaries integer and solve the MILP; repeat while new pairs are violated
-           ("lp+milp").  The rows are appended to the live model (deltas) and, afterwards, deactivated
-           and compiled away once, so the next case starts from the model a fresh build gives.
+           ("lp+milp").  The rows are appended to the live model (deltas) and, afterwards, released in
+           Pyomo and deleted from HiGHS, so the next case starts from the model a fresh build gives.
         """
         hm = self.hm
         if self.formulation == "milp":
@@ -954,11 +954,11 @@ class CloudModel:
             # Released rows left in HiGHS as free rows would change the path of a later cold solve (presolve), so
             # they are deleted: the live model is a fresh compile's again, and (as a freshly passed model) has no
             # basis
-            done: dict[int, np.ndarray] = {}
+            enforced: dict[int, tuple[_Group, np.ndarray]] = {}  # per group, every entry enforced in this call
             for g, v in active:
-                done[id(g)] = done[id(g)] | v if id(g) in done else v.copy()
-            for g in {id(g): g for g, _ in active}.values():
-                g.remove_rows(done[id(g)], hm)
+                enforced[id(g)] = (g, enforced[id(g)][1] | v if id(g) in enforced else v)
+            for g, mask in enforced.values():
+                g.remove_rows(mask, hm)
             hm.relax_all()  # rows released: their binaries must not stay integer (else _violations skips them)
             if active:
                 hm.clear_solver()
