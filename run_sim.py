@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sim_common(sim)
     sim.add_argument("--mode", default=None, help="coordination mode (default: the system's default, cooperative "
                      "on the bundled systems); " + _modes_help())
+    _fixed_sets(sim)
     cmp = sub.add_parser(
         "compare", help="several modes on identical random days: costs with 95 %% intervals, paired "
         "differences of every pair of modes, figures",
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sim_common(cmp)
     cmp.add_argument("--modes", default=None, help="comma-separated subset of the system's modes (default: all); "
                      + _modes_help())
+    _fixed_sets(cmp)
     sw = sub.add_parser(
         "sweep", help="agent-behaviour study: vary scenario fields (the scenario file's paths) and simulate each point",
         description="Each --set PATH=V1,V2,... varies one field of the scenario file (e.g. market.kappa=0,0.5,0.9); "
@@ -143,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = study.add_subparsers(dest="study", metavar="STUDY", required=True)
     add_study_parsers(ssub, STUDIES)
     return p
+
+
+def _fixed_sets(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="fixed", action="append", default=[], metavar="PATH=VALUE",
+                   help="edit one field of the scenario file for every run (repeatable), e.g. "
+                   "behaviours.C1=misreport:-0.1 or market.verify_standalone=true; several values of a field are "
+                   "compared with the sweep command")
 
 
 def _sim_common(p: argparse.ArgumentParser) -> None:
@@ -198,17 +207,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parse_sets(sets: list[str]) -> list[tuple[str, list[str]]]:
-    """``PATH=V1,V2,...`` as ``(PATH, [V1, V2, ...])``; the values stay text (the loader reads them as TOML)."""
+    """``PATH=V1,V2,...`` as ``(PATH, [V1, V2, ...])``; the values stay text (the loader reads them as TOML).
+
+    A behaviour's text has commas of its own (``behaviours.C1=leave:w=3,g=1,misreport:-0.1``): under
+    ``behaviours.`` a new value starts only where a piece begins with a behaviour id."""
     from scenarios.edits import split_values
 
     out = []
     for item in sets:
         path, eq, values = item.partition("=")
         vals = split_values(values)
+        if path.strip().startswith("behaviours."):
+            vals = _join_behaviour_values(vals)
         if not eq or not path.strip() or not vals:
             raise ValueError(f"--set {item!r}: expected PATH=V1,V2,... (e.g. market.kappa=0,0.5,0.9)")
         out.append((path.strip(), vals))
     return out
+
+
+def _join_behaviour_values(pieces: list[str]) -> list[str]:
+    from agents.behaviours import BEHAVIOURS
+
+    out: list[str] = []
+    for piece in pieces:
+        starts = piece.startswith("{") or piece.partition(":")[0].strip() in BEHAVIOURS
+        if starts or not out:
+            out.append(piece)
+        else:
+            out[-1] += "," + piece
+    return out
+
+
+def _fixed_edits(items: list[str]) -> tuple[tuple[str, str], ...]:
+    """``--set PATH=VALUE`` of simulate/compare as edits (one value each; the whole text after ``=``)."""
+    out = []
+    for item in items:
+        path, eq, value = item.partition("=")
+        if not eq or not path.strip() or not value.strip():
+            raise ValueError(f"--set {item!r}: expected PATH=VALUE (e.g. behaviours.C1=misreport:-0.1)")
+        out.append((path.strip(), value.strip()))
+    return tuple(out)
 
 
 def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
@@ -225,18 +263,22 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
         settings = SimSettings(scenario=args.scenario, replay=args.replay, start_day_of_year=args.start_day,
                                n_mc=args.mc_days, evs_per_station=args.evs_per_station, time_limit_s=args.time_limit)
         seeds = args.seeds if args.seeds is not None else [args.seed]
+        fixed = _fixed_edits(getattr(args, "fixed", []))
+        point = ",".join(f"{p}={v}" for p, v in fixed) or "base"
+        if fixed:
+            load_scenario(system, args.scenario, fixed)  # a clear error before any run starts
         if args.command == "compare":
             modes = (list(system.modes) if args.modes is None
                      else [m.strip() for m in args.modes.split(",") if m.strip()])
             bad = [m for m in modes if m not in system.modes]
             if bad or not modes:
                 raise ValueError(f"--modes: unknown {bad}; {system.kind} has {', '.join(system.modes)}")
-            runs = [RunSpec(m, seed, args.days) for m in modes for seed in seeds]
+            runs = [RunSpec(m, seed, args.days, point=point, overrides=fixed) for m in modes for seed in seeds]
         else:
             mode = args.mode or system.default_mode
             system.mode(mode)  # a clear error naming the system's modes
             if args.command == "simulate":
-                runs = [RunSpec(mode, seed, args.days) for seed in seeds]
+                runs = [RunSpec(mode, seed, args.days, point=point, overrides=fixed) for seed in seeds]
             else:
                 sets = _parse_sets(args.sets)
                 runs = []
@@ -244,7 +286,7 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
                     load_scenario(system, args.scenario, combo)  # validate every point before running any
                     point = ",".join(f"{p}={v}" for p, v in combo)
                     runs += [RunSpec(mode, seed, args.days, point=point, overrides=tuple(combo)) for seed in seeds]
-        scenario = system.prepare(load_scenario(system, args.scenario), settings)
+        scenario = system.prepare(load_scenario(system, args.scenario, fixed), settings)
     except (ScenarioError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import mesa
 import pyomo.core as pyo
 
+from agents.behaviours import Behaviour, make
 from agents.devices.core import Complementarity, Horizon
 
 
@@ -33,13 +34,18 @@ class BlockHandle:
 
 
 class EnergyAgent(mesa.Agent):  # type: ignore[misc]
-    """Base class of all agents: a Mesa agent that can build its own Pyomo block."""
+    """Base class of all agents: a Mesa agent that can build its own Pyomo block.
+
+    ``behaviour`` (:mod:`agents.behaviours`, truthful unless the scenario says otherwise) decides what the agent
+    reports, offers, believes and whether it joins; ``behaviour_kind`` is the kind SPEC §8's table names it by."""
 
     name: str
+    behaviour_kind: ClassVar[str] = ""
 
     def __init__(self, model: mesa.Model, name: str) -> None:
         super().__init__(model)
         self.name = name
+        self.behaviour: Behaviour = make()
 
     @abstractmethod
     def build_block(self, block: pyo.Block, horizon: Horizon, data: Any, exclusive: bool = True) -> BlockHandle:

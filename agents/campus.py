@@ -8,13 +8,14 @@ coordinator links to the P2P lines; a campus standing alone has the port fixed t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import mesa
 import numpy as np
 import pyomo.core as pyo
 
 from agents.base import BlockHandle, EnergyAgent
+from agents.behaviours import CAMPUS
 from agents.devices.core import Bus, Complementarity, Horizon, close_bus
 from agents.devices.demand import ShiftableLoadParams, build_shiftable_load
 from agents.devices.grid import GridParams, build_grid
@@ -98,6 +99,8 @@ def build_campus(
 
 class CampusAgent(EnergyAgent):
     """One park of the three-campus system, as a Mesa agent."""
+
+    behaviour_kind: ClassVar[str] = CAMPUS
 
     def __init__(self, model: mesa.Model, params: CampusParams) -> None:
         super().__init__(model, params.name)

@@ -33,13 +33,14 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import mesa
 import numpy as np
 import pyomo.core as pyo
 
 from agents.base import BlockHandle, EnergyAgent
+from agents.behaviours import CLUSTER
 from agents.devices.core import (
     RT_HORIZON,
     Bus,
@@ -53,7 +54,7 @@ from agents.devices.core import (
 )
 from agents.devices.grid import GridParams, build_grid, cancel_circulation
 from agents.devices.renewables import RenewableParams, build_renewable
-from agents.devices.storage import BatteryParams, build_battery
+from agents.devices.storage import BatteryParams, build_battery, offered_battery
 from agents.milp import HighsModel, SolverOptions, SolveStats
 from market.interfaces import Offer, as_vector
 from market.pricing import DEFAULT_TOU_PARTITION, period_values, repeat_to_grid
@@ -351,6 +352,29 @@ def set_cluster_data(block: pyo.Block, params: ClusterParams, horizon: Horizon, 
                 np.full(horizon.n, params.feed_in_price) if data.sell_price is None else data.sell_price)
 
 
+def offered_params(params: ClusterParams, share: float, horizon: Horizon) -> ClusterParams:
+    """What a cluster offering ``share`` of its flexibility puts into a coalition problem (SPEC §8 ``withhold``):
+    ``share`` of its exchange capacity and of its storage (:func:`agents.devices.storage.offered_battery`, the rest
+    idle); ``share = 1`` is ``params`` itself."""
+    if share == 1.0:
+        return params
+    return replace(params, ess=offered_battery(params.ess, share, horizon),
+                   p_exchange_max_kw=share * params.p_exchange_max_kw)
+
+
+def set_cluster_flexibility(block: pyo.Block, params: ClusterParams, exchange: bool = True) -> None:
+    """Write a built cluster block's flexibility from ``params`` (mutable Params, no rebuild): the exchange limit
+    ``P̄^x`` (0 when ``exchange`` is false: the cluster stands alone inside a coalition model), the storage's power
+    limits and energy window, its start energy and ESS-4 window (:func:`set_battery_start`)."""
+    e = params.ess
+    block.p_exchange_max_kw.set_value(params.p_exchange_max_kw if exchange else 0.0)
+    block.ess.p_charge_max_kw.set_value(e.p_charge_max_kw)
+    block.ess.p_discharge_max_kw.set_value(e.p_discharge_max_kw)
+    block.ess.e_min_kwh.set_value(e.soc_min_frac * e.capacity_kwh)
+    block.ess.e_max_kwh.set_value(e.soc_max_frac * e.capacity_kwh)
+    set_battery_start(block.ess, e)
+
+
 def set_battery_start(block: pyo.Block, e: BatteryParams) -> None:
     """Write a battery's start energy and ESS-4 window (:func:`agents.devices.storage.build_battery`'s mutable
     Params ``e_initial_kwh``, ``e_end_lo_kwh``, ``e_end_hi_kwh``) from ``e``.  A block built with ESS-4 as an
@@ -552,6 +576,8 @@ class ClusterAgent(EnergyAgent):
     ``horizon`` is the intraday grid (default 96 × 0.25 h).  ``data`` (set with :meth:`set_data` or
     passed to :meth:`standalone_cost`) is the current TA + EV load and renewable availability.
     """
+
+    behaviour_kind: ClassVar[str] = CLUSTER
 
     def __init__(self, model: mesa.Model, params: ClusterParams, horizon: Horizon = RT_HORIZON,
                  options: SolverOptions | None = None) -> None:

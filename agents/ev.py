@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import highspy
 import mesa
@@ -44,6 +44,7 @@ import pyomo.core as pyo
 import scipy.sparse as sp
 
 from agents.base import BlockHandle, EnergyAgent
+from agents.behaviours import EV
 from agents.devices.core import (
     _MINE,
     DA_HORIZON,
@@ -577,6 +578,8 @@ class EVData:
 
 class EVAgent(EnergyAgent):
     """One vehicle as a Mesa agent (SPEC §3.7).  Coordinators solve fleets with :class:`EVFleet`."""
+
+    behaviour_kind: ClassVar[str] = EV
 
     def __init__(self, model: mesa.Model, params: EVParams) -> None:
         super().__init__(model, params.name)

@@ -29,13 +29,14 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import mesa
 import numpy as np
 import pyomo.core as pyo
 
 from agents.base import BlockHandle, EnergyAgent
+from agents.behaviours import TRANSFORMER_AREA
 from agents.devices.core import RT_HORIZON, Horizon
 from market.interfaces import as_vector
 from market.pricing import (
@@ -229,6 +230,8 @@ class TransformerAreaAgent(EnergyAgent):
     base grid's.  On construction the intraday state assumes DA prices equal to π^0 (no DA change);
     :meth:`set_day_ahead` replaces it with a DA plan.
     """
+
+    behaviour_kind: ClassVar[str] = TRANSFORMER_AREA
 
     def __init__(self, model: mesa.Model, params: TransformerAreaParams, horizon: Horizon = RT_HORIZON) -> None:
         super().__init__(model, params.name)

@@ -27,11 +27,13 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from agents.behaviours import CLUSTER, EV, TRANSFORMER_AREA
 from agents.cluster import ClusterParams
 from agents.devices.core import Horizon
 from agents.devices.storage import BatteryParams
 from agents.ev import EVParams, FleetSpec, sample_fleet
 from agents.transformer_area import TransformerAreaParams
+from scenarios.behaviours import read_behaviours
 from scenarios.edits import Edit, load_edited
 from scenarios.feeder import Feeder, load_ieee33
 from scenarios.loader import _read_profiles, _Reader, read_toml, scenario_path
@@ -57,7 +59,10 @@ INTRADAY_STEPS_MIN: tuple[int, ...] = (5, 10, 15, 20, 30, 60)
 FEEDERS = {"ieee33": load_ieee33}
 
 _TOP_KEYS = ("kind", "name", "description", "seed", "currency", "intraday_step_min", "network", "profiles",
-             "tariff", "demand_response", "storage", "intraday", "clusters", "renewables", "ev", "market")
+             "tariff", "demand_response", "storage", "intraday", "clusters", "renewables", "ev", "market",
+             "behaviours")
+#: Agent types a ``[behaviours]`` key may name (the records' ``agent_type``) and the kind of their agents.
+BEHAVIOUR_TYPES = {"ClusterAgent": CLUSTER, "TransformerArea": TRANSFORMER_AREA, "EVAgent": EV}
 _NETWORK_KEYS = ("feeder", "v_min_pu", "v_max_pu", "v0_pu", "oltc_ldc_pu_per_mw", "voltage_limits",
                  "voltage_penalty_per_pu_h", "load_scale", "s_max_trunk_mva", "s_max_other_mva", "reverse_flow",
                  "feed_in_price")
@@ -308,7 +313,7 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
         stations.append(EVStation(bus, int(st.num("evs", default=n_default, lo=0, integer=True, unit="vehicles"))))
     fleet_spec = _fleet_spec(_sub(ev, "fleet", required=False), tariff.c_ev)
 
-    market = _market(_sub(r, "market", ("kappa", "exchange_efficiency", "bisection")))
+    market = _market(_sub(r, "market", ("kappa", "exchange_efficiency", "bisection", "verify_standalone", "audit")))
 
     # ---- clusters' parameter objects
     st_r = _sub(r, "storage", _STORAGE_KEYS)
@@ -336,6 +341,9 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
     tas = _transformer_areas(file, feeder, network, load_shape, aggregates, stations, partition, tariff,
                              e_self, e_cut, intraday_scale, split)
 
+    behaviours = read_behaviours(file, raw.get("behaviours"), behaviour_agents(clusters, tas, stations),
+                                 BEHAVIOUR_TYPES)
+
     return IEEE33Scenario(
         name=name,
         description=r.text("description", default=""),
@@ -354,7 +362,18 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
         intraday_horizon=intraday,
         currency=currency,
         source=file,
+        behaviours=behaviours,
     )
+
+
+def behaviour_agents(clusters: Sequence[ClusterParams], tas: Sequence[TransformerAreaParams],
+                     stations: Sequence[EVStation]) -> dict[str, str]:
+    """The agents a ``[behaviours]`` key may name and their kinds: clusters, transformer areas and EV stations
+    (``EV<bus>``: every vehicle of the station; the vehicles themselves are drawn per run)."""
+    out = {c.name: CLUSTER for c in clusters}
+    out.update({ta.name: TRANSFORMER_AREA for ta in tas})
+    out.update({f"EV{st.bus}": EV for st in stations})
+    return out
 
 
 # ------------------------------------------------------------------------------ sections
@@ -512,7 +531,8 @@ def _market(m: _Reader) -> MarketSpec:
     )
     return MarketSpec(kappa=m.num("kappa", lo=0, hi=1, hi_open=True),
                       exchange_efficiency=m.num("exchange_efficiency", default=1.0, lo=0, lo_open=True, hi=1),
-                      bisection=bis)
+                      bisection=bis, verify_standalone=_flag(m, "verify_standalone", False),
+                      audit=_flag(m, "audit", False))
 
 
 def _transformer_areas(

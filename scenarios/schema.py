@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -283,6 +283,10 @@ class MarketSpec:
     kappa: float = field(default=0.5, metadata={"unit": "1", "doc": "W-4 compensation coefficient, [0, 1)"})
     exchange_efficiency: float = field(default=1.0, metadata={"unit": "1", "doc": "eta^x of CL-2"})
     bisection: BisectionSpec = field(default_factory=BisectionSpec)
+    verify_standalone: bool = field(default=False, metadata={
+        "doc": "the coordinator computes every C^0 itself from the agent's declared model (reports cannot move it)"})
+    audit: bool = field(default=False, metadata={
+        "doc": "every day: v(T) of every coalition, the core excess and the Shapley value (SPEC §8)"})
 
     def __post_init__(self) -> None:
         if not 0 <= self.kappa < 1:
@@ -357,6 +361,8 @@ class IEEE33Scenario:
     intraday_horizon: Horizon
     currency: str = "USD"
     source: Path | None = None
+    #: the ``[behaviours]`` table: agent name or type -> behaviour (SPEC §8; empty: everyone truthful)
+    behaviours: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "load_shape", _frozen_array(self.load_shape))

@@ -22,7 +22,7 @@ r"""Storage devices (SPEC §3.1, §3.8, §3.12, §3.15): battery, heat storage, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -156,6 +156,40 @@ def build_battery(
         },
         binaries={"ess_mode": b.mode} if binary else {},
         complementarity=comps,
+    )
+
+
+def offered_battery(params: BatteryParams, share: float, horizon: Horizon) -> BatteryParams:
+    r"""The part ``o = share`` of a battery that is offered to another's plan; the rest stays idle (SPEC §8 withhold).
+
+    The withheld part ``1 − o`` holds its share of the start energy and only self-discharges, ending the day at
+    ``E^idle_T = keep^n E_0`` (``keep = 1 − σΔt``, ``n`` periods; ``d = E_0 − E^idle_T``).  The offered battery is the
+    full one scaled by ``o`` around that idle trajectory:
+
+    .. math::
+        \bar P' = o \bar P,\quad E'^{min} = o E^{min} + (1-o)(E_0 - d),\quad E'^{max} = o E^{max} + (1-o) E_0,
+        \quad E'^{end} \in o\,[E^{end,min}, E^{end,max}] + (1-o)(E_0 - d)
+
+    so any plan of the full battery, scaled by ``o`` on top of the idle part, is a plan of the offered one (the
+    offered problem is feasible whenever the full one is); ``o = 1`` returns ``params`` itself and ``o = 0`` leaves
+    only the idle trajectory.  The start energy is unchanged (it is the whole battery's)."""
+    o = float(share)
+    if not 0.0 <= o <= 1.0:
+        raise ValueError(f"offered_battery: share must be in [0, 1], got {share}")
+    if o == 1.0:
+        return params
+    keep = 1.0 - params.self_discharge_per_h * horizon.dt_h
+    s0 = params.soc_initial_frac
+    idle_end = s0 * keep**horizon.n
+    lo, hi = params.end_window_frac
+    return replace(
+        params,
+        p_charge_max_kw=o * params.p_charge_max_kw,
+        p_discharge_max_kw=o * params.p_discharge_max_kw,
+        soc_min_frac=o * params.soc_min_frac + (1.0 - o) * idle_end,
+        soc_max_frac=o * params.soc_max_frac + (1.0 - o) * s0,
+        soc_end_min_frac=o * lo + (1.0 - o) * idle_end,
+        soc_end_max_frac=o * hi + (1.0 - o) * idle_end,
     )
 
 

@@ -18,7 +18,28 @@ then the system's own KPI columns in the order :attr:`sim.engine.system.System.k
 columns the system adds (e.g. ``final_cost_<cluster>``; the per-agent records below hold the same).
 
 ``agents/day=NNN/<run>.parquet``: per-agent records in long format, columns :data:`AGENT_COLUMNS`:
-``run, mode, day, agent_id, agent_type, behaviour, variable, value, unit``.
+``run, mode, day, agent_id, agent_type, behaviour, variable, value, unit``.  ``behaviour`` is the agent's
+behaviour id (SPEC §8: ``truthful`` unless the scenario's ``[behaviours]`` table says otherwise).  Costs and gains
+are true ones; where agents bargain the records add what the market saw and what the behaviour did:
+
+============================  =====  =====================================================================
+variable                      unit   what it is
+============================  =====  =====================================================================
+``joined``                    1      1 if the agent was in the day's coalition (``leave`` may keep it out)
+``reported_standalone_cost``  USD    the ``C^0`` it reported to NB-2 (``standalone_cost`` is the true one)
+``offered_share``             1      share of its flexibility offered to the coalition problem (``withhold``)
+``available_storage_kw``      kW     its storage's power limit; ``offered_storage_kw`` what it offered
+``available_storage_kwh``     kWh    its storage's usable energy; ``offered_storage_kwh`` what it offered
+``available_exchange_kw``     kW     its exchange limit; ``offered_exchange_kw`` what it offered
+``param_<name>``              1      the behaviour's parameter of the day (e.g. ``param_m`` a learner chose,
+                                     ``param_p_arm<i>`` its EXP3 probabilities)
+``shapley_gain``              USD    its Shapley value of the true savings game (``market.audit``)
+============================  =====  =====================================================================
+
+With ``market.audit`` the coordinator (``agent_id`` ``market``, ``agent_type`` ``Coordinator``) adds, per
+coalition ``T`` of two or more (names joined by ``+``), ``coalition_value[T]`` (``v(T)``, USD) and
+``coalition_excess[T]`` (``Σ_{i∈T} C^fin_i − v(T)``, USD; > 0: ``T`` blocks), and ``core_max_excess`` (USD),
+``in_core`` (1/0) and ``core_blocking[T]`` (the coalition with the largest excess).
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ from sim.engine.mpc import held
 from sim.engine.records import agent_records
 from sim.engine.spec import RunSpec, SimSettings
 from sim.engine.system import DayOutcome, DaySteps, drain
+from sim.systems.ieee33 import behaviours
 from sim.systems.ieee33.modes import IEEE33Mode, modes_of
 from sim.systems.ieee33.results import network_check, scheme_row, timeseries_frame
 from sim.systems.ieee33.schemes import DayData, DistributionModel, SchemeResult
@@ -137,6 +138,7 @@ def build_coordinator(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, m
                            options=SolverOptions(time_limit_s=settings.time_limit_s), replay=settings.replay,
                            model=model, persistent=True)
     dm.build_models(mode)
+    behaviours.attach(dm, sc, mode.name, settings.replay)
     return dm
 
 
@@ -194,6 +196,7 @@ def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, 
     sc_d, day, doy = day_information(sc, run, settings, d, weather, dm)
     t_data = time.perf_counter()
     dm.new_day(sc_d, day)
+    behaviours.begin_day(dm, d + 1, run.seed)
     t_setup = time.perf_counter()  # the day's first solve (the DA TOU design) starts here
     res = yield from dm.scheme_steps(mode)
     t_solve = time.perf_counter()
@@ -213,6 +216,7 @@ def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, 
                                                         for p in (dm.ev_params[j] for j in home)]))
         kpis["ev_home_soc_end_mean"] = float(np.mean(res.ev_soc_frac[home, -1]))
     rows = agent_rows(dm, res, per_vehicle=per_vehicle)
+    behaviours.end_day(dm, res, d + 1)
     # the day's end state, kept by the agents that own it
     for name, sol in res.clusters.items():
         dm.clusters[name].ess_kwh = float(sol.profiles["soc_kwh"][-1])
@@ -233,10 +237,16 @@ def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, 
 
 
 def carried_state(dm: DistributionModel) -> dict[str, Any]:
-    """What the agents carry into the next day, as JSON: ``ess_kwh`` (cluster -> kWh) and ``ev_soc``
-    (home EV -> SOC at midnight); agents without history are left out."""
-    return {"ess_kwh": {c: float(a.ess_kwh) for c, a in dm.clusters.items() if a.ess_kwh is not None},
-            "ev_soc": {a.name: float(a.soc_midnight) for a in dm.ev_agents if a.soc_midnight is not None}}
+    """What the agents carry into the next day, as JSON: ``ess_kwh`` (cluster -> kWh), ``ev_soc`` (home EV -> SOC
+    at midnight) and, when any behaviour keeps one, ``behaviours`` (agent -> its behaviour's memory); agents
+    without history are left out."""
+    out: dict[str, Any] = {
+        "ess_kwh": {c: float(a.ess_kwh) for c, a in dm.clusters.items() if a.ess_kwh is not None},
+        "ev_soc": {a.name: float(a.soc_midnight) for a in dm.ev_agents if a.soc_midnight is not None}}
+    mem = behaviours.memories(dm)
+    if mem:  # a learner's weights, a leaver's history (SPEC §8): agent state like the storage energy
+        out["behaviours"] = mem
+    return out
 
 
 def restore_carried_state(dm: DistributionModel, state: Mapping[str, Any]) -> None:
@@ -250,18 +260,24 @@ def restore_carried_state(dm: DistributionModel, state: Mapping[str, Any]) -> No
         a.ess_kwh = ess.get(c)
     for a in dm.ev_agents:
         a.soc_midnight = soc.get(a.name)
+    behaviours.restore(dm, state.get("behaviours", {}))
 
 
 def _cluster_kpis(res: SchemeResult) -> dict[str, float]:
-    """Per-cluster cost after settlement and gain against standing alone (when a bargaining took place)."""
+    """Per-cluster cost after settlement and true gain against standing alone (when a bargaining took place)."""
     out: dict[str, float] = {}
     if res.allocation is not None:
         a = res.allocation
+        true_c0 = {c: float(s.cost) for c, s in (res.standalone or {}).items()}
         for i, c in enumerate(a.participants):
             out[f"final_cost_{c}"] = float(a.final_cost[i])
-            out[f"gain_{c}"] = float(a.gain[i])
+            # the true gain (SPEC §8: payoffs on true costs), not the one against a reported C^0
+            out[f"gain_{c}"] = true_c0[c] - float(a.final_cost[i]) if c in true_c0 else float(a.gain[i])
             out[f"payment_{c}"] = float(a.payment[i])
             out[f"weight_{c}"] = float(a.weight[i])
+        for c, s in res.clusters.items():  # clusters outside today's coalition (SPEC §8 leave): their own plan
+            if c not in a.participants:
+                out[f"final_cost_{c}"] = float(s.cost)
     else:
         for c, s in res.clusters.items():
             out[f"final_cost_{c}"] = float(s.cost)
@@ -278,6 +294,8 @@ def cluster_payments(dm: DistributionModel, res: SchemeResult) -> dict[str, floa
     transfers at the DA price, ``Δt Σ_k π^DA_k (P^in_{n,k} − P^out_{n,k})`` (the standalone plans have
     no exchange, so the exchange is the greedy one; sent = received).  Otherwise 0.
     """
+    if res.payments is not None:  # a bargaining day (0 for the clusters outside the coalition)
+        return dict(res.payments)
     if res.allocation is not None:
         a = res.allocation
         return {c: float(a.payment[i]) for i, c in enumerate(a.participants)}
@@ -293,15 +311,21 @@ def agent_rows(dm: DistributionModel, res: SchemeResult, per_vehicle: bool = Fal
                ) -> list[tuple[str, str, str, str, float, str]]:
     """The day's per-agent records ``(agent_id, agent_type, behaviour, variable, value, unit)``.
 
-    * ``ClusterAgent`` (behaviour ``cost_minimising``): ``own_cost`` (CL-3 of the executed plan, after
+    The ``behaviour`` column is the agent's behaviour id (SPEC §8; ``truthful`` unless the scenario's
+    ``[behaviours]`` says otherwise).
+
+    * ``ClusterAgent``: ``own_cost`` (CL-3 of the executed plan, after
       the scheme and before payments), ``standalone_cost`` (``C^0_n``; NaN when the scheme does not
       compute it), ``payment`` (:func:`cluster_payments`), ``final_cost`` = own cost + payment, ``gain`` =
       standalone − final cost (NaN without ``C^0``), ``energy_bought_kwh``, ``energy_sold_kwh``,
       ``exchange_in_kwh``, ``exchange_out_kwh``, ``curtailment_kwh``, ``storage_start_kwh``,
-      ``storage_end_kwh``.
-    * ``TransformerArea`` (behaviour ``price_elastic``): ``load_served_kwh`` (EL-4 summed × Δt),
+      ``storage_end_kwh``; the behaviour records of :func:`sim.systems.ieee33.behaviours.cluster_behaviour_rows`
+      (``joined``, ``reported_standalone_cost``, offered vs available flexibility, ``param_<name>``) and, on an
+      audited day, ``shapley_gain``.
+    * ``Coordinator`` ``market`` (``market.audit``): the audit of :func:`sim.systems.ieee33.behaviours.audit_rows`.
+    * ``TransformerArea``: ``load_served_kwh`` (EL-4 summed × Δt),
       ``dr_cost`` (004 eq. 17).
-    * ``EVStation`` (behaviour ``cost_minimising``): the station's vehicles *aggregated* (one record set per
+    * ``EVStation``: the station's vehicles *aggregated* (one record set per
       station bus, ``agent_id`` ``EV<bus>``; the EV agents themselves are one per vehicle):
       ``charge_kwh``, ``discharge_kwh``, ``own_cost`` (EV-6 at a zero energy price: degradation minus the
       value of stored energy), ``energy_bill`` (at the intraday prices), ``soc_end_mean`` (mean SOC at
@@ -329,11 +353,17 @@ def agent_rows(dm: DistributionModel, res: SchemeResult, per_vehicle: bool = Fal
             ("storage_start_kwh", float(e.capacity_kwh * e.soc_initial_frac), "kWh"),
             ("storage_end_kwh", float(p["soc_kwh"][-1]), "kWh"),
         ):
-            rows.append((c, "ClusterAgent", "cost_minimising", var, val, unit))
+            rows.append((c, "ClusterAgent", dm.clusters[c].behaviour.id, var, val, unit))
+    rows += [(c, "ClusterAgent", dm.clusters[c].behaviour.id, var, val, unit)
+             for c, var, val, unit in behaviours.cluster_behaviour_rows(dm, res)]
+    for c, var, val, unit in behaviours.audit_rows(res):
+        kind, bid = ("ClusterAgent", dm.clusters[c].behaviour.id) if c in dm.clusters else ("Coordinator", "-")
+        rows.append((c, kind, bid, var, val, unit))
     for b, load in res.ta_load_kw.items():
         name = dm.tas[b].name
-        rows.append((name, "TransformerArea", "price_elastic", "load_served_kwh", dt * float(load.sum()), "kWh"))
-        rows.append((name, "TransformerArea", "price_elastic", "dr_cost", float(res.ta_dr_cost.get(b, nan)), "USD"))
+        bid = dm.tas[b].behaviour.id
+        rows.append((name, "TransformerArea", bid, "load_served_kwh", dt * float(load.sum()), "kWh"))
+        rows.append((name, "TransformerArea", bid, "dr_cost", float(res.ta_dr_cost.get(b, nan)), "USD"))
     n_ev = len(res.ev_names)
     if n_ev:
         ch, dis, prices = res.ev_charge_kw, res.ev_discharge_kw, res.prices
@@ -345,6 +375,7 @@ def agent_rows(dm: DistributionModel, res: SchemeResult, per_vehicle: bool = Fal
         bill_ev = dt * (prices[None, :] * (ch - dis)).sum(axis=1)
         soc_end = res.ev_soc_frac[:, -1]
         stations = np.asarray(res.ev_stations)
+        station_behaviour = {int(a.params.station): a.behaviour.id for a in dm.ev_agents}
         for st in dict.fromkeys(res.ev_stations):
             mask = stations == st
             sid = f"EV{st}"
@@ -356,7 +387,7 @@ def agent_rows(dm: DistributionModel, res: SchemeResult, per_vehicle: bool = Fal
                 ("soc_end_mean", float(valid.mean()) if valid.size else nan, "1"),
                 ("n_vehicles", float(mask.sum()), "1"),
             ):
-                rows.append((sid, "EVStation", "cost_minimising", var, val, unit))
+                rows.append((sid, "EVStation", station_behaviour[st], var, val, unit))
         if per_vehicle:
             for j, name in enumerate(res.ev_names):
                 for var, val, unit in (
@@ -364,5 +395,5 @@ def agent_rows(dm: DistributionModel, res: SchemeResult, per_vehicle: bool = Fal
                     ("own_cost", float(own_ev[j]), "USD"), ("energy_bill", float(bill_ev[j]), "USD"),
                     ("soc_end", float(soc_end[j]), "1"),
                 ):
-                    rows.append((name, "EVAgent", "cost_minimising", var, val, unit))
+                    rows.append((name, "EVAgent", dm.ev_agents[j].behaviour.id, var, val, unit))
     return rows

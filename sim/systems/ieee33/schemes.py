@@ -40,6 +40,7 @@ solve is cold, as a freshly built model's would be.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -59,7 +60,9 @@ from agents.cluster import (
     build_cluster,
     cluster_costs,
     extract_cluster,
+    offered_params,
     set_cluster_data,
+    set_cluster_flexibility,
     solve_certified,
 )
 from agents.devices.core import Complementarity, Horizon
@@ -207,6 +210,11 @@ class SchemeResult:
     info: dict[str, Any] = field(default_factory=dict)
     #: each TA's DR cost (004 eq. 17), USD, by bus (they sum to ``dr_cost``)
     ta_dr_cost: dict[int, float] = field(default_factory=dict)
+    #: the bargaining's side (cooperative mode): the clusters in the coalition, the standalone costs they reported
+    #: (``Ĉ^0_n``, SPEC §8; the true ones are ``standalone``) and every cluster's payment (0 outside the coalition)
+    members: tuple[str, ...] | None = None
+    reported_standalone: dict[str, float] | None = None
+    payments: dict[str, float] | None = None
 
     @property
     def cluster_costs(self) -> dict[str, float]:
@@ -366,6 +374,11 @@ class CoalitionProblem:
         self.lossless = [p for p in self.pairs if p.name == "exchange"] if eta_x == 1.0 else []
         self._fresh = True
         self._cold = False
+        #: the coalition's members (the others stand alone inside the model: no exchange) and the share of its
+        #: flexibility each member offers (SPEC §8); all clusters and 1.0 unless :meth:`configure` says otherwise
+        self.members: frozenset[str] = frozenset(names)
+        self.shares: dict[str, float] = dict.fromkeys(names, 1.0)
+        self.offered: dict[str, ClusterParams] = dict(self.params)
 
     def set_params(self, params: Sequence[ClusterParams]) -> None:
         """The same clusters on a new day (their storage start and ESS-4 window; written with the next data)."""
@@ -373,6 +386,40 @@ class CoalitionProblem:
             raise ValueError("CoalitionProblem.set_params: the clusters differ from the model's")
         self.params = {p.name: p for p in params}
         self._fresh = False
+        self._write_flexibility(self.members, self.shares)
+
+    def configure(self, members: frozenset[str] | set[str] | None = None,
+                  shares: Mapping[str, float] | None = None) -> None:
+        """The coalition ``members`` (``None``: every cluster) and each member's offered ``shares`` of its flexibility.
+
+        A cluster outside the coalition keeps its whole storage but its exchange limit ``P̄^x`` is 0, so it stands
+        alone inside the model and the problem's optimum is ``v(T) + Σ_{n∉T} C^0_n`` (its block is its own standalone
+        problem).  A member offering ``o < 1`` brings :func:`agents.cluster.offered_params` (``o`` of its storage, the
+        rest idle, and ``o`` of ``P̄^x``).  Written into the mutable Params (they reach HiGHS as deltas with the next
+        solve); configuring what is already configured writes nothing."""
+        names = frozenset(self.params)
+        t = names if members is None else frozenset(members)
+        if not t <= names:
+            raise ValueError(f"CoalitionProblem.configure: unknown clusters {sorted(t - names)}; known {sorted(names)}")
+        sh = dict.fromkeys(self.params, 1.0)
+        for c, o in (shares or {}).items():
+            if c not in sh:
+                raise ValueError(f"CoalitionProblem.configure: unknown cluster {c!r} in shares")
+            if not 0.0 <= float(o) <= 1.0:
+                raise ValueError(f"CoalitionProblem.configure: the share of {c} must be in [0, 1], got {o}")
+            sh[c] = float(o)
+        if t == self.members and sh == self.shares:
+            return
+        self._write_flexibility(t, sh)
+
+    def _write_flexibility(self, members: frozenset[str], shares: Mapping[str, float]) -> None:
+        changed = members != self.members or shares != self.shares or any(o != 1.0 for o in shares.values())
+        self.members, self.shares = frozenset(members), dict(shares)
+        self.offered = {c: (offered_params(p, shares[c], self.horizon) if c in members else p)
+                        for c, p in self.params.items()}
+        if changed:
+            for c, p in self.offered.items():
+                set_cluster_flexibility(self.model.cl[c], p, exchange=c in members)
 
     def reset(self) -> None:
         """Forget the basis before the next solve, which then starts cold as in a freshly built model (a new day)."""
@@ -382,7 +429,7 @@ class CoalitionProblem:
               ) -> tuple[dict[str, ClusterSolution], list[SolveStats], str]:
         """Solve NB-P1 (with new ``data`` if given); return the cluster plans, the solves and the path."""
         if data is not None and not self._fresh:
-            for c, p in self.params.items():
+            for c, p in self.offered.items():
                 set_cluster_data(self.model.cl[c], p, self.horizon, data[c])
         self._fresh = False
         if self._cold:
@@ -435,6 +482,9 @@ class DistributionModel:
         self._ev_cluster = np.array([self.cluster_of_bus[b] for b in self.ev_station_bus], dtype=object)
         self.sites = {s.name: s for s in scenario.renewables}
         self._coalition: CoalitionProblem | None = None
+        #: today's coalition and offered shares of flexibility (SPEC §8; :mod:`sim.systems.ieee33.behaviours`)
+        self.members: frozenset[str] = frozenset(self.clusters)
+        self.shares: dict[str, float] = dict.fromkeys(self.clusters, 1.0)
         self._tou: Any = None
         self._oracle: OracleProblem | None = None
         self._set_day(scenario, day)
@@ -579,12 +629,18 @@ class DistributionModel:
         return np.asarray(load - avail)
 
     def cluster_data_at(self, followers: Followers, name: str, k: int) -> ClusterData:
-        """The data cluster ``name`` sees at MPC step ``k``: realised renewables for ``1..k``, forecast after."""
-        params = self.clusters[name].params
+        """The data cluster ``name`` sees at MPC step ``k``: realised renewables for ``1..k``, forecast after (its
+        behaviour's own forecast, SPEC §8 ``forecast``; the common one for everyone else)."""
+        agent = self.clusters[name]
+        params = agent.params
         real = self.day.realized_kw
         fc = self.forecast_grid_kw
-        pv = {b: receding(real[f"pv{b}"], fc[f"pv{b}"], k) for b in params.pv_sites}
-        wt = {b: receding(real[f"wt{b}"], fc[f"wt{b}"], k) for b in params.wind_sites}
+
+        def own(site: str, cap: float) -> np.ndarray:
+            return agent.behaviour.forecast(fc[site], real[site], cap)
+
+        pv = {b: receding(real[f"pv{b}"], own(f"pv{b}", cap), k) for b, cap in params.pv_sites.items()}
+        wt = {b: receding(real[f"wt{b}"], own(f"wt{b}", cap), k) for b, cap in params.wind_sites.items()}
         return ClusterData(load_kw=followers.cluster_load(name), pv_available_kw=pv, wind_available_kw=wt)
 
     # --------------------------------------------------------------------------- problems
@@ -595,10 +651,33 @@ class DistributionModel:
     def coalition(self, followers: Followers) -> tuple[dict[str, ClusterSolution], list[SolveStats], str]:
         """NB-P1 at these loads (the persistent :class:`CoalitionProblem`)."""
         data = {c: self.cluster_data(followers, c) for c in self.clusters}
+        return self.coalition_problem(data).solve(data)
+
+    def coalition_values(self, followers: Followers, coalitions: Sequence[frozenset[str]]
+                         ) -> dict[frozenset[str], float]:
+        """``v(T)`` for each coalition ``T`` (SPEC §8): NB-P1 solved on the persistent model with the clusters outside
+        ``T`` standing alone (no exchange with them) and every member offering all its flexibility, at these loads;
+        ``v(T)`` is the members' total CL-3.  Today's configuration is restored afterwards."""
+        data = {c: self.cluster_data(followers, c) for c in self.clusters}
+        cp = self.coalition_problem(data)
+        out: dict[frozenset[str], float] = {}
+        try:
+            for t in coalitions:
+                cp.configure(t, None)
+                sols, _, _ = cp.solve(data)
+                out[frozenset(t)] = math.fsum(sols[c].cost for c in t)
+        finally:
+            cp.configure(self.members, self.shares)
+        return out
+
+    def coalition_problem(self, data: Mapping[str, ClusterData]) -> CoalitionProblem:
+        """The persistent :class:`CoalitionProblem` (built on ``data`` the first time), configured with today's
+        coalition and offered flexibility (:attr:`members`, :attr:`shares`)."""
         if self._coalition is None:
             self._coalition = CoalitionProblem([a.params for a in self.clusters.values()], self.horizon, data,
                                                self.options, self.spec.market.exchange_efficiency)
-        return self._coalition.solve(data)
+        self._coalition.configure(self.members, self.shares)
+        return self._coalition
 
     # --------------------------------------------------------------------------- schemes
     def _result(self, name: str, f: Followers, plans: dict[str, ClusterSolution], seconds: float,
@@ -660,18 +739,33 @@ class DistributionModel:
         up_price, up_max = self.upstream_offer()
         if up_price is not None and up_max is not None:  # what the upstream supply step leaves (SPEC §6.7)
             z_final = z_final - upstream_supply_kw(z_final, f.prices, up_price, up_max)
-        standalone_offers = [Offer(c, s.cost, None, s.net_demand_kw, self.horizon.dt_h) for c, s in c0.items()]
-        coalition_offers = [Offer(c, s.cost, s.exchange_kw, s.net_demand_kw, self.horizon.dt_h)
-                            for c, s in sols.items()]
-        alloc = allocate(standalone_offers, coalition_offers, kappa=self.spec.market.kappa)
-        report = settle(alloc)
-        plans = sols if alloc.coalition_formed else c0
-        interaction = float(np.clip(alloc.payment, 0.0, None).sum())
+        # SPEC §8: the coalition is the clusters that joined today; NB-2 runs on what they report (their true C^0
+        # when the coordinator verifies it, market.verify_standalone); outsiders execute their standalone plans
+        members = [c for c in c0 if c in self.members]
+        verify = self.spec.market.verify_standalone
+        reported = {c: float(s.cost) if verify else self.clusters[c].behaviour.report_standalone_cost(s.cost)
+                    for c, s in c0.items()}
+        dt = self.horizon.dt_h
+        alloc: Allocation | None = None
+        report: SettlementReport | None = None
+        if len(members) >= 2:
+            standalone_offers = [Offer(c, reported[c], None, c0[c].net_demand_kw, dt) for c in members]
+            coalition_offers = [Offer(c, sols[c].cost, sols[c].exchange_kw, sols[c].net_demand_kw, dt)
+                                for c in members]
+            alloc = allocate(standalone_offers, coalition_offers, kappa=self.spec.market.kappa)
+            report = settle(alloc)
+        formed = alloc is not None and alloc.coalition_formed
+        plans = {c: sols[c] if formed and c in members else c0[c] for c in c0}
+        payments = dict.fromkeys(c0, 0.0)
+        if alloc is not None:
+            payments.update({c: float(alloc.payment[i]) for i, c in enumerate(alloc.participants)})
+        interaction = float(np.clip(alloc.payment, 0.0, None).sum()) if alloc is not None else 0.0
         paths = {f"standalone {c}": s.path for c, s in c0.items()} | {"coalition": path}
         return self._result(
             name, f, plans, seconds, interaction_cost=interaction, paths=paths, allocation=alloc,
             standalone=c0, settlement=report, trace=trace, excess_demand_kw=z_final, stats=stats,
             info={"iteration_bound": bisection_iteration_bound(bis.p_min, bis.p_max, bis.xi, bis.upstream_supply)},
+            members=tuple(members), reported_standalone=reported, payments=payments,
         )
 
     def _greedy_result(self, name: str, f: Followers, c0: dict[str, ClusterSolution], seconds: float) -> SchemeResult:
@@ -691,7 +785,12 @@ class DistributionModel:
         f = self.respond(prices)
         c0 = self.standalone(f)
         sols, stats, path = self.coalition(f)
-        return self._settle_bargaining(name, f, c0, sols, stats, path, trace, time.perf_counter() - t0)
+        res = self._settle_bargaining(name, f, c0, sols, stats, path, trace, time.perf_counter() - t0)
+        if self.spec.market.audit:  # SPEC §8's audit: v(T) of every coalition of two or more clusters
+            names = list(self.clusters)
+            teams = [frozenset(t) for k in range(2, len(names) + 1) for t in itertools.combinations(names, k)]
+            res.info["coalition_values"] = self.coalition_values(f, teams)
+        return res
 
     def dso_dispatch(self, name: str) -> SchemeResult:
         """Scheme 2: followers at the DA TOU prices; one DSO problem over all clusters (NB-P1's model)."""
@@ -727,10 +826,7 @@ class DistributionModel:
     def _coalition_loop(self, f: Followers) -> RecedingLoop[tuple[dict[str, ClusterSolution], list[SolveStats], str]]:
         def solve(k: int) -> tuple[dict[str, ClusterSolution], list[SolveStats], str]:
             data = {c: self.cluster_data_at(f, c, k) for c in self.clusters}
-            if self._coalition is None:
-                self._coalition = CoalitionProblem([a.params for a in self.clusters.values()], self.horizon, data,
-                                                   self.options, self.spec.market.exchange_efficiency)
-            return self._coalition.solve(data)
+            return self.coalition_problem(data).solve(data)
 
         def model() -> tuple[list[pyo.Block], HighsModel]:
             cp = self._coalition

@@ -35,6 +35,10 @@ CLUSTER_UNITS = {
     "own_cost": "USD", "standalone_cost": "USD", "payment": "USD", "final_cost": "USD", "gain": "USD",
     "energy_bought_kwh": "kWh", "energy_sold_kwh": "kWh", "exchange_in_kwh": "kWh", "exchange_out_kwh": "kWh",
     "curtailment_kwh": "kWh", "storage_start_kwh": "kWh", "storage_end_kwh": "kWh",
+    # SPEC §8 behaviour records
+    "joined": "1", "reported_standalone_cost": "USD", "offered_share": "1", "available_storage_kw": "kW",
+    "offered_storage_kw": "kW", "available_storage_kwh": "kWh", "offered_storage_kwh": "kWh",
+    "available_exchange_kw": "kW", "offered_exchange_kw": "kW",
 }
 TA_UNITS = {"load_served_kwh": "kWh", "dr_cost": "USD"}
 STATION_UNITS = {"charge_kwh": "kWh", "discharge_kwh": "kWh", "own_cost": "USD", "energy_bill": "USD",
