@@ -201,6 +201,11 @@ class System(ABC):
         """Limits to draw in comparison figures, e.g. ``{"voltage": (v_min, v_max)}`` (default: none)."""
         return {}
 
+    def bargaining_agents(self, scenario: Any) -> tuple[str, ...]:
+        """The agents that bargain in the cooperative mode (SPEC §8's players: clusters, campuses), in order; the
+        behaviour study deviates them one at a time.  Empty (the default): the system has no bargaining."""
+        return ()
+
     def currency(self, scenario: Any) -> str:
         """Currency of the system's costs (the scenario's ``currency`` field, USD if it has none)."""
         return str(getattr(scenario, "currency", "USD"))

@@ -115,6 +115,10 @@ class IEEE33System(System):
             return scenario.with_evs_per_station(settings.evs_per_station)
         return scenario
 
+    def bargaining_agents(self, scenario: Any) -> tuple[str, ...]:
+        """The clusters (NB-P1's players)."""
+        return tuple(c.name for c in scenario.clusters)
+
     def reference_lines(self, scenario: Any) -> dict[str, tuple[float, float]]:
         """The scenario's voltage band, drawn in the comparison's voltage figure."""
         net = scenario.network
