@@ -54,7 +54,7 @@ from agents.devices.core import (
 )
 from agents.devices.grid import GridParams, build_grid, cancel_circulation
 from agents.devices.renewables import RenewableParams, build_renewable
-from agents.devices.storage import BatteryParams, build_battery, offered_battery
+from agents.devices.storage import BatteryParams, build_battery, offered_battery, rule_dispatch
 from agents.milp import HighsModel, SolverOptions, SolveStats
 from market.interfaces import Offer, as_vector
 from market.pricing import DEFAULT_TOU_PARTITION, period_values, repeat_to_grid
@@ -375,6 +375,14 @@ def set_cluster_flexibility(block: pyo.Block, params: ClusterParams, exchange: b
     set_battery_start(block.ess, e)
 
 
+def fix_storage(hm: HighsModel, block: pyo.Block, charge_kw: np.ndarray, discharge_kw: np.ndarray) -> None:
+    """Fix a built cluster block's storage powers to a plan (e.g. :meth:`ClusterAgent.storage_rule`) in ``hm``;
+    its energy then follows ESS-1.  Fixed again with the next plan, as deltas (:meth:`HighsModel.fix`)."""
+    T = list(block.T)
+    hm.fix([block.ess.p_charge_kw[t] for t in T] + [block.ess.p_discharge_kw[t] for t in T],
+           np.concatenate([np.asarray(charge_kw, dtype=float), np.asarray(discharge_kw, dtype=float)]))
+
+
 def set_battery_start(block: pyo.Block, e: BatteryParams) -> None:
     """Write a battery's start energy and ESS-4 window (:func:`agents.devices.storage.build_battery`'s mutable
     Params ``e_initial_kwh``, ``e_end_lo_kwh``, ``e_end_hi_kwh``) from ``e``.  A block built with ESS-4 as an
@@ -631,6 +639,8 @@ class ClusterAgent(EnergyAgent):
         else:
             set_cluster_data(sa.model.cluster, self.params, self.horizon, self.data)
             sa.hm.update_params()
+        if self.behaviour.rule_based:  # SPEC §8 rule: the storage follows its rule, the rest is optimised
+            fix_storage(sa.hm, sa.model.cluster, *self.storage_rule(self.data))
         if self._cold:
             sa.hm.clear_solver()
             self._cold = False
@@ -658,6 +668,14 @@ class ClusterAgent(EnergyAgent):
         pairs = [c for c in handle.complementarity if c.name != "exchange"]
         sa = self._standalone = _Standalone(m, handle, hm, pairs)
         return sa
+
+    def storage_rule(self, data: ClusterData) -> tuple[np.ndarray, np.ndarray]:
+        """The storage plan of a rule-based cluster (SPEC §8 ``rule``) on ``data``: charge on local surplus (its
+        renewables above its load), discharge on deficit (:func:`agents.devices.storage.rule_dispatch`)."""
+        avail = sum((np.asarray(v, dtype=float) for v in data.pv_available_kw.values()), np.zeros(self.horizon.n))
+        avail = avail + sum((np.asarray(v, dtype=float) for v in data.wind_available_kw.values()),
+                            np.zeros(self.horizon.n))
+        return rule_dispatch(self.params.ess, avail - np.asarray(data.load_kw, dtype=float), self.horizon)
 
     def standalone_model(self) -> tuple[pyo.Block, HighsModel]:
         """The persistent standalone model's cluster block and solver (built by the first :meth:`standalone_cost`)."""

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
@@ -182,6 +182,51 @@ class EVParams:
         """The period whose end SOC must reach ``soc_required`` (``d-1``; ``n`` for a home EV with d = 1)."""
         d = self.departure_period
         return d - 1 if d > 1 else horizon.n
+
+
+def rule_charging(p: EVParams, horizon: Horizon) -> tuple[np.ndarray, np.ndarray]:
+    """A vehicle that charges by a fixed rule (SPEC §8 ``rule``): ``(charge_kw, soc_frac)`` on ``horizon``.
+
+    It charges at full power whenever it is plugged in until it is full (``soc_max``), never discharges (no V2G),
+    whatever the prices.  Its SOC follows EV-4 / EV-4' of :func:`build_ev` in the order of
+    :meth:`EVParams.plugged_periods`: a work vehicle starts from ``soc_arrival``; a home vehicle carried over from
+    the previous day from ``soc_start``, pays its trip energy at its return ``a``; a home vehicle on its first day
+    (cyclic EV-4') starts where its day ends (the fixed point of the rule, found by iterating from full).  The
+    SOC array is the SOC at each period's end, NaN while a work vehicle is away and the departure SOC while a home
+    vehicle is away (as :meth:`EVFleet.respond` reports it)."""
+    n, dt = horizon.n, horizon.dt_h
+    chain = p.plugged_periods(horizon)
+    cap, eta = p.capacity_kwh, p.eta
+
+    def run(start: float) -> tuple[np.ndarray, np.ndarray, float]:
+        charge = np.zeros(n)
+        soc = np.full(n, np.nan)
+        x = start
+        for t in chain:
+            if p.kind == "home" and t == p.arrival_period:
+                x -= p.trip_kwh / cap
+            c = min(p.p_charge_max_kw, max(0.0, (p.soc_max - x) * cap / (eta * dt)))
+            x += eta * c * dt / cap
+            charge[t - 1], soc[t - 1] = c, x
+        return charge, soc, x
+
+    if p.kind == "work":
+        charge, soc, _ = run(p.soc_arrival)
+    elif p.carried:
+        assert p.soc_start is not None
+        charge, soc, _ = run(p.soc_start)
+    else:
+        start = p.soc_max
+        for _ in range(50):  # the end SOC is a contraction of the start SOC: a few passes reach the fixed point
+            charge, soc, end = run(start)
+            if abs(end - start) <= 1e-12:
+                break
+            start = end
+    if p.kind == "home":
+        d = p.departure_period
+        away = slice(d - 1, p.arrival_period - 1)
+        soc[away] = soc[p.departure_soc_period(horizon) - 1] if not (p.carried and d == 1) else p.soc_start
+    return charge, soc
 
 
 def make_feasible(params: EVParams, horizon: Horizon) -> EVParams:
@@ -1142,6 +1187,22 @@ class EVFleet:
         )
         self.last = resp
         return resp
+
+    def with_schedules(self, resp: FleetResponse, schedules: Mapping[int, tuple[np.ndarray, np.ndarray]],
+                       prices: np.ndarray | Sequence[float]) -> FleetResponse:
+        """``resp`` with the vehicles of ``schedules`` (index -> ``(charge_kw, soc_frac)``, e.g. :func:`rule_charging`)
+        following those schedules instead of their optimum (no discharge); their EV-6 costs at ``prices`` and the
+        stations' net load recomputed.  Vehicles are independent in the fleet, so the others' answer is unchanged."""
+        if not schedules:
+            return resp
+        charge, discharge, soc = resp.charge_kw.copy(), resp.discharge_kw.copy(), resp.soc_frac.copy()
+        for j, (c, x) in schedules.items():
+            charge[j], discharge[j], soc[j] = c, 0.0, x
+        station_net = np.zeros((len(self.stations), self.n))
+        np.add.at(station_net, self.station_index, charge - discharge)
+        return replace(resp, charge_kw=charge, discharge_kw=discharge, soc_frac=soc,
+                       cost=self._costs(self._price_matrix(prices), charge, discharge), station_net_kw=station_net,
+                       path=resp.path + f"; {len(schedules)} by rule")
 
     def _costs(self, P: np.ndarray, charge: np.ndarray, discharge: np.ndarray) -> np.ndarray:
         """EV-6 per vehicle (without the tie-break)."""

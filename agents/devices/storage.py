@@ -193,6 +193,47 @@ def offered_battery(params: BatteryParams, share: float, horizon: Horizon) -> Ba
     )
 
 
+def rule_dispatch(params: BatteryParams, surplus_kw: np.ndarray, horizon: Horizon) -> tuple[np.ndarray, np.ndarray]:
+    r"""A battery run by a fixed rule instead of an optimiser (SPEC §8 ``rule``): ``(charge_kw, discharge_kw)``.
+
+    In each period ``t`` with local surplus ``s_t > 0`` (renewables above the load) it charges
+    ``min(s_t, P̄^{ch}, (E^{max} − keep E_{t−1}) / (η^{ch} Δt))``; with a deficit it discharges
+    ``min(−s_t, P̄^{dis}, (keep E_{t−1} − F_t) η^{dis} / Δt)``, where the floor ``F_t`` is the energy from which the
+    end window's lower limit ``E^{end,min}`` can still be reached by charging at full power in the periods left
+    (``F_n = E^{end,min}``, ``F_{t−1} = (F_t − P̄^{ch} η^{ch} Δt) / keep``, never below ``E^{min}``).  A battery that
+    starts below the floor charges (from the grid) up to it.  So the plan meets ESS-1…ESS-4 of
+    :func:`build_battery` (``keep = 1 − σΔt``): it never charges and discharges at once, stays within its energy
+    window and ends the day at or above ``E^{end,min}``."""
+    s = np.asarray(surplus_kw, dtype=float)
+    n, dt = horizon.n, horizon.dt_h
+    if s.shape != (n,):
+        raise ValueError(f"rule_dispatch: surplus_kw must have {n} periods, got shape {s.shape}")
+    cap = params.capacity_kwh
+    keep = 1.0 - params.self_discharge_per_h * dt
+    e_min, e_max = params.soc_min_frac * cap, params.soc_max_frac * cap
+    lo_end = params.end_window_frac[0] * cap
+    p_ch, p_dis = params.p_charge_max_kw, params.p_discharge_max_kw
+    eta_c, eta_d = params.eta_charge, params.eta_discharge
+    floor = np.empty(n + 1)
+    floor[n] = lo_end
+    for t in range(n, 0, -1):
+        floor[t - 1] = max(e_min, (floor[t] - p_ch * eta_c * dt) / keep)
+    floor[n] = max(e_min, lo_end)
+    charge = np.zeros(n)
+    discharge = np.zeros(n)
+    e = params.soc_initial_frac * cap
+    for t in range(n):
+        kept = keep * e
+        if kept < floor[t + 1]:  # below what the end of the day needs: charge up to the floor
+            charge[t] = min(p_ch, (floor[t + 1] - kept) / (eta_c * dt))
+        elif s[t] > 0:
+            charge[t] = min(s[t], p_ch, max(0.0, (e_max - kept) / (eta_c * dt)))
+        elif s[t] < 0:
+            discharge[t] = min(-s[t], p_dis, max(0.0, (kept - floor[t + 1]) * eta_d / dt))
+        e = kept + (eta_c * charge[t] - discharge[t] / eta_d) * dt
+    return charge, discharge
+
+
 # ---------------------------------------------------------------------------- power storage of 002 (ESS, no binary)
 
 

@@ -9,7 +9,11 @@ What each behaviour changes here:
   keeps them out of the coalition (they execute their standalone plan); ``learn`` chooses ``misreport``'s ``m``
   or ``withhold``'s ``f`` by EXP3; ``forecast`` (``--replay mpc``, the only replay in which a cluster plans on a
   forecast) replaces the forecast beyond the current quarter-hour.
-* transformer areas and EVs: ``truthful`` (``rule`` is refused until it is implemented here).
+* ``rule`` (every mode but the oracle, which optimises every agent jointly): a cluster's storage charges on its
+  local surplus and discharges on deficit (:func:`agents.devices.storage.rule_dispatch`, the rest of its dispatch
+  is optimised; oracle replay); a transformer area draws its DA base load whatever the intraday price; an EV
+  (``EV<bus>``: every vehicle of the station) charges at full power from arrival until full, without V2G
+  (:func:`agents.ev.rule_charging`).
 
 A behaviour that has nothing to act on in the run (a cluster behaviour in a mode without bargaining, ``forecast``
 under the oracle replay) is refused when the run starts, never accepted and ignored.
@@ -34,9 +38,9 @@ from sim.systems.ieee33.schemes import DistributionModel, SchemeResult
 
 #: The behaviours this system implements per agent kind (the others are refused, naming what is possible).
 IMPLEMENTED: dict[str, frozenset[str]] = {
-    CLUSTER: frozenset({"truthful", "misreport", "withhold", "leave", "learn", "forecast"}),
-    TRANSFORMER_AREA: frozenset({"truthful"}),
-    EV: frozenset({"truthful"}),
+    CLUSTER: frozenset({"truthful", "misreport", "withhold", "leave", "learn", "forecast", "rule"}),
+    TRANSFORMER_AREA: frozenset({"truthful", "rule"}),
+    EV: frozenset({"truthful", "rule"}),
 }
 #: Relative tolerance of the core test (of the clusters' total standalone cost): the coalition values are LP optima
 #: within the lexicographic stage's tolerance, so an excess of a few 1e-7 is solver noise, not a blocking coalition.
@@ -67,6 +71,14 @@ def attach(dm: DistributionModel, sc: IEEE33Scenario, mode: str, replay: str) ->
             raise BehaviourSetupError(
                 f"[behaviours] {name}: {spec.id} acts on the bargaining of the cooperative mode; mode {mode} has "
                 "no bargaining (run it with --mode cooperative)")
+        if spec.id == "rule" and mode == "oracle":
+            raise BehaviourSetupError(
+                f"[behaviours] {name}: rule replaces an agent's optimisation, but the oracle mode optimises every "
+                "agent jointly with full information; run rule-based agents in the other modes")
+        if spec.id == "rule" and kind == CLUSTER and replay == "mpc":
+            raise BehaviourSetupError(
+                f"[behaviours] {name}: a rule-based cluster's storage plan is made for the whole day; the mpc "
+                "replay (which fixes each executed quarter-hour) is not implemented for it; use --replay oracle")
         if spec.id == "forecast" and replay != "mpc":
             raise BehaviourSetupError(
                 f"[behaviours] {name}: forecast changes the forecast a cluster plans on beyond the current "

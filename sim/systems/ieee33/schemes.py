@@ -60,13 +60,23 @@ from agents.cluster import (
     build_cluster,
     cluster_costs,
     extract_cluster,
+    fix_storage,
     offered_params,
     set_cluster_data,
     set_cluster_flexibility,
     solve_certified,
 )
 from agents.devices.core import Complementarity, Horizon
-from agents.ev import EVAgent, EVFleet, EVParams, FleetResponse, build_ev, make_feasible, set_ev_data
+from agents.ev import (
+    EVAgent,
+    EVFleet,
+    EVParams,
+    FleetResponse,
+    build_ev,
+    make_feasible,
+    rule_charging,
+    set_ev_data,
+)
 from agents.milp import HighsModel, SolveError, SolverOptions, SolveStats
 from agents.transformer_area import (
     DemandResponse,
@@ -425,12 +435,17 @@ class CoalitionProblem:
         """Forget the basis before the next solve, which then starts cold as in a freshly built model (a new day)."""
         self._cold = True
 
-    def solve(self, data: Mapping[str, ClusterData] | None = None
+    def solve(self, data: Mapping[str, ClusterData] | None = None,
+              storage_plans: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
               ) -> tuple[dict[str, ClusterSolution], list[SolveStats], str]:
-        """Solve NB-P1 (with new ``data`` if given); return the cluster plans, the solves and the path."""
+        """Solve NB-P1 (with new ``data`` if given); return the cluster plans, the solves and the path.
+
+        ``storage_plans`` (cluster -> ``(charge_kw, discharge_kw)``) fix those clusters' storage (SPEC §8 ``rule``)."""
         if data is not None and not self._fresh:
             for c, p in self.offered.items():
                 set_cluster_data(self.model.cl[c], p, self.horizon, data[c])
+        for c, (ch, dis) in (storage_plans or {}).items():
+            fix_storage(self.hm, self.model.cl[c], ch, dis)
         self._fresh = False
         if self._cold:
             self.hm.clear_solver()
@@ -495,6 +510,9 @@ class DistributionModel:
         self.spec = scenario
         self.day = day
         self.ev_params = [make_feasible(p, hz) for bus in sorted(day.fleets) for p in day.fleets[bus]]
+        #: the day's plans of the rule-based vehicles (SPEC §8 ``rule``), by fleet index
+        self.ev_rule_schedules = {j: rule_charging(p, hz) for j, (p, a) in enumerate(zip(
+            self.ev_params, getattr(self, "ev_agents", ()), strict=False)) if a.behaviour.rule_based}
         self.cluster_data_renewables = {
             c.name: ({b: day.realized_kw[f"pv{b}"] for b in c.pv_sites},
                      {b: day.realized_kw[f"wt{b}"] for b in c.wind_sites})
@@ -594,14 +612,16 @@ class DistributionModel:
         """Every TA's and EV's response to one intraday price vector (SPEC §3.6c, §3.7)."""
         t0 = time.perf_counter()
         pi = np.asarray(prices, dtype=float)
-        ta = {bus: agent.respond(pi) for bus, agent in self.tas.items()}
+        da = self.da_prices_intraday if self.da_prices_intraday is not None else pi
+        # SPEC §8 rule: a TA that ignores intraday prices draws its DA base load (its response at the DA prices)
+        ta = {bus: agent.respond(da if agent.behaviour.rule_based else pi) for bus, agent in self.tas.items()}
         n = self.horizon.n
         ta_load = {c: np.zeros(n) for c in self.clusters}
         for bus, r in ta.items():
             ta_load[self.cluster_of_bus[bus]] += r.load_kw
         ev_net = {c: np.zeros(n) for c in self.clusters}
         if self.fleet is not None:
-            ev = self.fleet.respond(pi)
+            ev = self.fleet.with_schedules(self.fleet.respond(pi), self.ev_rule_schedules, pi)
             net = ev.net_kw
             for c in self.clusters:
                 mask = self._ev_cluster == c
@@ -651,7 +671,11 @@ class DistributionModel:
     def coalition(self, followers: Followers) -> tuple[dict[str, ClusterSolution], list[SolveStats], str]:
         """NB-P1 at these loads (the persistent :class:`CoalitionProblem`)."""
         data = {c: self.cluster_data(followers, c) for c in self.clusters}
-        return self.coalition_problem(data).solve(data)
+        return self.coalition_problem(data).solve(data, self.storage_plans(data))
+
+    def storage_plans(self, data: Mapping[str, ClusterData]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The storage plans of the rule-based clusters (SPEC §8 ``rule``) on ``data``."""
+        return {c: a.storage_rule(data[c]) for c, a in self.clusters.items() if a.behaviour.rule_based}
 
     def coalition_values(self, followers: Followers, coalitions: Sequence[frozenset[str]]
                          ) -> dict[frozenset[str], float]:
@@ -662,9 +686,10 @@ class DistributionModel:
         cp = self.coalition_problem(data)
         out: dict[frozenset[str], float] = {}
         try:
+            plans = self.storage_plans(data)
             for t in coalitions:
                 cp.configure(t, None)
-                sols, _, _ = cp.solve(data)
+                sols, _, _ = cp.solve(data, plans)
                 out[frozenset(t)] = math.fsum(sols[c].cost for c in t)
         finally:
             cp.configure(self.members, self.shares)

@@ -179,10 +179,28 @@ def test_forecast_sigma_one_bias_zero_equals_truthful_under_mpc() -> None:
     assert k2["total_cost"] != k0["total_cost"]  # planning on an optimistic forecast changes the executed day
 
 
+def test_rule_agents_ignore_prices() -> None:
+    """Rule-based TAs draw their DA base load and rule-based EVs charge from arrival at full power without V2G,
+    whatever the intraday price: in the cooperative mode (rolling prices) exactly as in the centralized one (DA
+    prices); a rule-based cluster's storage plan costs its coalition at least the optimised one."""
+    edits = (("behaviours.TransformerArea", "rule"), ("behaviours.EV19", "rule"))
+    _, coop = day(edits)
+    _, cent = day(edits, mode="centralized")
+    tas = [a for a in coop.index if a.startswith("TA")]
+    np.testing.assert_allclose(coop.loc[tas, "load_served_kwh"], cent.loc[tas, "load_served_kwh"], rtol=1e-12)
+    assert coop.loc["EV19", "charge_kwh"] == pytest.approx(cent.loc["EV19", "charge_kwh"], rel=1e-12)
+    assert coop.loc["EV19", "discharge_kwh"] == 0.0 and coop.loc["EV19", "charge_kwh"] > 0
+    k0, _ = day()
+    k1, r1 = day((("behaviours.C2", "rule"),))
+    assert k1["total_cost"] >= k0["total_cost"] - 1e-6
+    assert r1.loc["C2", "gain"] >= -1e-6  # it still bargains, on its rule-bound plans
+
+
 @pytest.mark.parametrize(("edits", "mode", "replay", "message"), [
     ((("behaviours.C1", "misreport:-0.1"),), "centralized", "oracle", "has no bargaining"),
     ((("behaviours.C1", "forecast:0.1"),), "cooperative", "oracle", "only the mpc replay has"),
-    ((("behaviours.TA5", "rule"),), "cooperative", "oracle", "does not implement behaviour rule"),
+    ((("behaviours.TA5", "rule"),), "oracle", "oracle", "optimises every agent jointly"),
+    ((("behaviours.C1", "rule"),), "cooperative", "mpc", "is not implemented for it"),
     ((("market.audit", True),), "cooperative", "mpc", "oracle replay"),
 ])
 def test_a_behaviour_with_nothing_to_act_on_is_refused(edits: tuple[tuple[str, Any], ...], mode: str, replay: str,
