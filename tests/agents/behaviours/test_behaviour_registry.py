@@ -165,3 +165,19 @@ def test_agent_streams_are_independent_of_order_and_reproducible() -> None:
 def test_truthful_keeps_no_memory_and_refuses_one() -> None:
     with pytest.raises(BehaviourError, match="keeps no memory"):
         make().restore({"gains": []})
+
+
+def test_sweep_and_simulate_read_behaviour_values_with_their_own_commas() -> None:
+    """``--set behaviours.C1=truthful,misreport:-0.1,leave:w=1,g=400,c=1`` is three sweep points; simulate's
+    ``--set`` takes the whole text as one value."""
+    import run_sim
+
+    sets = run_sim._parse_sets(["behaviours.C1=truthful,misreport:-0.1,leave:w=1,g=400,c=1",
+                                "market.kappa=0,0.5"])
+    assert sets == [("behaviours.C1", ["truthful", "misreport:-0.1", "leave:w=1,g=400,c=1"]),
+                    ("market.kappa", ["0", "0.5"])]
+    assert run_sim._parse_sets(['behaviours.C1={id = "learn", grid = [-0.1, 0.0]},withhold:1']) == [
+        ("behaviours.C1", ['{id = "learn", grid = [-0.1, 0.0]}', "withhold:1"])]
+    assert run_sim._fixed_edits(["behaviours.C1=leave:w=1,g=400"]) == (("behaviours.C1", "leave:w=1,g=400"),)
+    with pytest.raises(ValueError, match="expected PATH=VALUE"):
+        run_sim._fixed_edits(["behaviours.C1"])
