@@ -42,12 +42,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import mesa
 import numpy as np
 import pyomo.core as pyo
 
+from agents.behaviours import LOWCARBON_CAMPUS, Behaviour, make
 from agents.decision.robust import RobustResult, TwoStageRobust, UnionSet, VertexSet
 from agents.devices.carbon import CarbonLedger, CarbonTradingParams, CCUSParams, build_carbon_trading, build_ccus
 from agents.devices.core import (
@@ -253,6 +254,8 @@ class LowCarbonCampusParams:
     horizon: Horizon = DA_HORIZON
     source: Path | None = None
     simulation: LowCarbonSimulationParams = field(default_factory=LowCarbonSimulationParams)
+    #: the scenario's ``[behaviours]`` table (SPEC §8): key (the campus's name or type) -> behaviour spec
+    behaviours: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("electric_load_mw", "heat_load_mw"):
@@ -636,10 +639,14 @@ class LowCarbonCampusAgent(mesa.Agent):  # type: ignore[misc]
     :meth:`end_day` reads the new ``state`` from the dispatched day.
     """
 
+    behaviour_kind: ClassVar[str] = LOWCARBON_CAMPUS
+
     def __init__(self, model: mesa.Model, name: str, scenario: LowCarbonCampusParams,
                  configuration: LowCarbonConfiguration, options: SolverOptions | None = None) -> None:
         super().__init__(model)
         self.name = name
+        #: its behaviour (SPEC §8; ``truthful`` unless the scenario says otherwise): here only ``forecast`` acts
+        self.behaviour: Behaviour = make()
         self.params = scenario  # not "scenario": mesa.Agent owns that name
         self.configuration = configuration
         self.options = options or SolverOptions()

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.behaviours import LOWCARBON_CAMPUS
 from agents.devices.carbon import CarbonTradingParams, CCUSParams
 from agents.devices.core import DA_HORIZON
 from agents.devices.demand import DemandResponseParams, RecourseSlackParams
@@ -50,6 +51,7 @@ from agents.lowcarbon_campus import (
     LowCarbonSimulationParams,
     LowCarbonUncertaintyParams,
 )
+from scenarios.behaviours import read_behaviours
 from scenarios.edits import Edit, load_edited
 from scenarios.loader import MAGNITUDE_LIMITS, _read_profiles, _Reader, magnitude_limit, read_toml, scenario_path
 from scenarios.schema import ScenarioError
@@ -58,6 +60,8 @@ from scenarios.schema import ScenarioError
 # that uses them (agents.lowcarbon_campus); the scenario-level names are aliases.
 #: Paper 003's campus: devices, loads, wind farms, settings and the comparison configurations.
 LowCarbonScenario = LowCarbonCampusParams
+#: The name of the system's one campus agent (a ``[behaviours]`` key; its type ``LowCarbonCampusAgent`` is the other).
+CAMPUS_AGENT = "campus"
 #: One comparison configuration of 003 §4.1 (a ``[[variants]]`` table).
 LowCarbonVariant = LowCarbonConfiguration
 #: Wind samples, mixture fit, sets and C&CG settings (the ``[uncertainty]`` table).
@@ -147,7 +151,7 @@ def _load_lowcarbon(file: Path, raw: dict[str, Any]) -> LowCarbonScenario:
     known = {"kind", "name", "description", "seed", "currency", "profiles", "wind", "gas_purchase", "gas_turbine",
              "gas_boiler", "thermal_units", "p2g", "p2a", "ammonia_storage", "hydrogen_storage", "electric_storage",
              "heat_storage", "ccus", "electric_heater", "demand_response", "ev_fleet", "recourse_slacks",
-             "carbon_trading", "uncertainty", "variants", "simulation"}
+             "carbon_trading", "uncertainty", "variants", "simulation", "behaviours"}
     for key in raw:
         if key not in known:
             raise r.err(key, f"is not a known table or field (known: {', '.join(sorted(known))})")
@@ -249,6 +253,8 @@ def _load_lowcarbon(file: Path, raw: dict[str, Any]) -> LowCarbonScenario:
             horizon=horizon,
             source=file,
             simulation=simulation,
+            behaviours=read_behaviours(file, raw.get("behaviours"), {CAMPUS_AGENT: LOWCARBON_CAMPUS},
+                                       {"LowCarbonCampusAgent": LOWCARBON_CAMPUS}),
         )
     except ScenarioError:  # a table's own error already names the file and the field
         raise

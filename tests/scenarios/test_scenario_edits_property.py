@@ -264,7 +264,9 @@ KNOWN = re.compile(r"(?:known fields are|allowed:|known:) ([\w, ]+)")
 ABSENT_VALUES = ["0.5", "2", "0.01", "10", "1", "0", "100", "0.9", "1000", "true", "false"]
 #: Keys the file leaves out whose valid values are none of those (path pattern -> values to try).
 ABSENT_HINTS = {"renewables.*.profile": ['"wind"', '"pv"'],  # a column of profiles/forecast.csv
-                "behaviours": ['{C1 = "misreport:-0.1"}']}  # agent or type = behaviour (SPEC §8)
+                # agent or type = behaviour (SPEC §8), one per system's agent types
+                "behaviours": ['{ClusterAgent = "misreport:-0.1"}', '{CampusAgent = "misreport:-0.1"}',
+                               '{LowCarbonCampusAgent = "forecast:0.1"}', '{RuralCampusAgent = "risk:lam=0.3"}']}
 
 
 def known_keys(load: Callable[[str, Any], Any], path: str) -> list[str] | None:

@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 import pyomo.core as pyo
 
+from agents.behaviours import LOWCARBON_CAMPUS, Behaviour, assign, make
 from agents.decision.robust import RobustResult, UnionSet
 from agents.decision.wind_sets import calibrate_gamma, data_driven_set, fit_dpgmm
 from agents.lowcarbon_campus import (
@@ -155,6 +156,12 @@ class WindDay:
         return np.clip(self.forecast_per_farm.sum(axis=0), 0.0, self.capacity_mw)
 
 
+def own_forecast(campus: LowCarbonCampusAgent, info: WindDay) -> np.ndarray:
+    """The wind forecast the campus plans on: its behaviour's (:meth:`agents.behaviours.Behaviour.forecast`) from the
+    common forecast, the realised day and the farms' capacity; the common one itself for a truthful campus."""
+    return campus.behaviour.forecast(info.forecast, info.realised, info.capacity_mw)
+
+
 def day_information(sc: LowCarbonScenario, wm: WeatherModel, run: RunSpec, settings: SimSettings, d: int) -> WindDay:
     """The realised wind day and the forecast of day ``d`` (0-based) from the day seed (module docstring)."""
     doy = (settings.start_day_of_year - 1 + d) % 365 + 1
@@ -162,6 +169,28 @@ def day_information(sc: LowCarbonScenario, wm: WeatherModel, run: RunSpec, setti
     realised = wind_days_of_year(wm, s_real, [doy])[0]
     forecast = wind_days_of_year(wm, s_forecast, [doy] * settings.n_mc).mean(axis=0)
     return WindDay(doy, realised, forecast, float(sc.wind.capacity_mw))
+
+
+# ------------------------------------------------------------------------------ behaviour
+
+
+def campus_behaviour(sc: LowCarbonScenario, mode: str, full_information: bool) -> Behaviour:
+    """The campus's behaviour from the scenario's ``[behaviours]`` table (SPEC §8), refused where it has nothing to
+    act on: one campus has no bargaining (misreport, withhold, leave, learn), its devices are optimised (rule does
+    not apply), and its decision method has no risk parameter of SPEC §8 (the robust set's ε is not one).  Only
+    ``forecast`` acts: the deterministic day-ahead plan and the mpc replay's hours not yet realised use the campus's
+    own wind forecast; the robust method plans on the wind set, and a full-information mode on the realised day,
+    so neither has a forecast to replace."""
+    spec = assign(sc.behaviours, {"campus": LOWCARBON_CAMPUS}, {"LowCarbonCampusAgent": LOWCARBON_CAMPUS},
+                  where="[behaviours]")["campus"]
+    if spec.id not in ("truthful", "forecast"):
+        raise ValueError(f"[behaviours] campus: the lowcarbon_ies system has one campus and no bargaining; of SPEC "
+                         f"§8's behaviours only forecast acts on it, not {spec.id}")
+    if spec.id == "forecast" and (full_information or sc.simulation.method != "deterministic"):
+        what = f"mode {mode} plans on the realised day" if full_information else \
+            f"simulation.method = {sc.simulation.method!r} plans on the wind set, not on a forecast"
+        raise ValueError(f"[behaviours] campus: forecast replaces the wind forecast a plan is made on; {what}")
+    return make(spec, "[behaviours] campus")
 
 
 # ------------------------------------------------------------------------------ one day
@@ -195,8 +224,8 @@ def simulate_lowcarbon_day_steps(
         if wind_set is None:
             raise ValueError("the robust day-ahead method needs the run's data-driven wind set (fit_wind_set)")
         plan = campus.plan_robust(wind_set.uset, sim.epsilon, sc.uncertainty.max_iter)
-    else:
-        plan = campus.plan_deterministic(info.forecast)
+    else:  # the campus's own forecast (SPEC §8 forecast; the common one for a truthful campus)
+        plan = campus.plan_deterministic(own_forecast(campus, info))
     campus.commit(plan.x_flat)
     t_da = time.perf_counter()
     # ---- intraday: the recourse with x fixed on the realised wind day
@@ -207,7 +236,7 @@ def simulate_lowcarbon_day_steps(
         yield from range(1, STEPS_PER_DAY + 1)
     else:
         def solve(h: int) -> SolveStats:
-            campus.set_wind(receding(info.realised, info.forecast, h))
+            campus.set_wind(receding(info.realised, own_forecast(campus, info), h))
             return campus.solve_dispatch()
 
         loop: RecedingLoop[SolveStats] = RecedingLoop(
@@ -316,18 +345,21 @@ def campus_records(campus: LowCarbonCampusAgent, run: RunSpec, d: int, kpis: dic
     """Per-agent records of the campus (:mod:`sim.engine.records`): one campus, so its own cost is its
     standalone cost and its final cost after payments; no payments, no gain.  It buys gas and coal (003 has
     no grid connection); each store's content at the start and at the end of the day, and each thermal unit's
-    state at midnight.  The campus reports truthfully (behaviour ``truthful``)."""
+    state at midnight.  The ``behaviour`` column is the campus's behaviour id, with its parameters of the day as
+    ``param_<name>`` records."""
     cur = campus.params.currency
     cost = float(kpis["total_cost"])
     rows: list[tuple[str, str, str, str, float, str]] = []
 
     def add(variable: str, value: float, unit: str) -> None:
-        rows.append((campus.name, type(campus).__name__, "truthful", variable, float(value), unit))
+        rows.append((campus.name, type(campus).__name__, campus.behaviour.id, variable, float(value), unit))
 
     for variable in ("own_cost", "standalone_cost", "final_cost"):
         add(variable, cost, cur)
     add("payment", 0.0, cur)
     add("gain", 0.0, cur)
+    for name, value in campus.behaviour.parameters_of_day().items():
+        add(f"param_{name}", value, "1")
     add("gas_bought_mwh", kpis["gas_mwh"], "MWh")
     add("coal_bought_t", kpis["coal_t"], "t")
     add("curtailment_kwh", kpis["curtailment_kwh"], "kWh")

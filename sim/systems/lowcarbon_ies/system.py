@@ -17,12 +17,13 @@ from typing import Any, ClassVar
 
 from agents.lowcarbon_campus import CampusState, LowCarbonCampusAgent
 from agents.milp import SolverOptions
-from scenarios.lowcarbon_loader import LowCarbonScenario, load_lowcarbon_ies
+from scenarios.lowcarbon_loader import CAMPUS_AGENT, LowCarbonScenario, load_lowcarbon_ies
 from sim.engine.modes import CooperativeMode
 from sim.engine.system import KPI, DaySteps, Mode, System
 from sim.systems.lowcarbon_ies.day import (
     COST_KPIS,
     STORE_KPIS,
+    campus_behaviour,
     fit_wind_set,
     lowcarbon_wind_model,
     simulate_lowcarbon_day_steps,
@@ -130,8 +131,9 @@ class LowCarbonSystem(System):
         model.wind_model = lowcarbon_wind_model(sc, settings)
         robust = sc.simulation.method == "robust" and not model.mode.full_information
         model.wind_set = fit_wind_set(sc, model.run_spec.seed, settings) if robust else None
-        LowCarbonCampusAgent(model, "campus", sc, sc.variant(sc.simulation.configuration),
-                             SolverOptions(time_limit_s=settings.time_limit_s))
+        campus = LowCarbonCampusAgent(model, CAMPUS_AGENT, sc, sc.variant(sc.simulation.configuration),
+                                      SolverOptions(time_limit_s=settings.time_limit_s))
+        campus.behaviour = campus_behaviour(sc, model.mode.name, model.mode.full_information)
 
     @staticmethod
     def campus(model: Any) -> LowCarbonCampusAgent:
