@@ -30,7 +30,17 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from agents.behaviours import CLUSTER, EV, TRANSFORMER_AREA, Behaviour, DayFeedback, agent_rng, assign, make
+from agents.behaviours import (
+    CLUSTER,
+    EV,
+    TRANSFORMER_AREA,
+    Behaviour,
+    BehaviourSpec,
+    DayFeedback,
+    agent_rng,
+    assign,
+    make,
+)
 from market.audit import core_excess, shapley_values
 from scenarios.ieee33_loader import BEHAVIOUR_TYPES, behaviour_agents
 from scenarios.schema import IEEE33Scenario
@@ -53,14 +63,12 @@ class BehaviourSetupError(ValueError):
     """A behaviour the run cannot honour (not implemented for the agent's type, or nothing to act on)."""
 
 
-def attach(dm: DistributionModel, sc: IEEE33Scenario, mode: str, replay: str) -> dict[str, Behaviour]:
-    """Make each agent's behaviour from the scenario's ``[behaviours]`` table and attach it (``agent.behaviour``).
-
-    Returns agent name -> behaviour for the clusters, TAs and EV stations (a station's vehicles share its spec,
-    each with its own object).  Refuses what this system or this run cannot honour (the module docstring)."""
-    specs = assign(sc.behaviours, behaviour_agents(sc.clusters, sc.transformer_areas, sc.ev_stations),
-                   BEHAVIOUR_TYPES, where="[behaviours]")
+def check(sc: IEEE33Scenario, mode: str, replay: str) -> dict[str, BehaviourSpec]:
+    """Each agent's behaviour spec (name -> spec: clusters, TAs and EV stations) from the scenario's
+    ``[behaviours]`` table, refusing what this system or this run cannot honour (the module docstring) — called
+    before any model is built, so a refused run fails at once."""
     kinds = behaviour_agents(sc.clusters, sc.transformer_areas, sc.ev_stations)
+    specs = assign(sc.behaviours, kinds, BEHAVIOUR_TYPES, where="[behaviours]")
     for name, spec in specs.items():
         kind = kinds[name]
         if spec.id not in IMPLEMENTED[kind]:
@@ -86,6 +94,12 @@ def attach(dm: DistributionModel, sc: IEEE33Scenario, mode: str, replay: str) ->
     if sc.market.audit and (mode != "cooperative" or replay != "oracle"):
         raise BehaviourSetupError(f"market.audit: the coalition audit runs on the cooperative mode's oracle replay "
                                   f"(v(T) on the realised day); this run is {mode} with the {replay} replay")
+    return specs
+
+
+def attach(dm: DistributionModel, specs: Mapping[str, BehaviourSpec]) -> dict[str, Behaviour]:
+    """Make each agent's behaviour from :func:`check`'s specs and attach it (``agent.behaviour``); returns agent name
+    -> behaviour for the clusters and TAs (a station's vehicles share its spec, each with its own object)."""
     out: dict[str, Behaviour] = {}
     for c, agent in dm.clusters.items():
         agent.behaviour = out[c] = make(specs[c], f"[behaviours] {c}")

@@ -129,6 +129,7 @@ def build_coordinator(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, m
     :func:`run_fleet` without history, the forecast held as the realisation); every day then writes its
     own data (:meth:`DistributionModel.new_day`).
     """
+    specs = behaviours.check(sc, mode.name, settings.replay)  # a behaviour the run cannot honour fails first
     hz = sc.intraday_horizon
     forecast = {s.name: np.asarray(s.forecast_kw, dtype=float) for s in sc.renewables}
     nominal = DayData(seed=int(run.seed), forecast_kw=forecast,
@@ -138,7 +139,7 @@ def build_coordinator(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, m
                            options=SolverOptions(time_limit_s=settings.time_limit_s), replay=settings.replay,
                            model=model, persistent=True)
     dm.build_models(mode)
-    behaviours.attach(dm, sc, mode.name, settings.replay)
+    behaviours.attach(dm, specs)
     return dm
 
 
