@@ -178,7 +178,8 @@ def nash_allocation(
         msg = (
             f"NB-P1 coalition costs more than standing alone: S = Σ(C0 − C*) = {s_raw:.6g} < 0 "
             f"(C0 − C* per participant below 0: {', '.join(worse) or 'none'}); "
-            "e.g. a MIP gap in P1; the standalone plans are at least as good"
+            "e.g. a MIP gap in P1, or standalone costs reported below the true ones (a misreport, SPEC §8); "
+            "the standalone plans are at least as good"
         )
         if on_negative_surplus == "raise":
             raise NegativeSurplusError(s_raw, msg)

@@ -349,13 +349,19 @@ def execute(
     manifest must record the same inputs, or :class:`sim.engine.failure.ResumeRefused` (a ``ValueError``)
     says what differs, before anything is written.
 
-    A run whose day fails is recorded in ``failures.csv`` and the other runs go on; after everything
+    Every run's scenario is loaded and :meth:`System.check_run` asked first, so a run the system cannot honour
+    stops the command before anything runs.  A run whose day fails is recorded in ``failures.csv`` and the other
+    runs go on; after everything
     is written :class:`sim.engine.failure.RunsFailed` is raised.  On Ctrl-C the finished days are
     written (``kpis.csv``, ``timings.csv``) and :class:`sim.engine.failure.RunInterrupted` is raised.
     """
     out = Path(out)
+    checked: dict[tuple[tuple[str, Any], ...], Any] = {}
     for r in runs:
         system.mode(r.mode)  # a clear error naming the system's modes
+        if r.overrides not in checked:
+            checked[r.overrides] = system.prepare(load_scenario(system, settings.scenario, r.overrides), settings)
+        system.check_run(checked[r.overrides], r.mode, settings)  # e.g. a behaviour with nothing to act on
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise ValueError(f"run names must be unique, got {names}")

@@ -229,6 +229,11 @@ class System(ABC):
             raise ValueError(f"--evs-per-station: the {self.kind} system has no EV stations")
         return scenario
 
+    def check_run(self, scenario: Any, mode: str, settings: Any) -> None:  # noqa: B027 (nothing to check by default)
+        """Refuse, before any run starts, what a run of ``mode`` on ``scenario`` (its overrides applied) cannot
+        honour, e.g. a behaviour with nothing to act on (SPEC §8); a ``ValueError`` naming the field and why.
+        :meth:`build` must refuse the same (a run started without the engine)."""
+
     @abstractmethod
     def build(self, model: Any) -> None:
         """Build the run's agents and persistent models once and register the agents with ``model``."""

@@ -271,9 +271,11 @@ def _cluster_kpis(res: SchemeResult) -> dict[str, float]:
         a = res.allocation
         true_c0 = {c: float(s.cost) for c, s in (res.standalone or {}).items()}
         for i, c in enumerate(a.participants):
-            out[f"final_cost_{c}"] = float(a.final_cost[i])
-            # the true gain (SPEC §8: payoffs on true costs), not the one against a reported C^0
-            out[f"gain_{c}"] = true_c0[c] - float(a.final_cost[i]) if c in true_c0 else float(a.gain[i])
+            # true costs (SPEC §8): the executed plan's cost plus the payment (the coalition's plan, or the standalone
+            # one when NB-2 rejected it) and the gain against the true C^0, never against a reported one
+            final = float(res.clusters[c].cost + float(a.payment[i]))
+            out[f"final_cost_{c}"] = final
+            out[f"gain_{c}"] = true_c0[c] - final if c in true_c0 else float(a.gain[i])
             out[f"payment_{c}"] = float(a.payment[i])
             out[f"weight_{c}"] = float(a.weight[i])
         for c, s in res.clusters.items():  # clusters outside today's coalition (SPEC §8 leave): their own plan

@@ -20,6 +20,7 @@ from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario
 from sim.engine.spec import SimSettings
 from sim.engine.system import KPI, DaySteps, Mode, System
+from sim.systems.ieee33 import behaviours
 from sim.systems.ieee33.day import (
     build_coordinator,
     carried_state,
@@ -123,6 +124,10 @@ class IEEE33System(System):
         """The scenario's voltage band, drawn in the comparison's voltage figure."""
         net = scenario.network
         return {"voltage": (float(net.v_min_pu), float(net.v_max_pu))}
+
+    def check_run(self, scenario: Any, mode: str, settings: SimSettings) -> None:
+        """The scenario's behaviours must have something to act on in this mode and replay (SPEC §8)."""
+        behaviours.check(scenario, mode, settings.replay)
 
     def build(self, model: Any) -> None:
         """The run's coordinator with its agents (registered with ``model``) and persistent models, once."""

@@ -124,6 +124,10 @@ class LowCarbonSystem(System):
     def currency(self, scenario: Any) -> str:
         return str(getattr(scenario, "currency", CURRENCY))
 
+    def check_run(self, scenario: Any, mode: str, settings: Any) -> None:
+        """The campus's behaviour must have something to act on (SPEC §8; :func:`campus_behaviour`)."""
+        campus_behaviour(scenario, mode, self.mode(mode).full_information)
+
     def build(self, model: Any) -> None:
         """The campus agent and its persistent models, the wind model and (robust method) the run's wind set."""
         sc: LowCarbonScenario = model.spec

@@ -90,9 +90,12 @@ def test_an_overstated_surplus_claim_beyond_s_rejects_the_coalition(truthful: tu
     s = math.fsum(r0.loc[c, "gain"] for c in CLUSTERS)
     m = -min(0.5, 2 * s / abs(r0.loc["C1", "standalone_cost"]))
     assert s + m * abs(r0.loc["C1", "standalone_cost"]) < 0
-    _, r1 = day((("behaviours.C1", f"misreport:{m}"),))
+    k1, r1 = day((("behaviours.C1", f"misreport:{m}"),))
     for c in CLUSTERS:
         assert r1.loc[c, "gain"] == pytest.approx(0.0, abs=1e-9) and r1.loc[c, "payment"] == 0.0
+        # kpis.csv reports the true outcome too: the standalone plan's cost, no gain (not the reported C^0)
+        assert k1[f"final_cost_{c}"] == pytest.approx(r1.loc[c, "standalone_cost"], rel=1e-12)
+        assert k1[f"gain_{c}"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_withhold_everything_equals_the_others_coalition_plus_the_agent_alone_with_idle_storage(
@@ -207,3 +210,11 @@ def test_a_behaviour_with_nothing_to_act_on_is_refused(edits: tuple[tuple[str, A
                                                          message: str) -> None:
     with pytest.raises(ValueError, match=message):
         day(edits, mode=mode, settings=SimSettings(n_mc=50, replay=replay))
+
+
+def test_a_command_with_a_run_that_cannot_honour_its_behaviours_stops_before_anything_runs(tmp_path: Path) -> None:
+    runs = [RunSpec(m, 1, 1, point="lie", overrides=(("behaviours.C1", "misreport:-0.1"),))
+            for m in ("cooperative", "centralized")]
+    with pytest.raises(ValueError, match="mode centralized has no bargaining"):
+        execute(tmp_path / "out", IEEE33, runs, FAST)
+    assert not (tmp_path / "out").exists()
