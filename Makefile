@@ -7,7 +7,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 BIN   := $(VENV)/bin
 OUT   ?= results
 
-.PHONY: bytecode run study-campus study-ieee33 study-rural study-lowcarbon test lint typecheck imports pytest test-slow test-fuzz bench clean
+.PHONY: bytecode run study-campus study-ieee33 study-rural study-lowcarbon study-incentives test lint typecheck imports pytest test-slow test-fuzz bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
@@ -36,6 +36,10 @@ study-rural: bytecode
 
 study-lowcarbon: bytecode
 	$(BIN)/python run_sim.py study lowcarbon --out $(OUT)/lowcarbon
+
+# the behaviour study of issue 16 on ieee33 (14 days: about 6 minutes on 2 cores)
+study-incentives: bytecode
+	$(BIN)/python run_sim.py study incentives --scenario ieee33 --days 14 --out $(OUT)/incentives
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
