@@ -205,6 +205,9 @@ class RuralCampusParams:
     horizon: Horizon = DA_HORIZON
     currency: str = "CNY"
     source: Path | None = None
+    #: the scenario's ``[behaviours]`` table: the campus's name or ``RuralCampusAgent`` -> behaviour (SPEC §8;
+    #: empty: truthful); read by :mod:`sim.systems.rural_ies.day` (only ``risk`` has something to act on)
+    behaviours: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("power_load_kw", "heat_load_kw", "pv_forecast_kw", "biogas_production_m3_per_h",

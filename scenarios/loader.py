@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.behaviours import CAMPUS, RURAL_CAMPUS
 from agents.campus import CampusParams
 from agents.decision.uncertainty import METHODS
 from agents.devices.biogas import BiogasGeneratorParams, BiogasStorageParams
@@ -27,8 +28,10 @@ from agents.devices.heat import ElectricBoilerParams, HeatPumpParams
 from agents.devices.renewables import RenewableParams
 from agents.devices.storage import BatteryParams, HeatStorageParams, check_battery_params
 from agents.devices.thermal import CHPParams
+from scenarios.behaviours import read_behaviours
 from scenarios.edits import Edit, load_edited
 from scenarios.schema import (
+    BargainingSpec,
     ObjectiveSpec,
     PenaltySpec,
     RuralIESScenario,
@@ -39,6 +42,10 @@ from scenarios.schema import (
 )
 
 SCENARIO_DIR = Path(__file__).resolve().parent
+#: Agent types a three_campus ``[behaviours]`` key may name (the records' ``agent_type``) and their kind.
+THREE_CAMPUS_BEHAVIOUR_TYPES = {"CampusAgent": CAMPUS}
+#: The same for the rural campus.
+RURAL_BEHAVIOUR_TYPES = {"RuralCampusAgent": RURAL_CAMPUS}
 _MISSING = object()
 
 _SIZE_WHY = "above any device, load or connection of a campus or a distribution feeder"
@@ -394,8 +401,15 @@ def _three_campus(file: Path, raw: dict[str, Any]) -> ThreeCampusScenario:
     parks = [
         CampusParams(**{**p.__dict__, "load_peak_kw": float(forecast[p.name]["load_kw"].max())}) for p in parks
     ]
+    mk = r.sub("market", required=False)
+    if mk is not None:
+        _only(mk, ("kappa", "verify_standalone", "audit"))
+    market = BargainingSpec(kappa=mk.num("kappa", default=0.5, lo=0, hi=1, hi_open=True) if mk else 0.5,
+                              verify_standalone=_flag(mk, "verify_standalone"), audit=_flag(mk, "audit"))
+    behaviours = read_behaviours(file, raw.get("behaviours"), dict.fromkeys(names, CAMPUS),
+                                 THREE_CAMPUS_BEHAVIOUR_TYPES)
     _only(r, ("kind", "name", "description", "seed", "currency", "uncertainty", "objective", "costs", "penalties",
-              "profiles", "parks", "lines"))  # last: a misspelt required table is reported missing first
+              "profiles", "parks", "lines", "market", "behaviours"))  # last: a misspelt required table is missing
     return ThreeCampusScenario(
         name=name,
         description=r.text("description", default=""),
@@ -410,7 +424,19 @@ def _three_campus(file: Path, raw: dict[str, Any]) -> ThreeCampusScenario:
         forecast=forecast,
         currency=r.text("currency", default="CNY"),
         source=file,
+        market=market,
+        behaviours=behaviours,
     )
+
+
+def _flag(r: _Reader | None, key: str, default: bool = False) -> bool:
+    """A true/false field of table ``r`` (``None``: the table is absent)."""
+    if r is None or key not in r.table:
+        return default
+    val = r.table[key]
+    if not isinstance(val, bool):
+        raise r.err(key, f"must be true or false, got {val!r}")
+    return val
 
 
 # ============================================================================ rural IES (paper 002)
@@ -618,7 +644,9 @@ def _rural_ies(file: Path, raw: dict[str, Any]) -> RuralIESScenario:
                             f"pv.capacity_kw = {pv.capacity_kw:g} kW")
     production = fc["biogas_production_m3_per_h"].to_numpy(dtype=float)
     _check_biogas_chain(file, gen, store, production, horizon.dt_h)
-    _only(r, ("kind", "name", "description", "seed", "currency", *_RURAL_TABLES))  # last: a misspelt table is missing
+    behaviours = read_behaviours(file, raw.get("behaviours"), {name: RURAL_CAMPUS}, RURAL_BEHAVIOUR_TYPES)
+    _only(r, ("kind", "name", "description", "seed", "currency", "behaviours", *_RURAL_TABLES))  # last: a
+    # misspelt table is reported missing first
     return RuralIESScenario(
         name=name,
         description=r.text("description", default=""),
@@ -645,4 +673,5 @@ def _rural_ies(file: Path, raw: dict[str, Any]) -> RuralIESScenario:
         horizon=horizon,
         currency=r.text("currency", default="CNY"),
         source=file,
+        behaviours=behaviours,
     )

@@ -107,8 +107,25 @@ class ObjectiveSpec:
 
 
 @dataclass(frozen=True)
+class BargainingSpec:
+    """The settlement of a system whose agents bargain (SPEC §5.5 NB-2, §8): the W-4 coefficient, the coordinator's
+    check of the reported standalone costs, and the daily coalition audit."""
+
+    kappa: float = field(default=0.5, metadata={"unit": "1", "doc": "W-4 compensation coefficient, [0, 1)"})
+    verify_standalone: bool = field(default=False, metadata={
+        "doc": "the coordinator computes every C^0 itself from the agent's declared model (reports cannot move it)"})
+    audit: bool = field(default=False, metadata={
+        "doc": "every day: v(T) of every coalition of two or more agents, the core excess and the Shapley value"})
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.kappa < 1:
+            raise ValueError(f"market.kappa must be in [0, 1), got {self.kappa}")
+
+
+@dataclass(frozen=True)
 class ThreeCampusScenario:
-    """The scenario of paper 000: three parks, P2P lines, DA forecasts, RT scenarios, CVaR."""
+    """The scenario of paper 000: three parks, P2P lines, DA forecasts, RT scenarios, CVaR; the bargaining's
+    ``market`` settings and the ``[behaviours]`` table (park name or ``CampusAgent`` -> behaviour, SPEC §8)."""
 
     name: str
     description: str
@@ -123,6 +140,9 @@ class ThreeCampusScenario:
     forecast: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # park -> quantity -> 24
     currency: str = "CNY"
     source: Path | None = None
+    market: BargainingSpec = field(default_factory=BargainingSpec)
+    #: the ``[behaviours]`` table: park name or ``CampusAgent`` -> behaviour (SPEC §8; empty: everyone truthful)
+    behaviours: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def park_names(self) -> list[str]:
@@ -277,20 +297,15 @@ class BisectionSpec:
 
 
 @dataclass(frozen=True)
-class MarketSpec:
-    """Market settings: contribution weights (SPEC §5.5), CL-2 efficiency and the bisection (§5.6)."""
+class MarketSpec(BargainingSpec):
+    """Market settings of IEEE-33: the bargaining's (:class:`BargainingSpec`), CL-2 efficiency and the bisection
+    (§5.6)."""
 
-    kappa: float = field(default=0.5, metadata={"unit": "1", "doc": "W-4 compensation coefficient, [0, 1)"})
     exchange_efficiency: float = field(default=1.0, metadata={"unit": "1", "doc": "eta^x of CL-2"})
     bisection: BisectionSpec = field(default_factory=BisectionSpec)
-    verify_standalone: bool = field(default=False, metadata={
-        "doc": "the coordinator computes every C^0 itself from the agent's declared model (reports cannot move it)"})
-    audit: bool = field(default=False, metadata={
-        "doc": "every day: v(T) of every coalition, the core excess and the Shapley value (SPEC §8)"})
 
     def __post_init__(self) -> None:
-        if not 0 <= self.kappa < 1:
-            raise ValueError(f"market.kappa must be in [0, 1), got {self.kappa}")
+        super().__post_init__()
         if not 0 < self.exchange_efficiency <= 1:
             raise ValueError(f"market.exchange_efficiency must be in (0, 1], got {self.exchange_efficiency}")
 

@@ -226,7 +226,10 @@ def test_bisection_finds_root_of_linear_excess_demand(
 
     prices, trace = bisection_prices(lambda p: a - b * p, k, p0=p0, p_min=p_min, p_max=p_max, xi=xi, tol_z=0.0)
     assert trace.eq34_met
-    inside = (root > p_min * (1 + 2 * xi)) & (root < p_max * (1 - 2 * xi))  # not pinned to an end of the bracket
+    # not pinned to an end of the bracket: eq. 34 stops once the last half-step moved the price by <= xi, which
+    # leaves a bracket [p_min, hi] with hi up to p_min / (1 - 2 xi) (and [lo, p_max] with lo >= p_max / (1 + 2 xi))
+    # whose far end was never evaluated, so a root closer to an end than that cannot be told from none
+    inside = (root > p_min / (1 - 2 * xi)) & (root < p_max * (1 - 2 * xi))
     assert all(trace.status[j] in CLEARING_STATUSES for j in np.flatnonzero(inside))  # an inner root clears
     assert trace.iterations <= bisection_iteration_bound(p_min, p_max, xi)
     assert np.all(np.abs(prices - root) <= xi / (1 - 2 * xi) * root + 1e-15)

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.behaviours import Behaviour, make
 from agents.decision.uncertainty import DROResult, Evaluation, historical_errors
 from agents.devices.core import set_profile
 from agents.milp import SolverOptions
@@ -70,6 +71,7 @@ from sim.engine.records import agent_records
 from sim.engine.spec import RunSpec, SimSettings
 from sim.engine.state import CarryState
 from sim.engine.system import DayOutcome, DaySteps, Mode
+from sim.systems.rural_ies.behaviours import solve_keywords
 from sim.systems.rural_ies.modes import MODES
 from sim.weather.model import Site, WeatherModel, forecast_and_realisation, weather_for
 
@@ -191,8 +193,12 @@ def simulate_rural_day_steps(
     weather: WeatherModel | None = None,
     models: RuralModels | None = None,
     mode: Mode | None = None,
+    behaviour: Behaviour | None = None,
 ) -> DaySteps:
     """Day ``d`` (0-based) of ``run`` on the rural campus as a generator (Mesa stepping; module docstring).
+
+    ``behaviour``: the campus's (SPEC §8; default truthful); its ``risk`` parameters replace the scenario's λ or
+    CVaR level in the DA decision (:mod:`sim.systems.rural_ies.behaviours`, which checks them when the run starts).
 
     Yields ``k`` once quarter-hour ``k`` (1..96) is executed; returns the :class:`DayOutcome`.
     """
@@ -200,6 +206,7 @@ def simulate_rural_day_steps(
         if run.mode not in MODES:
             raise ValueError(f"unknown mode {run.mode!r}; choose from {', '.join(MODES)}")
         mode = MODES[run.mode]()
+    beh = behaviour if behaviour is not None else make()
     t0 = time.perf_counter()
     wm = weather or rural_weather_model(sc, settings)
     mods = models or rural_models(sc, run.seed, settings)
@@ -220,7 +227,7 @@ def simulate_rural_day_steps(
         method = "oracle"
     else:
         mods.set_forecast(forecast)
-        plan = mods.plan.solve(u.method)
+        plan = mods.plan.solve(u.method, **solve_keywords(beh))
         x = _x_of(plan)
         method = u.method
     t_da = time.perf_counter()
@@ -266,7 +273,7 @@ def simulate_rural_day_steps(
     ts.insert(1, "run", run.name)
     ts.insert(2, "mode", run.mode)
     ts = ts[list(TIMESERIES_COLUMNS)].reset_index(drop=True)
-    agents = _agent_records(sc, kpis, ts, d, run)
+    agents = _agent_records(sc, kpis, ts, d, run, beh)
     t_end = time.perf_counter()
     return DayOutcome(kpis, ts, CarryState(), {"data_s": t_data - t0, "da_s": t_da - t_data, "rt_s": t_rt - t_da,
                                                "mpc_s": mpc_s, "solve_s": t_rt - t_data,
@@ -274,19 +281,20 @@ def simulate_rural_day_steps(
 
 
 def _agent_records(sc: RuralIESScenario, kpis: Mapping[str, Any], ts: pd.DataFrame, d: int,
-                   run: RunSpec) -> pd.DataFrame:
+                   run: RunSpec, behaviour: Behaviour) -> pd.DataFrame:
     """The campus's per-agent records (agent type ``RuralCampusAgent``) of the realised day.
 
     One campus: standalone = own = final cost, no payment, no gain; bought = day-ahead trade plus
     intraday purchases; sold = intraday sales; curtailment = unused PV; each storage's level at the end
-    of the day (power kWh, heat kWh_th, biogas m3).
+    of the day (power kWh, heat kWh_th, biogas m3); the behaviour's parameters (``param_<name>``, e.g. the
+    ``risk`` λ it decided with).
     """
     def last(entity: str, variable: str) -> float:
         g = ts[(ts["entity"] == entity) & (ts["variable"] == variable)].sort_values("period")
         return float(g["value"].iloc[-1]) if len(g) else math.nan
 
     cost = float(kpis["total_cost"])
-    rows = [(sc.name, "RuralCampusAgent", "truthful", var, val, unit) for var, val, unit in (
+    rows = [(sc.name, "RuralCampusAgent", behaviour.id, var, val, unit) for var, val, unit in (
         ("own_cost", cost, "CNY"), ("standalone_cost", cost, "CNY"), ("final_cost", cost, "CNY"),
         ("payment", 0.0, "CNY"), ("gain", 0.0, "CNY"),
         ("energy_bought_kwh", float(kpis["da_trade_kwh"]) + float(kpis["intraday_buy_kwh"]), "kWh"),
@@ -296,6 +304,8 @@ def _agent_records(sc: RuralIESScenario, kpis: Mapping[str, Any], ts: pd.DataFra
         ("heat_storage_end_kwh", last("heat_storage", "hs_soc_kwh"), "kWh_th"),
         ("biogas_storage_end_m3", last("biogas_storage", "biogas_stored_m3"), "m3"),
     )]
+    rows += [(sc.name, "RuralCampusAgent", behaviour.id, f"param_{k}", float(v), "1")
+             for k, v in behaviour.parameters_of_day().items()]
     return agent_records(run.name, run.mode, d + 1, rows)
 
 

@@ -18,6 +18,7 @@ from scenarios.schema import RuralIESScenario
 from sim.engine.modes import CooperativeMode
 from sim.engine.state import CarryState
 from sim.engine.system import KPI, DaySteps, Mode, System
+from sim.systems.rural_ies import behaviours
 from sim.systems.rural_ies.day import rural_models, rural_weather_model, simulate_rural_day_steps
 from sim.systems.rural_ies.modes import MODES
 
@@ -81,16 +82,23 @@ class RuralSystem(System):
     def currency(self, scenario: Any) -> str:
         return str(getattr(scenario, "currency", "CNY"))
 
+    def check_run(self, scenario: Any, mode: str, settings: Any) -> None:
+        """The campus's behaviour must have something to act on in this mode (SPEC §8; only ``risk`` with its
+        DA method's parameter does: :func:`sim.systems.rural_ies.behaviours.check`)."""
+        behaviours.check(scenario, self.mode(mode))
+
     def build(self, model: Any) -> None:
         """The campus as a Mesa agent owning the run's persistent models (its error history is the run's)."""
+        behaviours.check(model.spec, model.mode)  # a refused run fails before any model is built
         model.weather = rural_weather_model(model.spec, model.settings)
         agent = RuralCampusAgent(model, model.spec)
+        behaviours.attach(agent, model.spec, model.mode)  # refuses a behaviour with nothing to act on
         agent.models = rural_models(model.spec, model.run_spec.seed, model.settings)
 
     def day(self, model: Any, d: int) -> DaySteps:
         (agent,) = model.agents_by_type[RuralCampusAgent]
         out = yield from simulate_rural_day_steps(model.spec, model.run_spec, model.settings, d, CarryState(),
-                                                  model.weather, agent.models, model.mode)
+                                                  model.weather, agent.models, model.mode, agent.behaviour)
         out.state = self.save_state(model)
         return out
 

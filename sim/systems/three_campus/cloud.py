@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -70,7 +70,7 @@ from agents.decision.uncertainty import (
     cvar,
     unit_ar1_disturbances,
 )
-from agents.devices.core import DA_HORIZON, RT_HORIZON, Complementarity, linear_expr, set_profile
+from agents.devices.core import DA_HORIZON, RT_HORIZON, Complementarity, Horizon, linear_expr, set_profile
 from agents.devices.grid import build_p2p_lines, cancel_circulation, p2p_net_inflow
 from agents.milp import HighsModel, SolverOptions, SolveStats
 from scenarios.schema import ThreeCampusScenario
@@ -108,7 +108,13 @@ def weighted_cvar(costs: np.ndarray, probs: np.ndarray, beta: float) -> float:
 
 @dataclass(frozen=True)
 class CloudCase:
-    """One configuration of the study (SPEC §4.9).  Factors scale the scenario's values."""
+    """One configuration of the study (SPEC §4.9).  Factors scale the scenario's values.
+
+    Coalitions and offered flexibility (SPEC §8; :func:`coalition_case` makes them): ``open_lines`` names the P2P
+    lines that may carry power (``None``: every line; a line outside it has capacity 0, so P2P runs only inside a
+    coalition ``T``: the lines with both ends in ``T``); ``offered`` gives ``(park, o)`` for a park that offers only
+    the share ``o < 1`` of its storage power and usable energy (the rest idle, :func:`write_case`) and of its lines'
+    capacities (a line carries at most ``min(o_a, o_b)`` of its capacity: it needs both ends)."""
 
     name: str = "proposed"
     p2p: bool = True
@@ -117,11 +123,14 @@ class CloudCase:
     epsilon: float | None = None  # None: the scenario's epsilon
     p2p_capacity_factor: float = 1.0
     ess_capacity_factor: float = 1.0
+    open_lines: tuple[str, ...] | None = None
+    offered: tuple[tuple[str, float], ...] = ()
 
     def key(self, default_epsilon: float) -> tuple[Any, ...]:
         """Identity of the optimisation problem (two cases with equal keys are the same solve)."""
         eps = self.epsilon if self.epsilon is not None else default_epsilon
-        return (self.p2p, self.dr, self.ess, round(eps, 12), self.p2p_capacity_factor, self.ess_capacity_factor)
+        return (self.p2p, self.dr, self.ess, round(eps, 12), self.p2p_capacity_factor, self.ess_capacity_factor,
+                self.open_lines, self.offered)
 
 
 PAPER_CASES = (
@@ -405,22 +414,87 @@ def write_storage_window(blocks: Sequence[pyo.Block], sc: ThreeCampusScenario,
             eb.e_end_hi_kwh.set_value(hi_e - start)
 
 
-def write_case(b: pyo.Block, sc: ThreeCampusScenario, case: CloudCase) -> None:
-    """The mutable parameters of ``case`` (DR, storage, line capacities; SPEC §4.9) in stage block ``b``."""
+def write_case(b: pyo.Block, sc: ThreeCampusScenario, case: CloudCase, horizon: Horizon = DA_HORIZON,
+               ess_end_abs: Mapping[str, tuple[float, float]] | None = None) -> None:
+    """The mutable parameters of ``case`` (DR, storage, line capacities; SPEC §4.9) in stage block ``b`` (on
+    ``horizon``).
+
+    A park offering ``o < 1`` (``case.offered``, SPEC §8 ``withhold``) brings ``o`` of its storage to the plan and
+    the withheld ``1 − o`` stays idle: it keeps its share of the start energy ``E_0`` and only self-discharges, to
+    ``E^idle = keep^n E_0`` at the end (``keep = 1 − σ Δt``, ``n`` periods of ``horizon``), so
+    ``P̄' = o P̄``, ``E'^min = o E^min + (1 − o) E^idle``, ``E'^max = o E^max + (1 − o) E_0`` and the ESS-4 window
+    ``o [E^end,min, E^end,max] + (1 − o) E^idle`` (written for the parks of ``ess_end_abs``, the absolute windows
+    :func:`write_storage_window` writes, unchanged for ``o = 1``).  A line's capacity is scaled by
+    ``min(o_a, o_b)`` of its two ends and is 0 outside ``case.open_lines``."""
+    shares = dict(case.offered)
     for p in sc.parks:
         pb = b.park[p.name]
         pb.load.gamma.set_value(p.dr.gamma if case.dr else 0.0)
         e = p.ess
-        pb.ess.p_charge_max_kw.set_value(e.p_charge_max_kw if case.ess else 0.0)
-        pb.ess.p_discharge_max_kw.set_value(e.p_discharge_max_kw if case.ess else 0.0)
+        o = shares.get(p.name, 1.0)
+        pb.ess.p_charge_max_kw.set_value((o * e.p_charge_max_kw if o < 1.0 else e.p_charge_max_kw) if case.ess else 0.0)
+        pb.ess.p_discharge_max_kw.set_value((o * e.p_discharge_max_kw if o < 1.0 else e.p_discharge_max_kw)
+                                            if case.ess else 0.0)
         f = case.ess_capacity_factor
-        pb.ess.e_min_kwh.set_value(e.soc_min_frac * e.capacity_kwh * f)
-        pb.ess.e_max_kwh.set_value(e.soc_max_frac * e.capacity_kwh * f)
-        pb.ess.e_initial_kwh.set_value(e.soc_initial_frac * e.capacity_kwh * f)
+        e_min, e_max = e.soc_min_frac * e.capacity_kwh * f, e.soc_max_frac * e.capacity_kwh * f
+        e0 = e.soc_initial_frac * e.capacity_kwh * f
+        idle_end = e0 * (1.0 - e.self_discharge_per_h * horizon.dt_h) ** horizon.n
+        if o < 1.0:
+            e_min, e_max = o * e_min + (1.0 - o) * idle_end, o * e_max + (1.0 - o) * e0
+        pb.ess.e_min_kwh.set_value(e_min)
+        pb.ess.e_max_kwh.set_value(e_max)
+        pb.ess.e_initial_kwh.set_value(e0)
+        if ess_end_abs is not None and p.name in ess_end_abs:
+            start = e.soc_initial_frac * e.capacity_kwh  # as write_storage_window writes the window
+            lo_e, hi_e = ess_end_abs[p.name]
+            if o < 1.0:
+                lo_e, hi_e = o * lo_e + (1.0 - o) * idle_end, o * hi_e + (1.0 - o) * idle_end
+            pb.ess.e_end_lo_kwh.set_value(lo_e - start)
+            pb.ess.e_end_hi_kwh.set_value(hi_e - start)
     for ln in sc.lines:
-        g = case.p2p_capacity_factor if case.p2p else 0.0
+        g = case.p2p_capacity_factor if case.p2p and (case.open_lines is None or ln.name in case.open_lines) else 0.0
+        share = min(shares.get(ln.a, 1.0), shares.get(ln.b, 1.0))
+        if share < 1.0:
+            g *= share
         b.lines.cap_forward_kw[ln.name].set_value(ln.cap_forward_kw * g)
         b.lines.cap_reverse_kw[ln.name].set_value(ln.cap_reverse_kw * g)
+
+
+def offered_windows(case: CloudCase, ess_end_abs: Mapping[str, tuple[float, float]], written: set[str]
+                    ) -> dict[str, tuple[float, float]]:
+    """The absolute ESS-4 windows :func:`write_case` must write for ``case``: those of the parks offering a share
+    below 1 now, or whose window still holds the offered one of an earlier case (``written``); the others keep the
+    window :func:`write_storage_window` wrote, untouched."""
+    now = {p for p, o in case.offered if o < 1.0}
+    return {p: w for p, w in ess_end_abs.items() if p in now | written}
+
+
+def coalition_case(sc: ThreeCampusScenario, members: Iterable[str],
+                   offered: Mapping[str, float] | None = None) -> CloudCase:
+    """The cloud model's case of coalition ``members`` (SPEC §8 "coalitions of any subset"): P2P only on the lines
+    with both ends in ``members`` (the other parks stand alone: no line to them), each member offering its share
+    ``offered[park]`` of its flexibility (1 when not given; a non-member keeps all of it).
+
+    Without an open line this is the no-P2P case (:data:`NO_P2P` of :mod:`sim.systems.three_campus.day`, every
+    park alone); every park with all lines and full shares is the ``proposed`` case itself."""
+    t = frozenset(members)
+    unknown = sorted(t - set(sc.park_names))
+    if unknown:
+        raise ValueError(f"coalition_case: unknown parks {unknown}; the parks are {sc.park_names}")
+    shares = {}
+    for p, o in (offered or {}).items():
+        if not 0.0 <= float(o) <= 1.0:
+            raise ValueError(f"coalition_case: the offered share of {p} must be in [0, 1], got {o}")
+        if p in t and float(o) < 1.0:
+            shares[p] = float(o)
+    lines = tuple(ln.name for ln in sc.lines if ln.a in t and ln.b in t)
+    if not lines:
+        return CloudCase("no_p2p", p2p=False)
+    if len(lines) == len(sc.lines) and not shares:
+        return CloudCase("proposed")
+    name = "coalition[" + "+".join(p for p in sc.park_names if p in t) + "]"
+    return CloudCase(name, open_lines=None if len(lines) == len(sc.lines) else lines,
+                     offered=tuple((p, shares[p]) for p in sc.park_names if p in shares))
 
 
 class CloudBlocks:
@@ -566,6 +640,7 @@ class CloudModel:
         self._probs: np.ndarray | None = None  # nominal scenario probabilities (scenario_weights only)
         self._external_rt = False  # set_data replaced the RT scenario data
         self._ess_end_abs: dict[str, tuple[float, float]] = {}  # absolute ESS-4 windows (window-form parks)
+        self._offered_windows: set[str] = set()  # parks whose ESS-4 window holds an offered share's (withhold)
         for p in scenario.parks:
             lo, hi = p.ess.end_window_frac
             if not lo == hi == p.ess.soc_initial_frac:
@@ -760,6 +835,7 @@ class CloudModel:
             self._ess_end_abs.update(storage_end_windows(ess_end_kwh))
         if ess_initial_kwh is not None or ess_end_kwh is not None:
             write_storage_window([b for _, _, b in self._blocks()], self.scenario, self._ess_end_abs)
+            self._offered_windows = set()
         self._solved.clear()
         self._applied = None
 
@@ -775,8 +851,9 @@ class CloudModel:
         if values is not None and self._external_rt:
             raise ValueError(f"case {case.name}: epsilon {eps} would replace the RT data given to set_data "
                              "with the scenario file's bounded-error scenarios")
-        for _, s, b in self._blocks():
-            write_case(b, sc, case)
+        ends = offered_windows(case, self._ess_end_abs, self._offered_windows)
+        for stage, s, b in self._blocks():
+            write_case(b, sc, case, DA_HORIZON if stage == "da" else RT_HORIZON, ends)
             if values is not None and s > 0:
                 for p in sc.parks:
                     pb = b.park[p.name]
@@ -786,6 +863,7 @@ class CloudModel:
                     if p.wind is not None:
                         set_profile(pb.wind.available_kw, values[(p.name, "wind_kw")][s - 1])
         del m
+        self._offered_windows = {p for p, o in case.offered if o < 1.0}
         self._applied = case
         self._applied_eps = eps
         return self.hm.update_params()
@@ -1185,6 +1263,7 @@ class CloudDRO:
                              f"scenarios K = {K} (they are reduced from M days)")
         self.options = options or SolverOptions(lp_method="ipm")
         self._ess_end_abs: dict[str, tuple[float, float]] = {}
+        self._offered_windows: set[str] = set()  # parks whose ESS-4 window holds an offered share's (withhold)
         for p in scenario.parks:
             lo, hi = p.ess.end_window_frac
             if not lo == hi == p.ess.soc_initial_frac:
@@ -1285,6 +1364,7 @@ class CloudDRO:
             self._ess_end_abs.update(storage_end_windows(ess_end_kwh))
         if ess_initial_kwh is not None or ess_end_kwh is not None:
             write_storage_window(self._stage_blocks(), self.scenario, self._ess_end_abs)
+            self._offered_windows = set()
 
     # ------------------------------------------------------------------ solve
     def violations(self, stage: str) -> dict[str, int]:
@@ -1319,8 +1399,10 @@ class CloudDRO:
         lam_ = float(unc.lam if lam is None else lam)
         beta_ = float(unc.beta if beta is None else beta)
         t0 = time.perf_counter()
-        for b in self._stage_blocks():
-            write_case(b, self.scenario, case)
+        ends = offered_windows(case, self._ess_end_abs, self._offered_windows)
+        for i, b in enumerate(self._stage_blocks()):
+            write_case(b, self.scenario, case, DA_HORIZON if i == 0 else RT_HORIZON, ends)
+        self._offered_windows = {p for p, o in case.offered if o < 1.0}
         self.dro.reset()  # pushes the day's data and case (one update), no cut, no cache, cold solver
         handover_s = time.perf_counter() - t0
         self.hm.set_case(f"{case.name}/{method}")

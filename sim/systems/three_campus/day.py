@@ -56,12 +56,18 @@ Modes (:mod:`sim.systems.three_campus.modes`)
   power.  The three parks are planned in one model, whose only coupling left is the CVaR of the
   summed cost; the replay separates into the three parks' own problems.
 - ``cooperative``: the P2P plan executed as in ``centralized`` and settled by weighted Nash bargaining
-  (:func:`market.allocate`, NB-2, ``kappa`` = :data:`KAPPA`): ``C0_n`` = park ``n``'s realised cost in
-  the ``noncooperative`` day, ``C*_n`` = its realised cost in the P2P day, exchange = its net P2P
-  export per quarter-hour.  Park costs are their operating cost plus the deviation penalties of their
-  own components, each line's P2P deviation penalty split half-half between its two ends (they sum
-  to ``C``).  If the realised surplus is negative the coalition is rejected (:mod:`market.nash`): the
-  day is accounted with the standalone plans (the ``noncooperative`` outcome), no payments.
+  (:func:`market.allocate`, NB-2, ``kappa`` = the scenario's ``market.kappa``, 0.5 by default): ``C0_n`` =
+  park ``n``'s realised cost in the ``noncooperative`` day, ``C*_n`` = its realised cost in the P2P day,
+  exchange = its net P2P export per quarter-hour.  Park costs are their operating cost plus the deviation
+  penalties of their own components, each line's P2P deviation penalty split half-half between its two
+  ends (they sum to ``C``).  If the surplus on the reported ``C0`` is negative the coalition is rejected
+  (:mod:`market.nash`): the day is accounted with the standalone plans (the ``noncooperative`` outcome),
+  no payments.  With behaviours (SPEC §8, :mod:`sim.systems.three_campus.behaviours`) the P2P day is the
+  day's coalition's (:func:`~sim.systems.three_campus.cloud.coalition_case`: P2P only among the parks that
+  joined, each offering its share of its flexibility), NB-2 runs over its members on their reported ``C0``
+  (:func:`settle_day`), and ``market.audit`` adds ``v(T)`` of every coalition of two or more parks
+  (:func:`coalition_values`).  Every truthful park joining with everything is the day described above,
+  number for number.
 - ``oracle``: full information: the realised day is known day-ahead — the cloud model with ``S = 1``
   (the realised day as its only scenario; the DA block gets the realised hourly means) and P2P,
   DA and RT optimised together.  Its cost bounds the others' realised costs from below (up to the
@@ -96,6 +102,7 @@ day's results depend only on ``(scenario, seed, day, state)``, not on what the m
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -108,6 +115,7 @@ import pandas as pd
 import pyomo.core as pyo
 from pyomo.core.base.var import VarData
 
+from agents.behaviours import DayFeedback
 from agents.devices.core import RT_HORIZON
 from agents.milp import SolverOptions
 from market import Allocation, Offer, allocate, settle
@@ -117,7 +125,8 @@ from sim.engine.records import agent_records
 from sim.engine.spec import RunSpec, SimSettings
 from sim.engine.state import CarryState
 from sim.engine.system import DayOutcome, DaySteps, drain
-from sim.systems.three_campus.cloud import CaseResult, CloudCase, CloudDRO, CloudModel, DROPlan
+from sim.systems.three_campus.behaviours import Conduct, audit_rows, believed_forecast, park_behaviour_rows
+from sim.systems.three_campus.cloud import CaseResult, CloudCase, CloudDRO, CloudModel, DROPlan, coalition_case
 from sim.systems.three_campus.modes import MODES, CampusMode
 from sim.weather.model import (
     DayWeather,
@@ -131,7 +140,7 @@ from sim.weather.model import (
 log = logging.getLogger(__name__)
 
 CAMPUS_MODES: tuple[str, ...] = tuple(MODES)
-#: W-4 compensation coefficient of the bargaining (the three-campus scenario has no market section).
+#: W-4 compensation coefficient of the bargaining: the default of the scenario's ``market.kappa``.
 KAPPA = 0.5
 STEPS_PER_HOUR = 4
 DT_H = RT_HORIZON.dt_h
@@ -189,6 +198,26 @@ def day_data(sc: ThreeCampusScenario, dw: DayWeather) -> CampusDayData:
                          f"the parks need {sorted(expected)}")
     hourly = {k: v.reshape(-1, STEPS_PER_HOUR).mean(axis=1) for k, v in real.items()}
     return CampusDayData(da, rt, np.asarray(dw.scenario_probs, dtype=float), real, hourly)
+
+
+def believed_data(sc: ThreeCampusScenario, data: CampusDayData, conduct: Conduct) -> CampusDayData:
+    """``data`` as the parks plan on it (SPEC §8 ``forecast``): a park with its own forecast of its PV or wind gets
+    it in the DA block and its RT scenarios shifted by the same difference
+    (:func:`sim.systems.three_campus.behaviours.believed_forecast`); the realised day is everyone's.  ``data``
+    itself when every park plans on the common forecast."""
+    da, rt = dict(data.da_forecast), dict(data.rt_scenarios)
+    changed = False
+    for p in sc.parks:
+        for q, dev in (("pv_kw", p.pv), ("wind_kw", p.wind)):
+            if dev is None:
+                continue
+            key = (p.name, q)
+            own = believed_forecast(conduct.behaviours[p.name], data.da_forecast[key], data.realised_hourly[key],
+                                    float(dev.capacity_kw), data.rt_scenarios[key])
+            if own is not None:
+                da[key], rt[key] = own
+                changed = True
+    return replace(data, da_forecast=da, rt_scenarios=rt) if changed else data
 
 
 def campus_weather_model(sc: ThreeCampusScenario, settings: SimSettings) -> WeatherModel:
@@ -535,11 +564,13 @@ def _oracle(models: CampusModels, data: CampusDayData, start: dict[str, float]) 
     return _executed(cm, _solve(cm, PROPOSED))
 
 
-def bargaining(sc: ThreeCampusScenario, coalition: Executed, standalone: Executed,
-               kappa: float = KAPPA) -> Allocation:
-    """NB-P1 → NB-2 on the realised day: ``C0`` from ``standalone``, ``C*`` and the exchange from ``coalition``."""
-    parks = sc.park_names
-    alone = [Offer(p, standalone.park_cost[p], dt_h=DT_H) for p in parks]
+def bargaining(sc: ThreeCampusScenario, coalition: Executed, standalone: Executed, kappa: float = KAPPA,
+               members: Sequence[str] | None = None, reported: Mapping[str, float] | None = None) -> Allocation:
+    """NB-P1 → NB-2 on the realised day: ``C0`` from ``standalone`` (or as ``reported``), ``C*`` and the exchange
+    from ``coalition``, over ``members`` (default: every park)."""
+    parks = list(members) if members is not None else sc.park_names
+    rep = reported or {}
+    alone = [Offer(p, rep.get(p, standalone.park_cost[p]), dt_h=DT_H) for p in parks]
     joint = [Offer(p, coalition.park_cost[p], exchange_kw=coalition.export_kw(p), dt_h=DT_H) for p in parks]
     alloc = allocate(alone, joint, kappa=kappa)
     settle(alloc)  # raises if payments are not balanced or a park would lose
@@ -651,6 +682,7 @@ def simulate_campus_day_steps(
     weather: WeatherModel | None = None,
     models: CampusModels | None = None,
     mode: CampusMode | None = None,
+    conduct: Conduct | None = None,
 ) -> DaySteps:
     """Day ``d`` (0-based) of ``run`` on the three-campus scenario ``sc`` as a generator (Mesa stepping).
 
@@ -666,18 +698,20 @@ def simulate_campus_day_steps(
             raise ValueError(f"unknown mode {run.mode!r}; choose from {', '.join(MODES)}")
         mode = MODES[run.mode]()
     check_replay(settings.replay)
-    return _day_steps(sc, run, settings, d, state, weather, models, mode)
+    return _day_steps(sc, run, settings, d, state, weather, models, mode,
+                      conduct if conduct is not None else Conduct.truthful(sc.park_names))
 
 
 def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
-               weather: WeatherModel | None, models: CampusModels | None, mode: CampusMode) -> DaySteps:
+               weather: WeatherModel | None, models: CampusModels | None, mode: CampusMode,
+               conduct: Conduct) -> DaySteps:
     t0 = time.perf_counter()
     paused = 0.0  # seconds spent outside the generator (between a yield and the next step)
     wm = weather or campus_weather_model(sc, settings)
     doy = (settings.start_day_of_year - 1 + d) % 365 + 1
     dw = forecast_and_realisation(wm, run.seed, d, day_of_year=doy, n_mc=settings.n_mc,
                                   n_scenarios=settings.n_scenarios, loads=loads_of_three_campus(sc))
-    data = day_data(sc, dw)
+    data = believed_data(sc, day_data(sc, dw), conduct)
     start = storage_start(sc, state)
     t_data = time.perf_counter()
     mods = models if models is not None else campus_models(sc, settings)
@@ -687,18 +721,23 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
     mpc = settings.replay == "mpc" and not mode.full_information  # full information: no replay
     n = RT_HORIZON.n
 
-    alloc: Allocation | None = None
     mpc_s = 0.0
-    cases = [PROPOSED if p2p else NO_P2P for p2p in mode.plans_p2p]
+    if mode.bargaining:  # the coalition's day (SPEC §8: its members, their offered shares) against the no-P2P day
+        cases = [coalition_case(sc, conduct.members, conduct.shares), NO_P2P]
+    else:
+        cases = [PROPOSED if p2p else NO_P2P for p2p in mode.plans_p2p]
+    unique = list(dict.fromkeys(cases))  # a coalition without an open line is the no-P2P day: solved once
     if mode.full_information:
         days = [_oracle(mods, data, start)]
+        unique = [PROPOSED]
     elif not mpc:
-        days = [_plan_and_replay(mods, data, start, case) for case in cases]
+        solved = {case: _plan_and_replay(mods, data, start, case) for case in unique}
+        days = [solved[case] for case in cases]
     else:
         forecast = mpc_forecast(data)
         loops: list[_MpcReplay] = []
         try:
-            for i, case in enumerate(cases):  # cooperative: the no-P2P day on its own model (lock-step)
+            for i, case in enumerate(unique):  # cooperative: the no-P2P day on its own model (lock-step)
                 cm, planned = _plan_stage(mods, data, start, case, alone=i > 0)
                 loops.append(_MpcReplay(f"{run.name} day {d + 1} mpc {case.name}", cm, case, data, forecast, planned))
             t_mpc = time.perf_counter()
@@ -709,15 +748,20 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
                 t_y = time.perf_counter()
                 yield k
                 paused += time.perf_counter() - t_y
-            days = [lp.executed() for lp in loops]
+            solved = {lp.case: lp.executed() for lp in loops}
+            days = [solved[case] for case in cases]
             mpc_s = time.perf_counter() - t_mpc - (paused - paused_mpc)
         finally:  # the persistent models serve the next day: never leave a fixed past behind
             for lp in loops:
                 lp.close()
     executed = days[0]
-    if mode.bargaining:  # the P2P day against the no-P2P day
-        alloc = bargaining(sc, days[0], days[1])
-        executed = days[0] if alloc.coalition_formed else days[1]
+    deal: Deal | None = None
+    if mode.bargaining:  # the coalition's day against the no-P2P day
+        deal = settle_day(sc, days[0], days[1], conduct)
+        executed = deal.executed
+    values: dict[frozenset[str], float] = {}
+    if deal is not None and sc.market.audit and not mpc:  # SPEC §8's audit: v(T) of every coalition of 2+ parks
+        values = coalition_values(sc, mods, data, start, dict(zip(cases, days, strict=True)))
     t_solve = time.perf_counter()
     paused_solve = paused
     if not mpc:  # the day was solved in one go: execute its quarter-hours
@@ -728,20 +772,21 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
 
     kpis: dict[str, Any] = {"run": run.name, "mode": run.mode, "seed": run.seed, "point": run.point, "day": d + 1,
                             "day_of_year": doy, "n_scenarios": data.n_scenarios,
-                            "mpc_solves": sum(e.rt_solves for e in days) if mpc else 0}
+                            "mpc_solves": sum(e.rt_solves for e in (solved[c] for c in unique)) if mpc else 0}
     kpis.update(_kpis(sc, executed))
     parks = sc.park_names
-    if alloc is not None:
-        kpis["total_cost"] = float(alloc.final_cost.sum())
-        kpis["coalition_formed"] = float(alloc.coalition_formed)
-        kpis["surplus"] = float(alloc.surplus_raw if alloc.surplus_raw is not None else alloc.surplus)
-        for i, p in enumerate(alloc.participants):
-            kpis[f"standalone_cost_{p}"] = float(alloc.standalone_cost[i])
-            kpis[f"coalition_cost_{p}"] = float(alloc.coalition_cost[i])
-            kpis[f"final_cost_{p}"] = float(alloc.final_cost[i])
-            kpis[f"gain_{p}"] = float(alloc.gain[i])
-            kpis[f"payment_{p}"] = float(alloc.payment[i])
-            kpis[f"weight_{p}"] = float(alloc.weight[i])
+    if deal is not None:
+        kpis["total_cost"] = deal.total_cost
+        kpis["coalition_formed"] = float(deal.formed)
+        kpis["surplus"] = deal.surplus
+        for p in parks:
+            kpis[f"standalone_cost_{p}"] = deal.standalone[p]
+            kpis[f"coalition_cost_{p}"] = deal.own[p]
+            kpis[f"final_cost_{p}"] = deal.final[p]
+            kpis[f"gain_{p}"] = deal.gain[p]
+            kpis[f"payment_{p}"] = deal.payment[p]
+            kpis[f"weight_{p}"] = deal.weight[p]
+        conduct.feedback = deal.feedback(d + 1)
     else:
         for p in parks:
             kpis[f"final_cost_{p}"] = executed.park_cost[p]
@@ -750,10 +795,11 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
         kpis[f"ess_start_kwh_{p}"] = start[p]
         kpis[f"ess_end_kwh_{p}"] = end.ess_kwh[p]
     ts = _timeseries(executed, d, run)
-    agents = _agent_records(sc, executed, alloc, start, end.ess_kwh, d, run)
+    agents = _agent_records(sc, executed, deal, conduct, values, start, end.ess_kwh, d, run)
     t_end = time.perf_counter()
-    solve_s = sum(e.solve_s for e in days)
-    handover_s = sum(e.handover_s for e in days)
+    distinct = list({id(e): e for e in days}.values())  # a day solved once counts once
+    solve_s = sum(e.solve_s for e in distinct)
+    handover_s = sum(e.handover_s for e in distinct)
     build_s = mods.build_s - built0
     return DayOutcome(kpis, ts, end, {"data_s": t_data - t0, "build_s": build_s, "handover_s": handover_s,
                                       "solve_s": solve_s, "mpc_s": mpc_s,
@@ -762,30 +808,124 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
                                       "total_s": t_end - t0 - paused}, agents)
 
 
-def _agent_records(sc: ThreeCampusScenario, ex: Executed, alloc: Allocation | None, start: Mapping[str, float],
-                   end: Mapping[str, float], d: int, run: RunSpec) -> pd.DataFrame:
-    """Per park (agent type ``CampusAgent``) on the executed day, in the scenario's currency and kWh.
+@dataclass
+class Deal:
+    """The settlement of a bargaining day (SPEC §5.5 NB-2, §8), every number a park's true one (the scenario's
+    currency).
+
+    ``members`` bargained over the coalition's day against the no-P2P day; ``allocation`` is NB-2 on their
+    *reported* standalone costs (``reported``; ``None`` with fewer than two members: nothing to share);
+    ``executed``: the coalition's day when it formed, else the no-P2P day.  Per park: ``standalone`` = its true
+    ``C^0`` (its cost in the no-P2P day), ``own`` = its cost in the executed day, ``payment`` (NB-2; 0 outside the
+    coalition), ``final`` = own + payment, ``gain`` = standalone − final, ``weight`` = its W-4 weight (0 outside).
+    ``surplus``: the surplus NB-2 shared on the reports (``Σ (Ĉ^0_n − C^*_n)`` before the guard; 0 without a
+    bargaining); ``true_surplus``: ``Σ_{n∈T} (C^0_n − C^*_n)`` with the true ``C^0`` (0 when it did not form)."""
+
+    members: tuple[str, ...]
+    allocation: Allocation | None
+    executed: Executed
+    reported: dict[str, float]
+    standalone: dict[str, float]
+    own: dict[str, float]
+    payment: dict[str, float]
+    final: dict[str, float]
+    gain: dict[str, float]
+    weight: dict[str, float]
+    total_cost: float
+    surplus: float
+    true_surplus: float
+
+    @property
+    def formed(self) -> bool:
+        return self.allocation is not None and self.allocation.coalition_formed
+
+    def feedback(self, day: int) -> dict[str, DayFeedback]:
+        """Each park's true outcome of day ``day`` (1-based) for its behaviour."""
+        return {p: DayFeedback(day, p in self.members, self.standalone[p], self.final[p],
+                               self.true_surplus if p in self.members else 0.0) for p in self.standalone}
+
+
+def settle_day(sc: ThreeCampusScenario, coalition: Executed, standalone: Executed, conduct: Conduct) -> Deal:
+    """NB-2 over the day's members (SPEC §5.5, §8): ``C^0`` as reported (the true no-P2P cost with
+    ``market.verify_standalone``), ``C^*`` and the exchange from the coalition's day, ``kappa`` = ``market.kappa``.
+
+    With fewer than two members nothing is shared (the coalition's day is then the no-P2P day).  A coalition NB-2
+    rejects (surplus on the reports < 0) is not formed: every park executes the no-P2P day, no payments.  Outsiders
+    pay and receive nothing; their own cost is the one they have in the executed day."""
+    parks = sc.park_names
+    members = tuple(p for p in parks if p in conduct.members)
+    true_c0 = {p: float(standalone.park_cost[p]) for p in parks}
+    reported = {p: conduct.reported(p, true_c0[p], sc.market.verify_standalone) for p in parks}
+    alloc = bargaining(sc, coalition, standalone, sc.market.kappa, members, reported) if len(members) >= 2 else None
+    formed = alloc is not None and alloc.coalition_formed
+    executed = coalition if formed else standalone
+    idx = {p: i for i, p in enumerate(alloc.participants)} if alloc is not None else {}
+    own = {p: float(executed.park_cost[p]) for p in parks}
+    payment, final, gain, weight = {}, {}, {}, {}
+    for p in parks:
+        if formed and alloc is not None and p in idx:  # rejected: no payments, every cost the true no-P2P one
+            i = idx[p]
+            payment[p], final[p] = float(alloc.payment[i]), float(alloc.final_cost[i])
+            own[p] = float(alloc.coalition_cost[i])
+            gain[p] = float(alloc.gain[i]) if reported[p] == true_c0[p] else true_c0[p] - final[p]
+            weight[p] = float(alloc.weight[i])
+        else:
+            payment[p], final[p], gain[p] = 0.0, own[p], true_c0[p] - own[p]
+            weight[p] = float(alloc.weight[idx[p]]) if alloc is not None and p in idx else 0.0
+    fin = np.array([final[p] for p in parks])  # alloc.final_cost itself when every park is a member
+    total = float((alloc.final_cost if formed and alloc is not None and len(members) == len(parks) else fin).sum())
+    surplus = 0.0 if alloc is None else float(alloc.surplus_raw if alloc.surplus_raw is not None else alloc.surplus)
+    true_surplus = math.fsum(true_c0[p] - float(coalition.park_cost[p]) for p in members) if formed else 0.0
+    return Deal(members, alloc, executed, reported, true_c0, own, payment, final, gain, weight, total, surplus,
+                true_surplus)
+
+
+def coalition_values(sc: ThreeCampusScenario, mods: CampusModels, data: CampusDayData, start: dict[str, float],
+                     solved: Mapping[CloudCase, Executed]) -> dict[frozenset[str], float]:
+    """``v(T)`` of every coalition ``T`` of two or more parks (SPEC §8): the members' realised cost in the cloud
+    day with P2P only inside ``T`` and every member offering all its flexibility
+    (:func:`~sim.systems.three_campus.cloud.coalition_case`), planned and replayed on the day's persistent models;
+    a day already solved (``solved``: case -> day, e.g. the executed grand coalition) is not solved again."""
+    parks = sc.park_names
+    days = dict(solved)
+    out: dict[frozenset[str], float] = {}
+    for k in range(2, len(parks) + 1):
+        for t in itertools.combinations(parks, k):
+            case = coalition_case(sc, t)
+            if case not in days:
+                days[case] = _plan_and_replay(mods, data, start, case)
+            out[frozenset(t)] = math.fsum(days[case].park_cost[p] for p in t)
+    return out
+
+
+def _agent_records(sc: ThreeCampusScenario, ex: Executed, deal: Deal | None, conduct: Conduct,
+                   values: Mapping[frozenset[str], float], start: Mapping[str, float], end: Mapping[str, float],
+                   d: int, run: RunSpec) -> pd.DataFrame:
+    """Per park (agent type ``CampusAgent``, its behaviour's id) on the executed day, in the scenario's currency
+    and kWh.
 
     ``own_cost``: the park's realised operating cost plus its own deviation penalties (lines split half
     and half); ``standalone_cost`` ``C0_n`` and ``gain`` = ``C0_n`` − final cost exist only where the parks
     bargained (NaN otherwise); ``final_cost`` = own cost + ``payment`` (NB-2) after the settlement;
     energies are summed over the 96 quarter-hours (``exchanged_in/out``: net P2P import / export);
-    ``curtailment_kwh``: available minus used PV and wind; storage energy at the day's start and end.
+    ``curtailment_kwh``: available minus used PV and wind; storage energy at the day's start and end; the
+    behaviour's parameters of the day (``param_<name>``).  On a bargaining day also the behaviour records of
+    :func:`sim.systems.three_campus.behaviours.park_behaviour_rows` and, on an audited day (``market.audit``),
+    ``shapley_gain`` per park and the coordinator's (``agent_id`` ``market``, type ``Coordinator``) audit records
+    (:func:`sim.systems.three_campus.behaviours.audit_rows`).
     """
     cur = sc.currency
     rows: list[tuple[str, str, str, str, float, str]] = []
-    idx = {p: i for i, p in enumerate(alloc.participants)} if alloc is not None else {}
     zero = np.zeros(RT_HORIZON.n)
     for park in sc.parks:
         n = park.name
+        bid = conduct.label(n)
         prof = {var: ex.profiles.get((n, var), zero) for var in ("grid_buy_kw", "grid_sell_kw", "p2p_net_in_kw",
                                                                   "pv_kw", "pv_available_kw", "wind_kw",
                                                                   "wind_available_kw")}
         own = float(ex.park_cost[n])
-        if alloc is not None:
-            i = idx[n]
-            standalone, final = float(alloc.standalone_cost[i]), float(alloc.final_cost[i])
-            payment, gain = float(alloc.payment[i]), float(alloc.gain[i])
+        if deal is not None:
+            standalone, final, payment, gain = deal.standalone[n], deal.final[n], deal.payment[n], deal.gain[n]
         else:
             standalone, final, payment, gain = math.nan, own, 0.0, math.nan
         curtailed = DT_H * float((prof["pv_available_kw"] - prof["pv_kw"]).sum()
@@ -801,7 +941,17 @@ def _agent_records(sc: ThreeCampusScenario, ex: Executed, alloc: Allocation | No
             ("curtailment_kwh", curtailed, "kWh"),
             ("storage_start_kwh", float(start[n]), "kWh"), ("storage_end_kwh", float(end[n]), "kWh"),
         ):
-            rows.append((n, "CampusAgent", "truthful", var, val, unit))
+            rows.append((n, "CampusAgent", bid, var, val, unit))
+    if deal is None:  # no bargaining: only the behaviour's parameters of the day (e.g. a forecaster's b and sigma)
+        rows += [(n, "CampusAgent", conduct.label(n), f"param_{k}", float(v), "1")
+                 for n in sc.park_names for k, v in conduct.behaviours[n].parameters_of_day().items()]
+        return agent_records(run.name, run.mode, d + 1, rows)
+    rows += [(n, "CampusAgent", conduct.label(n), var, val, unit)
+             for n, var, val, unit in park_behaviour_rows(sc, conduct, deal.reported)]
+    if values:
+        for n, var, val, unit in audit_rows(sc.park_names, deal.standalone, deal.final, values, cur):
+            kind, bid = ("CampusAgent", conduct.label(n)) if n in deal.standalone else ("Coordinator", "-")
+            rows.append((n, kind, bid, var, val, unit))
     return agent_records(run.name, run.mode, d + 1, rows)
 
 
@@ -814,8 +964,12 @@ def simulate_campus_day(
     weather: WeatherModel | None = None,
     models: CampusModels | None = None,
     mode: CampusMode | None = None,
+    conduct: Conduct | None = None,
 ) -> DayOutcome:
     """Day ``d`` (0-based) of ``run`` on the three-campus scenario ``sc``, starting from ``state``.
+
+    ``conduct``: what the parks' behaviours decided for the day (SPEC §8, :mod:`sim.systems.three_campus.behaviours`;
+    default: every park truthful).
 
     ``run.mode`` is one of :data:`CAMPUS_MODES`, ``settings.replay`` ``oracle`` or ``mpc``;
     ``run.overrides`` are not applied here (pass the scenario with them applied).  ``weather`` and
@@ -832,7 +986,7 @@ def simulate_campus_day(
     executed day (DA plan and realised RT block), the end state and timings (``mpc_s``: wall seconds
     of the receding loop, 0 under ``oracle``).
     """
-    return drain(simulate_campus_day_steps(sc, run, settings, d, state, weather, models, mode))
+    return drain(simulate_campus_day_steps(sc, run, settings, d, state, weather, models, mode, conduct))
 
 
 def simulate_campus_days(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings,

@@ -16,8 +16,9 @@ from scenarios.loader import load_three_campus
 from scenarios.schema import ThreeCampusScenario
 from sim.engine.state import CarryState
 from sim.engine.system import KPI, DaySteps, Mode, System
+from sim.systems.three_campus import behaviours
 from sim.systems.three_campus.day import campus_models, campus_weather_model, simulate_campus_day_steps
-from sim.systems.three_campus.modes import MODES, Cooperative, Noncooperative
+from sim.systems.three_campus.modes import MODES, CampusMode, Cooperative, Noncooperative
 
 
 def _cny(name: str, description: str) -> KPI:
@@ -77,34 +78,63 @@ class ThreeCampusSystem(System):
     def currency(self, scenario: Any) -> str:
         return str(getattr(scenario, "currency", "CNY"))
 
+    def bargaining_agents(self, scenario: Any) -> tuple[str, ...]:
+        """The parks (NB-2's players in the cooperative mode)."""
+        return tuple(scenario.park_names)
+
+    def check_run(self, scenario: Any, mode: str, settings: Any) -> None:
+        """The scenario's behaviours and ``market.audit`` must have something to act on in this mode and replay
+        (SPEC §8; :func:`sim.systems.three_campus.behaviours.check`)."""
+        m = self.mode(mode)
+        assert isinstance(m, CampusMode)
+        behaviours.check(scenario, m, settings.replay)
+
     def build(self, model: Any) -> None:
-        """The parks as Mesa agents (each holds its storage energy at midnight) and the coordinator's
-        persistent models (the cloud model's plan and replay blocks): built once, every day changes data."""
+        """The parks as Mesa agents (each holds its storage energy at midnight and its behaviour, SPEC §8) and the
+        coordinator's persistent models (the cloud model's plan and replay blocks): built once, every day changes
+        data.  Behaviours the run cannot honour are refused here (:func:`sim.systems.three_campus.behaviours.attach`).
+        """
+        behaviours.check(model.spec, model.mode, model.settings.replay)  # a refused run fails before any model
         model.weather = campus_weather_model(model.spec, model.settings)
         model.campus_models = campus_models(model.spec, model.settings)
+        agents = {}
         for park in model.spec.parks:
-            agent = CampusAgent(model, park)
+            agent = agents[park.name] = CampusAgent(model, park)
             agent.stored_kwh = None  # the first day starts at the scenario's initial state of charge
+        behaviours.attach(agents, model.spec, model.mode, model.settings.replay)
 
     def _parks(self, model: Any) -> list[CampusAgent]:
         return list(model.agents_by_type[CampusAgent])
 
     def day(self, model: Any, d: int) -> DaySteps:
-        start = CarryState({a.name: a.stored_kwh for a in self._parks(model) if a.stored_kwh is not None})
+        """Day ``d``: the parks' behaviours choose (from their own streams), the day runs with that conduct, the
+        behaviours learn from their true outcomes, and the parks keep their storage energy."""
+        parks = self._parks(model)
+        start = CarryState({a.name: a.stored_kwh for a in parks if a.stored_kwh is not None})
+        conduct = behaviours.begin_day({a.name: a.behaviour for a in parks}, d + 1, model.run_spec.seed)
         out = yield from simulate_campus_day_steps(model.spec, model.run_spec, model.settings, d, start,
-                                                   model.weather, model.campus_models, model.mode)
-        for agent in self._parks(model):
+                                                   model.weather, model.campus_models, model.mode, conduct)
+        behaviours.end_day(conduct)
+        for agent in parks:
             agent.stored_kwh = float(out.state.ess_kwh[agent.name])
         out.state = self.save_state(model)
         return out
 
     def save_state(self, model: Any) -> dict[str, Any]:
-        return {"ess_kwh": {a.name: a.stored_kwh for a in self._parks(model) if a.stored_kwh is not None}}
+        """Each park's storage energy at midnight (``ess_kwh``, kWh) and, when a behaviour keeps one, the
+        behaviours' memories (``behaviours``: park -> JSON; a learner's weights, a leaver's history)."""
+        out: dict[str, Any] = {"ess_kwh": {a.name: a.stored_kwh for a in self._parks(model)
+                                           if a.stored_kwh is not None}}
+        mem = behaviours.memories(self._parks(model))
+        if mem:
+            out["behaviours"] = mem
+        return out
 
     def restore_state(self, model: Any, state: Mapping[str, Any]) -> None:
         stored = state.get("ess_kwh", {})
         for agent in self._parks(model):
             agent.stored_kwh = float(stored[agent.name]) if agent.name in stored else None
+        behaviours.restore(self._parks(model), state.get("behaviours", {}))
 
 
 SYSTEM = ThreeCampusSystem()

@@ -114,7 +114,8 @@ def test_bad_set_path_or_value_names_the_field() -> None:
         return load_scenario(IEEE33, "ieee33", edits)
 
     with pytest.raises(ScenarioError, match=r"'market\.kapa' is not a known field here; known fields are kappa, "
-                                            r"exchange_efficiency, bisection, verify_standalone, audit \(set by --set market\.kapa=0\.5\)"):
+                                            r"exchange_efficiency, bisection, verify_standalone, audit "
+                                            r"\(set by --set market\.kapa=0\.5\)"):
         load(("market.kapa", "0.5"))
     with pytest.raises(ScenarioError, match=r"'market\.kappa' must be a number, got 'x' \(set by --set "
                                             r"market\.kappa=x\)"):
