@@ -44,11 +44,13 @@ coalition ``T`` of two or more (names joined by ``+``), ``coalition_value[T]`` (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from market.audit import core_excess, shapley_values
 from sim.engine.system import System
 
 #: Identifier columns of every KPI row, in order.
@@ -84,3 +86,29 @@ def agent_records(run: str, mode: str, day: int, rows: list[tuple[str, str, str,
     return df
 
 
+
+
+def audit_records(players: Sequence[str], standalone: Mapping[str, float], final: Mapping[str, float],
+                  values: Mapping[frozenset[str], float], currency: str, core_tol: float
+                  ) -> list[tuple[str, str, float, str]]:
+    """The mechanism audit of a day (``market.audit``, SPEC §8) as records ``(agent_id, variable, value, unit)``.
+
+    ``standalone`` are the players' true ``C^0``, ``final`` their true final costs, ``values`` ``v(T)`` of every
+    coalition of two or more.  Per player its Shapley value of the true savings game (``shapley_gain``); for the
+    coordinator (``agent_id`` ``market``) every coalition's ``coalition_value[T]`` and ``coalition_excess[T]``
+    (``Σ_{i∈T} C^fin_i − v(T)``; > 0: ``T`` blocks; members joined by ``+`` in the players' order), the largest
+    excess over the proper coalitions (``core_max_excess``, ``core_blocking[T]``) and whether the allocation is in
+    the core (``in_core``: the excess is at most ``core_tol`` times the players' total ``|C^0|``, at least 1)."""
+    def key(t: frozenset[str]) -> str:
+        return "+".join(p for p in players if p in t)
+
+    phi = shapley_values(list(players), standalone, values)
+    rows: list[tuple[str, str, float, str]] = [(p, "shapley_gain", phi[p], currency) for p in players]
+    for t, v in values.items():
+        rows.append(("market", f"coalition_value[{key(t)}]", float(v), currency))
+        rows.append(("market", f"coalition_excess[{key(t)}]", math.fsum(final[i] for i in t) - float(v), currency))
+    excess, blocking = core_excess(final, values, standalone)
+    tol = core_tol * max(1.0, math.fsum(abs(x) for x in standalone.values()))
+    rows += [("market", "core_max_excess", excess, currency), ("market", "in_core", float(excess <= tol), "1"),
+             ("market", f"core_blocking[{key(blocking)}]", excess, currency)]
+    return rows

@@ -41,9 +41,9 @@ from agents.behaviours import (
     assign,
     make,
 )
-from market.audit import core_excess, shapley_values
 from scenarios.ieee33_loader import BEHAVIOUR_TYPES, behaviour_agents
 from scenarios.schema import IEEE33Scenario
+from sim.engine.records import audit_records
 from sim.systems.ieee33.schemes import DistributionModel, SchemeResult
 
 #: The behaviours this system implements per agent kind (the others are refused, naming what is possible).
@@ -207,15 +207,4 @@ def audit_rows(res: SchemeResult) -> list[tuple[str, str, float, str]]:
     out = true_outcomes(res)
     players = list(res.clusters)
     c0 = {c: float(res.standalone[c].cost) for c in players}
-    final = {c: out[c][2] for c in players}
-    phi = shapley_values(players, c0, values)
-    rows: list[tuple[str, str, float, str]] = [(c, "shapley_gain", phi[c], "USD") for c in players]
-    for t, v in values.items():
-        key = "+".join(sorted(t))
-        rows.append(("market", f"coalition_value[{key}]", float(v), "USD"))
-        rows.append(("market", f"coalition_excess[{key}]", math.fsum(final[i] for i in t) - float(v), "USD"))
-    excess, blocking = core_excess(final, values, c0)
-    tol = CORE_TOL * max(1.0, math.fsum(abs(x) for x in c0.values()))
-    rows += [("market", "core_max_excess", excess, "USD"), ("market", "in_core", float(excess <= tol), "1"),
-             ("market", f"core_blocking[{'+'.join(sorted(blocking))}]", excess, "USD")]
-    return rows
+    return audit_records(players, c0, {c: out[c][2] for c in players}, values, "USD", CORE_TOL)

@@ -50,9 +50,9 @@ import numpy as np
 
 from agents.behaviours import CAMPUS, Behaviour, BehaviourSpec, DayFeedback, agent_rng, assign, make
 from agents.campus import CampusAgent
-from market.audit import core_excess, shapley_values
 from scenarios.loader import THREE_CAMPUS_BEHAVIOUR_TYPES
 from scenarios.schema import ThreeCampusScenario
+from sim.engine.records import audit_records
 from sim.systems.three_campus.modes import CampusMode
 
 #: The behaviours this system implements for a park (``risk`` and ``rule`` are refused, with the reason).
@@ -219,20 +219,6 @@ def park_behaviour_rows(sc: ThreeCampusScenario, conduct: Conduct, reported: Map
 
 def audit_rows(players: Sequence[str], standalone: Mapping[str, float], final: Mapping[str, float],
                values: Mapping[frozenset[str], float], currency: str) -> list[tuple[str, str, float, str]]:
-    """The mechanism audit of the day (``market.audit``, SPEC §8) as records ``(agent_id, variable, value, unit)``:
-    per park its Shapley value of the true savings game (``shapley_gain``); for the coordinator (``market``) every
-    coalition's ``coalition_value[T]`` and ``coalition_excess[T]`` (``Σ_{i∈T} C^fin_i − v(T)``; > 0: ``T``
-    blocks), the largest excess over the proper coalitions (``core_max_excess``, ``core_blocking[T]``) and
-    whether the allocation is in the core (``in_core``, within :data:`CORE_TOL`)."""
-    phi = shapley_values(list(players), standalone, values)
-    rows: list[tuple[str, str, float, str]] = [(p, "shapley_gain", phi[p], currency) for p in players]
-    for t, v in values.items():
-        key = "+".join(p for p in players if p in t)
-        rows.append(("market", f"coalition_value[{key}]", float(v), currency))
-        rows.append(("market", f"coalition_excess[{key}]", math.fsum(final[i] for i in t) - float(v), currency))
-    excess, blocking = core_excess(final, values, standalone)
-    tol = CORE_TOL * max(1.0, math.fsum(abs(x) for x in standalone.values()))
-    key = "+".join(p for p in players if p in blocking)
-    rows += [("market", "core_max_excess", excess, currency), ("market", "in_core", float(excess <= tol), "1"),
-             ("market", f"core_blocking[{key}]", excess, currency)]
-    return rows
+    """The mechanism audit of the day (``market.audit``, SPEC §8) as records (:func:`sim.engine.records.audit_records`,
+    the core within :data:`CORE_TOL`)."""
+    return audit_records(players, standalone, final, values, currency, CORE_TOL)
