@@ -1,14 +1,15 @@
-"""Behaviours on the rural campus (SPEC §8): only ``risk`` has something to act on.
+"""Behaviours on the rural campus (SPEC §8): ``risk`` and ``forecast`` have something to act on.
 
 The rural campus of paper 002 decides its day-ahead trading power alone (there is no one to bargain with, so
 ``misreport``, ``withhold``, ``leave`` and ``learn`` have nothing to act on), and its decision method is the
 scenario's ``uncertainty.method`` over the reference samples (SPEC §6.4).  ``risk`` sets the parameters that
 method has: ``lam`` — λ of CD-2 — for ``cdro``, ``beta`` — the CVaR level — for ``cvar``; the method has no CVaR
-weight.  With ``lam`` equal to the scenario's λ the day is the truthful one, number for number.  Every other
-behaviour (``forecast``, which SPEC §8 allows here, is not implemented yet), a risk parameter the run's method
-does not have, and ``risk`` in the ``oracle`` mode (which chooses the
-trading power knowing the realised day: nothing uncertain to weigh) are refused when the run starts
-(:func:`attach`), never accepted and ignored.
+weight.  With ``lam`` equal to the scenario's λ the day is the truthful one, number for number; ``beta = 0`` is the
+risk-neutral (SO) plan.  ``forecast`` replaces the PV forecast the campus plans on (the reference samples scale
+it, and the mpc replay uses it beyond the current hour); ``sigma = 1, b = 0`` is the truthful day.  Every other
+behaviour, a risk parameter the run's method does not have, and ``risk`` or ``forecast`` in the ``oracle`` mode
+(which chooses the trading power knowing the realised day: nothing uncertain to weigh, no forecast) are refused
+when the run starts (:func:`attach`), never accepted and ignored.
 """
 
 from __future__ import annotations
@@ -35,13 +36,12 @@ def check(sc: RuralIESScenario, mode: Mode, name: str | None = None) -> Behaviou
     name = name or sc.name
     spec = assign(sc.behaviours, {name: RURAL_CAMPUS}, RURAL_BEHAVIOUR_TYPES, where="[behaviours]")[name]
     where = f"[behaviours] {name}"
-    if spec.id == "forecast":
-        raise BehaviourSetupError(f"{where}: forecast is not implemented on the rural campus (it would replace the "
-                                  "PV forecast its reference samples scale); the rural campus implements truthful "
-                                  "and risk")
-    if spec.id not in ("truthful", "risk"):
+    if spec.id not in ("truthful", "risk", "forecast"):
         raise BehaviourSetupError(f"{where}: the rural campus decides alone (no bargaining, no coalition), so only "
-                                  f"risk (its DA method's lam or beta) has something to act on, not {spec.id}")
+                                  f"risk (its DA method's lam or beta) and forecast act on it, not {spec.id}")
+    if spec.id == "forecast" and mode.full_information:
+        raise BehaviourSetupError(f"{where}: forecast replaces the PV forecast the DA decision is made on; mode "
+                                  f"{mode.name} decides knowing the realised day")
     b = make(spec, where)
     if spec.id == "risk":
         if mode.full_information:

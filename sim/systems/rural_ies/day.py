@@ -210,7 +210,10 @@ def simulate_rural_day_steps(
     t0 = time.perf_counter()
     wm = weather or rural_weather_model(sc, settings)
     mods = models or rural_models(sc, run.seed, settings)
-    doy, forecast, realised = day_information(sc, wm, run, settings, d)
+    doy, common, realised = day_information(sc, wm, run, settings, d)
+    # the PV forecast the campus plans on: its behaviour's (SPEC §8 forecast; the common one when truthful)
+    forecast = dict(common)
+    forecast["pv_kw"] = beh.forecast(common["pv_kw"], realised["pv_kw"], float(sc.pv.capacity_kw))
     t_data = time.perf_counter()
     hz = sc.horizon
     u = sc.uncertainty

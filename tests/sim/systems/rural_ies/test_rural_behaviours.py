@@ -1,6 +1,7 @@
-"""Behaviours on the rural campus (SPEC §8; sim/systems/rural_ies/behaviours.py): ``risk`` sets the CDRO λ of the
-campus's DA decision (λ = the scenario's is the truthful day; λ orders H and W as SPEC §6.4 says), and every
-behaviour with nothing to act on is refused."""
+"""Behaviours on the rural campus (SPEC §8; sim/systems/rural_ies/behaviours.py): ``risk`` sets the CDRO λ (or the
+CVaR β) of the campus's DA decision (λ = the scenario's is the truthful day; λ orders H and W as SPEC §6.4 says;
+β = 0 is the SO plan), ``forecast`` the PV forecast it plans on (σ = 1, b = 0 is truthful), and every behaviour with
+nothing to act on is refused."""
 
 from __future__ import annotations
 
@@ -48,9 +49,28 @@ def test_risk_lambda_sets_the_cdro_lambda_and_the_scenarios_lambda_is_truthful()
     assert dro["total_cost"] != base.kpis["total_cost"]
 
 
+def test_risk_beta_zero_is_the_risk_neutral_plan() -> None:
+    """SPEC §8's check for risk: CVaR at level β → 0 is the expectation, so a CVaR campus whose behaviour sets β = 0
+    makes the SO (risk-neutral) plan: the same expected and worst reference cost (the two plans may be different
+    optimal vertices, so the realised day may differ in the last digits); a high β moves the plan."""
+    so = day((("uncertainty.method", "so"),)).kpis
+    neutral = day((("uncertainty.method", "cvar"), ("behaviours.rural_ies", "risk:beta=0"))).kpis
+    averse = day((("uncertainty.method", "cvar"), ("behaviours.rural_ies", "risk:beta=0.9"))).kpis
+    for k in ("plan_historical_cost", "plan_worst_cost"):
+        assert neutral[k] == pytest.approx(so[k], rel=1e-9)
+    assert averse["plan_historical_cost"] > so["plan_historical_cost"] + 1e-3  # it pays for a better tail
+
+
+def test_forecast_sigma_one_bias_zero_is_truthful_and_a_bias_moves_the_plan() -> None:
+    base = day().kpis
+    assert numeric(day((("behaviours.rural_ies", "forecast:b=0,sigma=1"),)).kpis) == numeric(base)
+    sunny = day((("behaviours.rural_ies", "forecast:b=0.2,sigma=1"),)).kpis  # plans on 20 % of capacity more PV
+    assert sunny["plan_historical_cost"] != base["plan_historical_cost"]
+
+
 @pytest.mark.parametrize(("edits", "mode", "message"), [
     ((("behaviours.rural_ies", "misreport:-0.1"),), "cooperative", "does not apply to rural_ies"),
-    ((("behaviours.rural_ies", "forecast:0.1"),), "cooperative", "not implemented on the rural campus"),
+    ((("behaviours.rural_ies", "forecast:0.1"),), "oracle", "decides knowing the realised day"),
     ((("behaviours.rural_ies", "risk:beta=0.5"),), "cooperative", "not a parameter of the campus's DA method"),
     ((("behaviours.rural_ies", "risk:weight=2"),), "cooperative", "not a parameter of the campus's DA method"),
     ((("behaviours.rural_ies", "risk:lam=0.5"),), "oracle", "decides knowing the realised day"),
