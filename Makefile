@@ -37,7 +37,7 @@ study-rural: bytecode
 study-lowcarbon: bytecode
 	$(BIN)/python run_sim.py study lowcarbon --out $(OUT)/lowcarbon
 
-# the behaviour study of issue 16 on ieee33 (14 days: about 6 minutes on 2 cores)
+# the behaviour study of issue 16 on ieee33 (14 days: about 3 minutes on 2 cores)
 study-incentives: bytecode
 	$(BIN)/python run_sim.py study incentives --scenario ieee33 --days 14 --out $(OUT)/incentives
 
