@@ -39,6 +39,7 @@ from sim.analysis.common import (
     KPI_FILE,
     LEVEL,
     checked,
+    clusters_of,
     failures_md,
     fmt,
     fmt_interval,
@@ -372,11 +373,16 @@ def fig_sweep_multiples(table: pd.DataFrame, kpis: pd.DataFrame, metric: str, fi
 
 
 # ---------------------------------------------------------------------------------------------- report
-def _sweep_effects(kpis: pd.DataFrame, points: Sequence[str], level: float, currency: str) -> list[dict[str, Any]]:
-    """Per mode and metric (total cost, curtailment): each point − the first point, paired by (seed, day)."""
+def _sweep_effects(kpis: pd.DataFrame, points: Sequence[str], level: float, currency: str,
+                   per_agent: bool = False) -> list[dict[str, Any]]:
+    """Per mode and metric (total cost, curtailment; with ``per_agent`` also each agent's true final cost, which is
+    what a behaviour point moves): each point − the first point, paired by (seed, day)."""
     rows: list[dict[str, Any]] = []
+    metrics = ["total_cost", "curtailment_kwh"]
+    if per_agent:
+        metrics += [f"final_cost_{c}" for c in clusters_of(kpis)]
     for mode in mode_order(kpis["mode"]):
-        for metric in ("total_cost", "curtailment_kwh"):
+        for metric in metrics:
             if metric not in kpis.columns:
                 continue
             label, unit, digits, scale = info(metric, currency)
@@ -475,7 +481,8 @@ def write_sweep(out: str | Path, *, level: float = LEVEL, currency: str = CURREN
         add("\n".join(f"- {t}" for t in notes) + "\n")
     if len(points) > 1:
         add(f"## Effect of the swept fields (each point − {points[0]}, paired by seed and day)\n")
-        eff = _sweep_effects(kpis, points, level, currency)
+        behaviour = any(str(c).startswith("behaviours.") for c in fields.columns)
+        eff = _sweep_effects(kpis, points, level, currency, per_agent=behaviour)
         add(md(eff) + "\n" if eff else "No point shares a day with the first point.\n")
     add("## Figures\n")
     for name, path in figs.items():

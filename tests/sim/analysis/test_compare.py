@@ -434,3 +434,24 @@ def test_sweep_ticks_do_not_overlap() -> None:
     assert x is None and xlabel == "network.load_scale"
     fig = fig_sweep_line(sweep_table(kpis, points=pts), kpis, "total_cost", pts, x, xlabel)
     assert assert_ticks_apart(fig) >= 12
+
+
+def test_a_behaviour_sweep_reports_each_agents_true_cost_change(tmp_path: Path) -> None:
+    """Points that vary a behaviour (``behaviours.C1=...``) move money between agents: the effects table adds each
+    agent's final cost, paired by day (here C1's lie takes 30 USD/day from C2 while the system cost stays)."""
+    points = {"behaviours.C1=truthful": 0.0, "behaviours.C1=misreport:-0.1": 30.0}
+    frames = []
+    for p, lie in points.items():
+        f = lean(p, 0.0)
+        f["final_cost_C1"] = 500.0 + 10.0 * f["day"] - lie
+        f["final_cost_C2"] = 300.0 + 5.0 * f["day"] + lie
+        frames.append(f)
+    kpis = pd.concat(frames, ignore_index=True)
+    manifest = {"runs": [{"point": p, "overrides": [["behaviours.C1", p.split("=", 1)[1]]]} for p in points]}
+    report = write_sweep(write_kpis(tmp_path, kpis, manifest))["report"].read_text(encoding="utf-8")
+    rows = [ln for ln in report.splitlines() if ln.startswith("| cooperative | final cost of")]
+    assert len(rows) == 2
+    assert "C1" in rows[0] and "-30.00" in rows[0] and "lower (conclusive)" in rows[0]
+    assert "C2" in rows[1] and "+30.00" in rows[1] and "higher (conclusive)" in rows[1]
+    assert "| cooperative | total cost (USD/day) | behaviours.C1=misreport:-0.1 − behaviours.C1=truthful | 3 | +0.00" \
+        in report
