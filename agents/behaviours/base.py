@@ -43,6 +43,11 @@ class BehaviourError(ValueError):
     """A behaviour named or parameterised wrongly (unknown id, parameter out of range, wrong agent kind)."""
 
 
+class BehaviourSetupError(ValueError):
+    """A behaviour a run cannot honour: nothing to act on in this mode or replay, or not implemented for the agent's
+    type on this system.  Refused before the run starts, never accepted and ignored."""
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One declared parameter of a behaviour: its name, unit, allowed range and default.

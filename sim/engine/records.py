@@ -88,6 +88,26 @@ def agent_records(run: str, mode: str, day: int, rows: list[tuple[str, str, str,
 
 
 
+def behaviour_records(agent: str, *, share: float, storage_kw: float, storage_kwh: float, exchange_kw: float,
+                      parameters: Mapping[str, float], currency: str, joined: bool | None = None,
+                      reported: float | None = None) -> list[tuple[str, str, float, str]]:
+    """A bargaining agent's behaviour records of a day ``(agent_id, variable, value, unit)`` (SPEC §8; the table in
+    the module docstring): ``offered_share``, its storage power, usable storage energy and exchange capacity as
+    available and as offered (``share`` times them), ``joined`` and ``reported_standalone_cost`` when it bargained
+    (``joined`` not ``None``), and the behaviour's parameters of the day as ``param_<name>``."""
+    rows: list[tuple[str, str, float, str]] = [(agent, "offered_share", float(share), "1")]
+    for what, value, unit in (("storage", storage_kw, "kW"), ("storage", storage_kwh, "kWh"),
+                              ("exchange", exchange_kw, "kW")):
+        suffix = "kwh" if unit == "kWh" else "kw"
+        rows.append((agent, f"available_{what}_{suffix}", float(value), unit))
+        rows.append((agent, f"offered_{what}_{suffix}", float(share) * float(value), unit))
+    if joined is not None:
+        rows.append((agent, "joined", float(joined), "1"))
+        rows.append((agent, "reported_standalone_cost", math.nan if reported is None else float(reported), currency))
+    rows += [(agent, f"param_{k}", float(v), "1") for k, v in parameters.items()]
+    return rows
+
+
 def audit_records(players: Sequence[str], standalone: Mapping[str, float], final: Mapping[str, float],
                   values: Mapping[frozenset[str], float], currency: str, core_tol: float
                   ) -> list[tuple[str, str, float, str]]:

@@ -35,15 +35,18 @@ from agents.behaviours import (
     EV,
     TRANSFORMER_AREA,
     Behaviour,
+    BehaviourSetupError,
     BehaviourSpec,
     DayFeedback,
-    agent_rng,
     assign,
+    choose,
     make,
 )
+from agents.behaviours import memories as group_memories
+from agents.behaviours import restore as group_restore
 from scenarios.ieee33_loader import BEHAVIOUR_TYPES, behaviour_agents
 from scenarios.schema import IEEE33Scenario
-from sim.engine.records import audit_records
+from sim.engine.records import audit_records, behaviour_records
 from sim.systems.ieee33.schemes import DistributionModel, SchemeResult
 
 #: The behaviours this system implements per agent kind (the others are refused, naming what is possible).
@@ -57,10 +60,6 @@ IMPLEMENTED: dict[str, frozenset[str]] = {
 CORE_TOL = 1e-6
 #: Cluster behaviours that act on the bargaining (cooperative mode only).
 BARGAINING = frozenset({"misreport", "withhold", "leave", "learn"})
-
-
-class BehaviourSetupError(ValueError):
-    """A behaviour the run cannot honour (not implemented for the agent's type, or nothing to act on)."""
 
 
 def check(sc: IEEE33Scenario, mode: str, replay: str) -> dict[str, BehaviourSpec]:
@@ -111,18 +110,10 @@ def attach(dm: DistributionModel, specs: Mapping[str, BehaviourSpec]) -> dict[st
 
 
 def begin_day(dm: DistributionModel, day: int, seed: int) -> None:
-    """Before day ``day`` (1-based): every cluster's behaviour chooses from its own stream; the day's coalition
-    (those that join) and offered shares are set on the coordinator (and its coalition model, when built)."""
-    members = set()
-    shares: dict[str, float] = {}
-    for c, agent in dm.clusters.items():
-        b = agent.behaviour
-        b.begin_day(day, agent_rng(seed, c, day))
-        if b.joins(day):
-            members.add(c)
-        shares[c] = float(b.offered_share())
-    dm.members = frozenset(members)
-    dm.shares = shares
+    """Before day ``day`` (1-based): every cluster's behaviour chooses from its own stream
+    (:func:`agents.behaviours.choose`); the day's coalition (those that join) and offered shares are set on the
+    coordinator (and its coalition model, when built)."""
+    dm.members, dm.shares = choose({c: a.behaviour for c, a in dm.clusters.items()}, day, seed)
 
 
 def end_day(dm: DistributionModel, res: SchemeResult, day: int) -> None:
@@ -150,20 +141,18 @@ def true_outcomes(res: SchemeResult) -> dict[str, tuple[bool, float, float, floa
                 surplus if c in members else 0.0) for c in res.clusters}
 
 
+def _behaviours(dm: DistributionModel) -> dict[str, Behaviour]:
+    return {a.name: a.behaviour for a in list(dm.clusters.values()) + list(dm.tas.values())}
+
+
 def memories(dm: DistributionModel) -> dict[str, dict[str, Any]]:
-    """The non-empty behaviour memories (agent name -> JSON), saved with the day's state."""
-    agents = list(dm.clusters.values()) + list(dm.tas.values())
-    return {a.name: m for a in agents if (m := a.behaviour.memory())}
+    """The non-empty behaviour memories of the clusters and TAs (agent name -> JSON), saved with the day's state."""
+    return group_memories(_behaviours(dm))
 
 
 def restore(dm: DistributionModel, saved: Mapping[str, Any]) -> None:
     """Put :func:`memories`' JSON back into the agents' behaviours (``--resume``)."""
-    agents = {a.name: a for a in list(dm.clusters.values()) + list(dm.tas.values())}
-    unknown = sorted(set(saved) - set(agents))
-    if unknown:
-        raise ValueError(f"ieee33 state: behaviour memories of unknown agents {unknown}")
-    for name, agent in agents.items():
-        agent.behaviour.restore(saved.get(name, {}))
+    group_restore(_behaviours(dm), saved, "ieee33 state")
 
 
 def cluster_behaviour_rows(dm: DistributionModel, res: SchemeResult) -> list[tuple[str, str, float, str]]:
@@ -176,22 +165,11 @@ def cluster_behaviour_rows(dm: DistributionModel, res: SchemeResult) -> list[tup
     for c, agent in dm.clusters.items():
         p = agent.params
         e = p.ess
-        o = float(dm.shares.get(c, 1.0)) if res.members is not None else 1.0
-        usable = (e.soc_max_frac - e.soc_min_frac) * e.capacity_kwh
-        rows += [
-            (c, "offered_share", o, "1"),
-            (c, "available_storage_kw", float(e.p_charge_max_kw), "kW"),
-            (c, "offered_storage_kw", o * float(e.p_charge_max_kw), "kW"),
-            (c, "available_storage_kwh", float(usable), "kWh"),
-            (c, "offered_storage_kwh", o * float(usable), "kWh"),
-            (c, "available_exchange_kw", float(p.p_exchange_max_kw), "kW"),
-            (c, "offered_exchange_kw", o * float(p.p_exchange_max_kw), "kW"),
-        ]
-        if c in out:
-            joined = out[c][0]
-            reported = (res.reported_standalone or {}).get(c, math.nan)
-            rows += [(c, "joined", float(joined), "1"), (c, "reported_standalone_cost", float(reported), "USD")]
-        rows += [(c, f"param_{k}", float(v), "1") for k, v in agent.behaviour.parameters_of_day().items()]
+        rows += behaviour_records(
+            c, share=float(dm.shares.get(c, 1.0)) if res.members is not None else 1.0,
+            storage_kw=e.p_charge_max_kw, storage_kwh=(e.soc_max_frac - e.soc_min_frac) * e.capacity_kwh,
+            exchange_kw=p.p_exchange_max_kw, parameters=agent.behaviour.parameters_of_day(), currency="USD",
+            joined=out[c][0] if c in out else None, reported=(res.reported_standalone or {}).get(c))
     return rows
 
 

@@ -512,7 +512,7 @@ class DistributionModel:
         self.ev_params = [make_feasible(p, hz) for bus in sorted(day.fleets) for p in day.fleets[bus]]
         #: the day's plans of the rule-based vehicles (SPEC §8 ``rule``), by fleet index
         self.ev_rule_schedules = {j: rule_charging(p, hz) for j, (p, a) in enumerate(zip(
-            self.ev_params, getattr(self, "ev_agents", ()), strict=False)) if a.behaviour.rule_based}
+            self.ev_params, self.ev_agents, strict=True)) if a.behaviour.rule_based}
         self.cluster_data_renewables = {
             c.name: ({b: day.realized_kw[f"pv{b}"] for b in c.pv_sites},
                      {b: day.realized_kw[f"wt{b}"] for b in c.wind_sites})

@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 import pyomo.core as pyo
 
-from agents.behaviours import LOWCARBON_CAMPUS, Behaviour, assign, make
+from agents.behaviours import LOWCARBON_CAMPUS, Behaviour, BehaviourSetupError, assign, make
 from agents.decision.robust import RobustResult, UnionSet
 from agents.decision.wind_sets import calibrate_gamma, data_driven_set, fit_dpgmm
 from agents.lowcarbon_campus import (
@@ -184,12 +184,12 @@ def campus_behaviour(sc: LowCarbonScenario, mode: str, full_information: bool) -
     spec = assign(sc.behaviours, {"campus": LOWCARBON_CAMPUS}, {"LowCarbonCampusAgent": LOWCARBON_CAMPUS},
                   where="[behaviours]")["campus"]
     if spec.id not in ("truthful", "forecast"):
-        raise ValueError(f"[behaviours] campus: the lowcarbon_ies system has one campus and no bargaining; of SPEC "
-                         f"§8's behaviours only forecast acts on it, not {spec.id}")
+        raise BehaviourSetupError(f"[behaviours] campus: the lowcarbon_ies system has one campus and no bargaining; "
+                                  f"of SPEC §8's behaviours only forecast acts on it, not {spec.id}")
     if spec.id == "forecast" and (full_information or sc.simulation.method != "deterministic"):
         what = f"mode {mode} plans on the realised day" if full_information else \
             f"simulation.method = {sc.simulation.method!r} plans on the wind set, not on a forecast"
-        raise ValueError(f"[behaviours] campus: forecast replaces the wind forecast a plan is made on; {what}")
+        raise BehaviourSetupError(f"[behaviours] campus: forecast replaces the wind forecast a plan is made on; {what}")
     return make(spec, "[behaviours] campus")
 
 

@@ -14,7 +14,7 @@ when the run starts (:func:`attach`), never accepted and ignored.
 
 from __future__ import annotations
 
-from agents.behaviours import RURAL_CAMPUS, Behaviour, assign, make
+from agents.behaviours import RURAL_CAMPUS, Behaviour, BehaviourSetupError, assign, make
 from agents.rural_campus import RuralCampusAgent
 from scenarios.loader import RURAL_BEHAVIOUR_TYPES
 from scenarios.schema import RuralIESScenario
@@ -22,10 +22,6 @@ from sim.engine.system import Mode
 
 #: risk parameter -> the DA method that has it (the keyword of :meth:`agents.rural_campus.RuralDay.solve`).
 RISK_PARAMETERS: dict[str, tuple[str, str]] = {"lam": ("cdro", "lam"), "beta": ("cvar", "beta")}
-
-
-class BehaviourSetupError(ValueError):
-    """A behaviour the rural run cannot honour (nothing to act on)."""
 
 
 def check(sc: RuralIESScenario, mode: Mode, name: str | None = None) -> Behaviour:

@@ -48,11 +48,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.behaviours import CAMPUS, Behaviour, BehaviourSpec, DayFeedback, agent_rng, assign, make
+from agents.behaviours import CAMPUS, Behaviour, BehaviourSetupError, BehaviourSpec, DayFeedback, assign, choose, make
+from agents.behaviours import memories as group_memories
+from agents.behaviours import restore as group_restore
 from agents.campus import CampusAgent
 from scenarios.loader import THREE_CAMPUS_BEHAVIOUR_TYPES
 from scenarios.schema import ThreeCampusScenario
-from sim.engine.records import audit_records
+from sim.engine.records import audit_records, behaviour_records
 from sim.systems.three_campus.modes import CampusMode
 
 #: The behaviours this system implements for a park (``risk`` and ``rule`` are refused, with the reason).
@@ -65,10 +67,6 @@ CORE_TOL = 1e-4
 RISK_REFUSED = ("the three_campus plan has one system-wide risk term, the CVaR (C-14) of the parks' summed "
                 "scenario cost (or one CDRO lambda over it), so a park has no beta, CVaR weight or lambda of its own; "
                 "set uncertainty.beta or uncertainty.lam for all parks instead")
-
-
-class BehaviourSetupError(ValueError):
-    """A behaviour the run cannot honour (not implemented for a park, or nothing to act on in this run)."""
 
 
 @dataclass
@@ -140,16 +138,10 @@ def attach(agents: Mapping[str, CampusAgent], sc: ThreeCampusScenario, mode: Cam
 
 
 def begin_day(behaviours: Mapping[str, Behaviour], day: int, seed: int) -> Conduct:
-    """Before day ``day`` (1-based): every park's behaviour chooses from its own stream; returns the day's
-    coalition (the parks that join) and offered shares."""
-    members = set()
-    shares: dict[str, float] = {}
-    for name, b in behaviours.items():
-        b.begin_day(day, agent_rng(seed, name, day))
-        if b.joins(day):
-            members.add(name)
-        shares[name] = float(b.offered_share())
-    return Conduct(behaviours, frozenset(members), shares)
+    """Before day ``day`` (1-based): every park's behaviour chooses from its own stream
+    (:func:`agents.behaviours.choose`); returns the day's coalition (the parks that join) and offered shares."""
+    members, shares = choose(behaviours, day, seed)
+    return Conduct(behaviours, members, shares)
 
 
 def end_day(conduct: Conduct) -> None:
@@ -160,17 +152,12 @@ def end_day(conduct: Conduct) -> None:
 
 def memories(agents: Sequence[CampusAgent]) -> dict[str, dict[str, Any]]:
     """The non-empty behaviour memories (park -> JSON), saved with the day's state."""
-    return {a.name: m for a in agents if (m := a.behaviour.memory())}
+    return group_memories({a.name: a.behaviour for a in agents})
 
 
 def restore(agents: Sequence[CampusAgent], saved: Mapping[str, Any]) -> None:
     """Put :func:`memories`' JSON back into the parks' behaviours (``--resume``)."""
-    by_name = {a.name: a for a in agents}
-    unknown = sorted(set(saved) - set(by_name))
-    if unknown:
-        raise ValueError(f"three_campus state: behaviour memories of unknown parks {unknown}")
-    for name, agent in by_name.items():
-        agent.behaviour.restore(saved.get(name, {}))
+    group_restore({a.name: a.behaviour for a in agents}, saved, "three_campus state")
 
 
 def believed_forecast(behaviour: Behaviour, common_h: np.ndarray, realised_h: np.ndarray, capacity_kw: float,
@@ -194,26 +181,16 @@ def park_behaviour_rows(sc: ThreeCampusScenario, conduct: Conduct, reported: Map
     storage's power limit and usable energy and its P2P lines' capacity (the sum over its lines of the larger
     direction) as available and as offered to the coalition's plan, and the behaviour's parameters of the day
     (``param_<name>``)."""
-    cur = sc.currency
     rows: list[tuple[str, str, float, str]] = []
     for p in sc.parks:
         n = p.name
         e = p.ess
-        o = float(conduct.shares.get(n, 1.0)) if n in conduct.members else 1.0
-        usable = (e.soc_max_frac - e.soc_min_frac) * e.capacity_kwh
         lines = math.fsum(max(ln.cap_forward_kw, ln.cap_reverse_kw) for ln in sc.lines if n in (ln.a, ln.b))
-        rows += [
-            (n, "joined", float(n in conduct.members), "1"),
-            (n, "reported_standalone_cost", float(reported.get(n, math.nan)), cur),
-            (n, "offered_share", o, "1"),
-            (n, "available_storage_kw", float(e.p_charge_max_kw), "kW"),
-            (n, "offered_storage_kw", o * float(e.p_charge_max_kw), "kW"),
-            (n, "available_storage_kwh", float(usable), "kWh"),
-            (n, "offered_storage_kwh", o * float(usable), "kWh"),
-            (n, "available_exchange_kw", float(lines), "kW"),
-            (n, "offered_exchange_kw", o * float(lines), "kW"),
-        ]
-        rows += [(n, f"param_{k}", float(v), "1") for k, v in conduct.behaviours[n].parameters_of_day().items()]
+        rows += behaviour_records(
+            n, share=float(conduct.shares.get(n, 1.0)) if n in conduct.members else 1.0,
+            storage_kw=e.p_charge_max_kw, storage_kwh=(e.soc_max_frac - e.soc_min_frac) * e.capacity_kwh,
+            exchange_kw=lines, parameters=conduct.behaviours[n].parameters_of_day(), currency=sc.currency,
+            joined=n in conduct.members, reported=reported.get(n))
     return rows
 
 

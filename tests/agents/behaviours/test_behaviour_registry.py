@@ -181,3 +181,22 @@ def test_sweep_and_simulate_read_behaviour_values_with_their_own_commas() -> Non
     assert run_sim._fixed_edits(["behaviours.C1=leave:w=1,g=400"]) == (("behaviours.C1", "leave:w=1,g=400"),)
     with pytest.raises(ValueError, match="expected PATH=VALUE"):
         run_sim._fixed_edits(["behaviours.C1"])
+
+
+def test_a_groups_choices_and_memories() -> None:
+    """:func:`agents.behaviours.choose` asks each behaviour from its own stream (a leaver in cool-off stays out, a
+    withholder offers 1 - f); memories round-trip and a memory of an unknown agent is refused."""
+    from agents.behaviours import choose, memories, restore
+
+    leaver = make("leave:w=1,g=10,c=2")
+    leaver.end_day(_day(1, 0.0))
+    group = {"C1": make(), "C2": make("withhold:0.25"), "C3": leaver}
+    members, shares = choose(group, 2, seed=0)
+    assert members == {"C1", "C2"} and shares == {"C1": 1.0, "C2": 0.75, "C3": 1.0}
+    saved = memories(group)
+    assert set(saved) == {"C3"}
+    fresh = {"C1": make(), "C2": make("withhold:0.25"), "C3": make("leave:w=1,g=10,c=2")}
+    restore(fresh, saved, "test state")
+    assert memories(fresh) == saved and not choose(fresh, 3, seed=0)[0] >= {"C3"}  # still cooling off on day 3
+    with pytest.raises(ValueError, match=r"test state: behaviour memories of unknown agents \['C9'\]"):
+        restore(fresh, {"C9": {}}, "test state")
