@@ -134,9 +134,6 @@ class ClusterParams:
                 if not (math.isfinite(float(cap)) and float(cap) > 0):
                     raise ValueError(f"{who}.{name}[{bus}] must be a capacity > 0 kW, got {cap}")
             object.__setattr__(self, name, dict(sorted(sites.items())))
-        if set(self.pv_sites) & set(self.wind_sites):
-            raise ValueError(f"{who}: buses {sorted(set(self.pv_sites) & set(self.wind_sites))} appear in both "
-                             "pv_sites and wind_sites; one plant of each kind per bus is not supported")
         _check_battery(who, self.ess)
         if self.ess.cost_per_kwh not in (0.0, self.lambda_om):
             raise ValueError(f"{who}.ess.cost_per_kwh ({self.ess.cost_per_kwh}) must be 0 or equal lambda_om "

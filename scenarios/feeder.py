@@ -71,12 +71,18 @@ FEEDER_TABLES = {"branches": "{name}_branches.csv", "buses": "{name}_buses.csv",
 
 @dataclass(frozen=True)
 class Branch:
-    """A radial branch ``from_bus -> to_bus`` (paper numbering) with series impedance in Ω."""
+    """A radial branch ``from_bus -> to_bus`` (paper numbering) with series impedance in Ω.
+
+    A transformer between voltage levels is a branch too: its impedance is referred to the feeder's
+    ``v_base_kv`` (so ``r_ohm / z_base_ohm`` is its per-unit value on the common base) and ``ratio`` is its
+    off-nominal turns ratio ``n`` seen from ``from_bus``: an ideal transformer ``v_to = v_from / n`` ahead of the
+    impedance (1 for a line and for a transformer at its rated ratio)."""
 
     from_bus: int
     to_bus: int
     r_ohm: float
     x_ohm: float
+    ratio: float = 1.0
 
     @property
     def key(self) -> tuple[int, int]:
@@ -85,13 +91,20 @@ class Branch:
 
 @dataclass(frozen=True, eq=False)
 class Feeder:
-    """A radial distribution feeder (SPEC §5.1).
+    """A radial distribution feeder (SPEC §5.1, §9).
 
     ``buses`` are the bus numbers (the paper's 1-based numbering for IEEE-33); arrays indexed by bus
     (``p_load_kw``, ``q_load_kvar`` and every per-bus array this module returns) follow the order of
     ``buses``.  ``branches`` are oriented away from ``root`` (the substation).  ``parent``,
     ``children`` and ``order`` (root first, every bus after its parent) are derived and validated
     on construction: the branches must form a tree spanning all buses.
+
+    ``shunt_g_pu`` / ``shunt_b_pu`` are per-bus shunt admittances on the common base (S_base, V_base), at
+    1 p.u. voltage they draw ``g`` active and inject ``b`` reactive power: half of each adjacent line's charging
+    susceptance (positive ``b``) and a transformer's magnetising branch (``g`` its iron losses, negative ``b``).
+    Zero for IEEE-33.  ``bus_names`` are the network's own names of the buses (empty: the numbers);
+    ``branch_rating_mva`` the network's thermal ratings per branch (``None``: the scenario sets the limits, as for
+    IEEE-33).
     """
 
     name: str
@@ -104,6 +117,10 @@ class Feeder:
     root: int = 1
     tie_lines: tuple[Branch, ...] = ()
     source: str = ""
+    shunt_g_pu: np.ndarray | None = None
+    shunt_b_pu: np.ndarray | None = None
+    bus_names: tuple[str, ...] = ()
+    branch_rating_mva: np.ndarray | None = None
     parent: Mapping[int, int] = field(init=False, repr=False)
     children: Mapping[int, tuple[int, ...]] = field(init=False, repr=False)
     order: tuple[int, ...] = field(init=False, repr=False)
@@ -134,6 +151,9 @@ class Feeder:
                 )
             if br.r_ohm < 0 or br.x_ohm < 0 or not (math.isfinite(br.r_ohm) and math.isfinite(br.x_ohm)):
                 raise ValueError(f"Feeder {self.name}: branch {br.from_bus}->{br.to_bus} has r/x not finite >= 0")
+            if not (math.isfinite(br.ratio) and 0.5 <= br.ratio <= 2.0):
+                raise ValueError(f"Feeder {self.name}: branch {br.from_bus}->{br.to_bus} has ratio {br.ratio}, "
+                                 "outside [0.5, 2]")
             parent[br.to_bus] = br.from_bus
             children[br.from_bus].append(br.to_bus)
         order = [self.root]
@@ -150,6 +170,21 @@ class Feeder:
                 raise ValueError(f"Feeder {self.name}: {what} must be {n} finite values, got shape {arr.shape}")
             arr.setflags(write=False)
             object.__setattr__(self, what, arr)
+        for what in ("shunt_g_pu", "shunt_b_pu"):
+            raw = getattr(self, what)
+            arr = np.zeros(n) if raw is None else np.array(raw, dtype=float)
+            if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+                raise ValueError(f"Feeder {self.name}: {what} must be {n} finite values, got shape {arr.shape}")
+            arr.setflags(write=False)
+            object.__setattr__(self, what, arr)
+        if self.branch_rating_mva is not None:
+            rating = np.array(self.branch_rating_mva, dtype=float)
+            if rating.shape != (n - 1,) or np.any(~(rating > 0)):
+                raise ValueError(f"Feeder {self.name}: branch_rating_mva must be {n - 1} values > 0")
+            rating.setflags(write=False)
+            object.__setattr__(self, "branch_rating_mva", rating)
+        if self.bus_names and len(self.bus_names) != n:
+            raise ValueError(f"Feeder {self.name}: bus_names must name all {n} buses, got {len(self.bus_names)}")
         object.__setattr__(self, "parent", MappingProxyType(parent))
         object.__setattr__(self, "children", MappingProxyType({b: tuple(c) for b, c in children.items()}))
         object.__setattr__(self, "order", tuple(order))
@@ -206,6 +241,19 @@ class Feeder:
     def r_x_ohm(self) -> tuple[np.ndarray, np.ndarray]:
         """Branch resistances and reactances [Ω] in branch order."""
         return (np.array([br.r_ohm for br in self.branches]), np.array([br.x_ohm for br in self.branches]))
+
+    def ratios(self) -> np.ndarray:
+        """Branch turns ratios ``n`` in branch order (1 for lines)."""
+        return np.array([br.ratio for br in self.branches])
+
+    @property
+    def has_shunts(self) -> bool:
+        """Whether any bus has a shunt admittance (line charging, transformer magnetising)."""
+        return bool(np.any(self.shunt_g_pu) or np.any(self.shunt_b_pu))
+
+    def bus_name(self, bus: int) -> str:
+        """The network's name of ``bus`` (its number when the feeder has no names)."""
+        return self.bus_names[self.bus_position[bus]] if self.bus_names else str(bus)
 
 
 def _pandapower() -> Any:

@@ -34,15 +34,26 @@ from agents.devices.storage import BatteryParams
 from agents.ev import EVParams, FleetSpec, sample_fleet
 from agents.transformer_area import TransformerAreaParams
 from scenarios.behaviours import read_behaviours
+from scenarios.derived_feeder import feeder_clusters, generator_sites, station_buses, summed_columns
 from scenarios.edits import Edit, load_edited
 from scenarios.feeder import Feeder, load_ieee33
 from scenarios.loader import _read_profiles, _Reader, read_toml, scenario_path
+from scenarios.network_source import (
+    DEFAULT_GENERATOR_CLASSES,
+    PANDAPOWER_PREFIX,
+    SIMBENCH_PREFIX,
+    NetworkData,
+    load_network,
+    safe_name,
+)
 from scenarios.schema import (
+    DAY_SELECTIONS,
     VOLTAGE_LIMIT_MODES,
     BisectionSpec,
     DayAheadTariffSpec,
     DRAggregate,
     EVStation,
+    FeederYear,
     IEEE33Scenario,
     MarketSpec,
     NetworkSpec,
@@ -58,14 +69,14 @@ PERIOD_TYPES: tuple[str, ...] = ("valley", "flat", "peak")
 INTRADAY_STEPS_MIN: tuple[int, ...] = (5, 10, 15, 20, 30, 60)
 FEEDERS = {"ieee33": load_ieee33}
 
-_TOP_KEYS = ("kind", "name", "description", "seed", "currency", "intraday_step_min", "network", "profiles",
+_TOP_KEYS = ("kind", "name", "description", "seed", "currency", "intraday_step_min", "network", "profiles", "forecast",
              "tariff", "demand_response", "storage", "intraday", "clusters", "renewables", "ev", "market",
              "behaviours")
 #: Agent types a ``[behaviours]`` key may name (the records' ``agent_type``) and the kind of their agents.
 BEHAVIOUR_TYPES = {"ClusterAgent": CLUSTER, "TransformerArea": TRANSFORMER_AREA, "EVAgent": EV}
-_NETWORK_KEYS = ("feeder", "v_min_pu", "v_max_pu", "v0_pu", "oltc_ldc_pu_per_mw", "voltage_limits",
+_NETWORK_KEYS = ("source", "feeder", "v_min_pu", "v_max_pu", "v0_pu", "oltc_ldc_pu_per_mw", "voltage_limits",
                  "voltage_penalty_per_pu_h", "load_scale", "s_max_trunk_mva", "s_max_other_mva", "reverse_flow",
-                 "feed_in_price")
+                 "feed_in_price", "generator_classes")
 _TARIFF_KEYS = ("reference_price", "price_min_factor", "price_max_factor", "revenue_neutral", "lambda_pv",
                 "lambda_wt", "lambda_om", "lambda_tran", "lambda_cut", "lambda_tp", "c_ev")
 _STORAGE_KEYS = ("capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "soc_min_frac", "soc_max_frac",
@@ -207,7 +218,6 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
     base = file.parent
     r = _Reader(file, raw)
     r.text("kind", choices=("ieee33",))
-    _only(r, _TOP_KEYS)
     name = r.text("name")
     seed = int(r.num("seed", lo=0, integer=True))
     currency = r.text("currency", default="USD", choices=("USD",))
@@ -217,34 +227,78 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
                                          f"{', '.join(map(str, INTRADAY_STEPS_MIN))}")
     intraday = Horizon(24 * 60 // step_min, step_min / 60.0)
 
-    network, feeder = _network(_sub(r, "network", _NETWORK_KEYS))
+    net_raw = r.table.get("network")
+    net_keys = [k for k in _NETWORK_KEYS if not (isinstance(net_raw, dict) and (
+        (k == "feeder" and "source" in net_raw) or (k == "source" and "feeder" in net_raw)
+        or (k == "generator_classes" and str(net_raw.get("source", net_raw.get("feeder", "ieee33"))) in FEEDERS)))]
+    network, feeder, nd = _network(_sub(r, "network", net_keys), base)
+    has_year = nd is not None and nd.year is not None
+    if nd is not None and "renewables" in r.table:
+        raise r.err("renewables", f"is derived from the network's static generators ({len(nd.generators)} in "
+                                  f"{nd.source}); remove the [[renewables]] tables")
+    if not has_year and "forecast" in r.table:
+        raise r.err("forecast", "(error_scale) applies to a network with a year of profiles (SimBench) only; the "
+                                "weather model's forecast is its most probable scenario")
+    _only(r, [k for k in _TOP_KEYS
+              if not ((k == "renewables" and nd is not None) or (k == "forecast" and not has_year))])
+    if has_year and step_min != 15:
+        raise r.err("intraday_step_min", f"= {step_min}: the network's profiles are 15-minute values; use 15")
 
-    # ---- profiles: TOU partition and upstream prices, load shape (renewable shapes after the sites)
-    pr = _sub(r, "profiles", ("load_shape", "forecast", "tou"))
+    # ---- profiles: TOU partition and upstream prices, load shape (renewable shapes after the sites); a network
+    # with a year of profiles takes its loads and generation from them (the shapes are not read)
+    pr_raw = r.table.get("profiles")
+    if has_year and isinstance(pr_raw, dict):
+        for key in ("load_shape", "forecast"):
+            if key in pr_raw:
+                raise _fail(file, f"profiles.{key}", f"is not used: {nd.source if nd else ''} brings its own year of "
+                                                      "profiles (remove the field)")
+    if not has_year and isinstance(pr_raw, dict) and "days" in pr_raw:
+        raise _fail(file, "profiles.days", "applies to a network with a year of profiles (SimBench) only")
+    pr = _sub(r, "profiles", ("tou", "days") if has_year else ("load_shape", "forecast", "tou"))
     tou_file = base / pr.text("tou")
     tou = _profiles(tou_file, ["upstream_price"], file, "profiles.tou", unit="USD/kWh")
     partition, upstream = _tou(tou_file, tou)
-    shape_file = base / pr.text("load_shape")
-    load_shape = _profiles(shape_file, ["load"], file, "profiles.load_shape", hi=1.0)["load"].to_numpy(dtype=float)
-    if load_shape.max() <= 0:
-        raise ScenarioError(f"{shape_file}: column 'load' is all zero")
+    if has_year:
+        assert nd is not None and nd.year is not None
+        total = nd.year.load_p_kw.sum(axis=1).reshape(-1, 24, nd.year.load_p_kw.shape[0] // nd.year.n_days // 24)
+        mean_day = total.mean(axis=(0, 2))
+        load_shape = mean_day / mean_day.max()
+        days = cast(Any, pr.text("days", default="random", choices=DAY_SELECTIONS))
+    else:
+        days = "random"
+        shape_file = base / pr.text("load_shape")
+        load_shape = _profiles(shape_file, ["load"], file, "profiles.load_shape",
+                               hi=1.0)["load"].to_numpy(dtype=float)
+        if load_shape.max() <= 0:
+            raise ScenarioError(f"{shape_file}: column 'load' is all zero")
+    fc_r = _sub(r, "forecast", ("error_scale",), required=False)
+    error_scale = fc_r.num("error_scale", default=1.0, lo=0, hi=10)
 
     tariff = _tariff(_sub(r, "tariff", _TARIFF_KEYS), partition, upstream)
 
     # ---- demand response (elasticities, split, aggregates)
-    dr = _sub(r, "demand_response", ("self_elasticity", "cut_elasticity", "intraday_elasticity_scale", "split",
-                                     "aggregates"))
+    dr_raw = r.table.get("demand_response")
+    if nd is not None and isinstance(dr_raw, dict) and "aggregates" in dr_raw:
+        raise _fail(file, "demand_response.aggregates", "are for IEEE-33: on a real network every load bus's "
+                                                        "transformer area responds with demand_response.split")
+    dr = _sub(r, "demand_response", ("self_elasticity", "cut_elasticity", "intraday_elasticity_scale", "split")
+              + (() if nd is not None else ("aggregates",)))
     e_self = _elasticities(dr, "self_elasticity", partition)
     e_cut = _elasticities(dr, "cut_elasticity", partition)
     intraday_scale = dr.num("intraday_elasticity_scale", lo=0, hi=1)
     split = _split(_sub(dr, "split", ("fixed", "shiftable", "curtailable")))
 
-    # ---- clusters: partition of the feeder's buses
-    cl_tables = _tables(r, "clusters")
+    # ---- clusters: partition of the feeder's buses (listed, or one per feeder of a real network)
+    cl_tables, derived = _cluster_tables(r, nd)
     cl_buses: list[tuple[int, ...]] = []
     cl_names: list[str] = []
     owner: dict[int, str] = {}
     leads: dict[str, int] = {}
+    for dc in derived:
+        cl_names.append(dc.name)
+        cl_buses.append(dc.buses)
+        leads[dc.name] = dc.leading_bus
+        owner.update({b: dc.name for b in dc.buses})
     for c in cl_tables:
         _only(c, ("name", "buses", "leading_bus", "ess"))
         cname = c.text("name")
@@ -277,7 +331,10 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
     # ---- renewable sites (forecast = capacity x normalised shape)
     site_rows: list[tuple[RenewableKind, int, float, str]] = []
     seen: dict[int, str] = {}
-    for s in _tables(r, "renewables"):
+    sites = generator_sites(nd) if nd is not None else []
+    for ds in sites:
+        site_rows.append((cast(RenewableKind, ds.kind), ds.bus, ds.capacity_kw, ds.kind))
+    for s in _tables(r, "renewables", required=nd is None):
         _only(s, ("kind", "bus", "capacity_kw", "profile"))
         kind = cast(RenewableKind, s.text("kind", choices=("pv", "wind")))
         bus = inside(s, "bus")
@@ -286,10 +343,18 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
         seen[bus] = kind
         cap = s.num("capacity_kw", lo=0, unit="kW")
         site_rows.append((kind, bus, cap, s.text("profile", default=kind)))
-    fc_file = base / pr.text("forecast")
-    fc = _profiles(fc_file, sorted({row[3] for row in site_rows}), file, "profiles.forecast", hi=1.0)
-    renewables = tuple(RenewableSite(kind, bus, cap, prof, cap * fc[prof].to_numpy(dtype=float))
-                       for kind, bus, cap, prof in site_rows)
+    if has_year:
+        assert nd is not None and nd.year is not None
+        site_kw = (summed_columns(nd.year.gen_kw, [d.weather_columns for d in sites])
+                   + summed_columns(nd.year.gen_kw, [d.fixed_columns for d in sites]))
+        mean_days = site_kw.reshape(nd.year.n_days, 24, -1, site_kw.shape[1]).mean(axis=(0, 2))
+        renewables = tuple(RenewableSite(kind, bus, cap, prof, np.clip(mean_days[:, k], 0, cap))
+                           for k, (kind, bus, cap, prof) in enumerate(site_rows))
+    else:
+        fc_file = base / pr.text("forecast")
+        fc = _profiles(fc_file, sorted({row[3] for row in site_rows}), file, "profiles.forecast", hi=1.0)
+        renewables = tuple(RenewableSite(kind, bus, cap, prof, cap * fc[prof].to_numpy(dtype=float))
+                           for kind, bus, cap, prof in site_rows)
 
     # ---- DR aggregates
     aggregates: list[DRAggregate] = []
@@ -302,10 +367,18 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
         aggregates.append(DRAggregate(bus, peak, split, peak * load_shape))
 
     # ---- EV stations and fleet
-    ev = _sub(r, "ev", ("evs_per_station", "stations", "fleet"))
+    ev_raw = r.table.get("ev")
+    if nd is None and isinstance(ev_raw, dict) and "station_every" in ev_raw:
+        raise _fail(file, "ev.station_every", "places stations on a real network's load buses; IEEE-33 lists them "
+                                              "in [[ev.stations]]")
+    ev = _sub(r, "ev", ("evs_per_station", "stations", "fleet") + (("station_every",) if nd is not None else ()))
     n_default = int(ev.num("evs_per_station", lo=0, integer=True, unit="vehicles"))
     stations: list[EVStation] = []
-    for st in _tables(ev, "stations"):
+    if "station_every" in ev.table:
+        assert nd is not None
+        every = int(ev.num("station_every", lo=1, integer=True, unit="load buses"))
+        stations += [EVStation(b, n_default) for b in station_buses([ld.bus for ld in nd.loads], every)]
+    for st in _tables(ev, "stations", required="station_every" not in ev.table):
         _only(st, ("bus", "evs"))
         bus = inside(st, "bus")
         if any(x.bus == bus for x in stations):
@@ -327,7 +400,9 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
         allow_sale=network.reverse_flow, feed_in_price=network.feed_in_price,
     )
     clusters: list[ClusterParams] = []
-    for c, cname, buses in zip(cl_tables, cl_names, cl_buses, strict=True):
+    empty = _Reader(file, {}, "clusters")
+    readers = cl_tables if cl_tables else [empty] * len(cl_names)  # derived clusters take [storage] as it is
+    for c, cname, buses in zip(readers, cl_names, cl_buses, strict=True):
         ess = _battery(st_r, _sub(c, "ess", _STORAGE_KEYS, required=False))
         pv = {s.bus: s.capacity_kw for s in renewables if s.kind == "pv" and s.bus in buses and s.capacity_kw > 0}
         wt = {s.bus: s.capacity_kw for s in renewables if s.kind == "wind" and s.bus in buses and s.capacity_kw > 0}
@@ -338,8 +413,13 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
             raise _fail(file, c.where, str(exc)) from exc
 
     # ---- one transformer area per load bus (own load, DR aggregate, EV station)
-    tas = _transformer_areas(file, feeder, network, load_shape, aggregates, stations, partition, tariff,
-                             e_self, e_cut, intraday_scale, split)
+    dr_kw: dict[str, Any] = dict(partition=partition, tariff=tariff, e_self=e_self, e_cut=e_cut,
+                                 intraday_scale=intraday_scale, split=split)
+    if nd is None:
+        tas = _transformer_areas(file, feeder, network, load_shape, aggregates, stations, **dr_kw)
+        year = None
+    else:
+        tas, year = _network_areas(file, nd, network, load_shape, stations, sites, days, error_scale, **dr_kw)
 
     behaviours = read_behaviours(file, raw.get("behaviours"), behaviour_agents(clusters, tas, stations),
                                  BEHAVIOUR_TYPES)
@@ -363,6 +443,7 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
         currency=currency,
         source=file,
         behaviours=behaviours,
+        year=year,
     )
 
 
@@ -379,8 +460,26 @@ def behaviour_agents(clusters: Sequence[ClusterParams], tas: Sequence[Transforme
 # ------------------------------------------------------------------------------ sections
 
 
-def _network(n: _Reader) -> tuple[NetworkSpec, Feeder]:
-    feeder_name = n.text("feeder", default="ieee33", choices=tuple(FEEDERS))
+def _network(n: _Reader, folder: Path) -> tuple[NetworkSpec, Feeder, NetworkData | None]:
+    """``[network]``: the source (``source``, or the older ``feeder``) and the limits; the feeder and, for a real
+    network, what the scenario derives its agents from (:mod:`scenarios.network_source`)."""
+    if "source" in n.table and "feeder" in n.table:
+        raise n.err("feeder", "is the older name of network.source; give only source")
+    key = "source" if "source" in n.table else "feeder"
+    feeder_name = n.text(key, default="ieee33")
+    nd: NetworkData | None = None
+    if feeder_name in FEEDERS:
+        if "generator_classes" in n.table:
+            raise n.err("generator_classes", "applies to a SimBench or pandapower network only")
+    elif feeder_name.startswith((SIMBENCH_PREFIX, PANDAPOWER_PREFIX)):
+        classes = _generator_classes(n) if "generator_classes" in n.table else DEFAULT_GENERATOR_CLASSES
+        try:
+            nd = load_network(feeder_name, folder, classes)
+        except ScenarioError as exc:
+            raise _fail(n.file, n._field(key), str(exc)) from exc
+    else:
+        raise n.err(key, f"= {feeder_name!r}: must be 'ieee33', 'simbench:<grid code>' (e.g. "
+                         "'simbench:1-MV-rural--0-sw') or 'pandapower:<file>.json' (relative to the scenario folder)")
     v_min = n.num("v_min_pu", default=0.93, lo=0.5, hi=1.0, unit="p.u.")
     v_max = n.num("v_max_pu", default=1.07, lo=1.0, hi=1.5, unit="p.u.")
     if not v_min < v_max:
@@ -401,7 +500,20 @@ def _network(n: _Reader) -> tuple[NetworkSpec, Feeder]:
         reverse_flow=reverse,
         feed_in_price=n.num("feed_in_price", default=0.0, lo=0, unit="USD/kWh"),
     )
-    return spec, FEEDERS[feeder_name]()
+    return spec, (FEEDERS[feeder_name]() if nd is None else nd.feeder), nd
+
+
+def _generator_classes(n: _Reader) -> tuple[tuple[str, Any], ...]:
+    """``network.generator_classes``: static-generator type prefix -> ``pv`` or ``wind`` (ahead of the defaults)."""
+    raw = n.table["generator_classes"]
+    if not isinstance(raw, dict) or not raw:
+        raise n.err("generator_classes", "must be a table of type prefix = 'pv' or 'wind', e.g. { CHP = 'wind' }")
+    out = []
+    for prefix, cls in raw.items():
+        if cls not in ("pv", "wind"):
+            raise _fail(n.file, f"{n._field('generator_classes')}.{prefix}", f"= {cls!r}: must be 'pv' or 'wind'")
+        out.append((str(prefix), cls))
+    return tuple(out) + DEFAULT_GENERATOR_CLASSES
 
 
 def _tou(file: Path, df: pd.DataFrame) -> tuple[tuple[str, ...], dict[str, float]]:
@@ -537,7 +649,7 @@ def _market(m: _Reader) -> MarketSpec:
 
 def _transformer_areas(
     file: Path, feeder: Feeder, network: NetworkSpec, load_shape: np.ndarray, aggregates: list[DRAggregate],
-    stations: list[EVStation], partition: tuple[str, ...], tariff: DayAheadTariffSpec, e_self: dict[str, float],
+    stations: list[EVStation], *, partition: tuple[str, ...], tariff: DayAheadTariffSpec, e_self: dict[str, float],
     e_cut: dict[str, float], intraday_scale: float, split: tuple[float, float, float],
 ) -> tuple[TransformerAreaParams, ...]:
     """One TA per bus with base load, a DR aggregate or an EV station (SPEC §5.1), in bus order.
@@ -574,6 +686,80 @@ def _transformer_areas(
         except ValueError as exc:  # pragma: no cover - the fields were validated above
             raise _fail(file, f"transformer area at bus {bus}", str(exc)) from exc
     return tuple(out)
+
+
+def _cluster_tables(r: _Reader, nd: NetworkData | None) -> tuple[list[_Reader], list[Any]]:
+    """``[[clusters]]`` (bus lists), or on a real network ``clusters = { from = "feeders", min_buses = k }``: one
+    cluster per feeder leaving the substation busbar (:func:`scenarios.derived_feeder.feeder_clusters`)."""
+    raw = r.table.get("clusters")
+    if nd is not None and (raw is None or isinstance(raw, dict)):
+        c = _sub(r, "clusters", ("from", "min_buses"), required=False)
+        c.text("from", default="feeders", choices=("feeders",))
+        min_buses = int(c.num("min_buses", default=3, lo=1, integer=True, unit="buses"))
+        return [], feeder_clusters(nd, min_buses)
+    if isinstance(raw, dict):
+        raise r.err("clusters", "= { from = 'feeders' } derives clusters from a real network; IEEE-33 lists them "
+                                "as [[clusters]] tables")
+    return _tables(r, "clusters"), []
+
+
+def _network_areas(
+    file: Path, nd: NetworkData, network: NetworkSpec, load_shape: np.ndarray, stations: list[EVStation],
+    sites: Sequence[Any], days: Any, error_scale: float, *, partition: tuple[str, ...], tariff: DayAheadTariffSpec,
+    e_self: dict[str, float], e_cut: dict[str, float], intraday_scale: float, split: tuple[float, float, float],
+) -> tuple[tuple[TransformerAreaParams, ...], FeederYear | None]:
+    """One transformer area per load bus of a real network (and per EV station bus without load), named after its
+    load (``MV1_101_Load_2``; ``TA<bus>`` where the bus has several loads or none), every load split fixed /
+    shiftable / curtailable by ``demand_response.split`` and responding with the scenario's elasticities; and the
+    year of profiles per area and site (SPEC §9).
+
+    The areas' nominal day (what the persistent models are built on) is the year's mean day of each bus, or the
+    base load × the load shape on a network without profiles; the reactive load follows the bus's Q/P ratio (over
+    the year, or of the base case)."""
+    ev_buses = {st.bus for st in stations}
+    loads = {ld.bus: ld for ld in nd.loads}
+    buses = sorted(set(loads) | ev_buses)
+    yr = nd.year
+    columns = [loads[b].columns if b in loads else () for b in buses]
+    n_h = len(partition)
+    if yr is not None:
+        p_year = summed_columns(yr.load_p_kw, columns) * network.load_scale
+        q_year = summed_columns(yr.load_q_kvar, columns) * network.load_scale
+        nominal = p_year.reshape(yr.n_days, n_h, -1, len(buses)).mean(axis=(0, 2))
+        p_sum, q_sum = p_year.sum(axis=0), q_year.sum(axis=0)
+    else:
+        base = np.array([loads[b].p_kw if b in loads else 0.0 for b in buses]) * network.load_scale
+        nominal = load_shape[:, None] * base[None, :]
+        p_sum = base
+        q_sum = np.array([loads[b].q_kvar if b in loads else 0.0 for b in buses]) * network.load_scale
+    overall = float(q_sum.sum() / p_sum.sum()) if p_sum.sum() > 0 else 0.0
+    out = []
+    for k, bus in enumerate(buses):
+        ld = loads.get(bus)
+        name = safe_name(ld.name) if ld is not None and len(ld.columns) == 1 else f"TA{bus}"
+        ratio = float(q_sum[k] / p_sum[k]) if p_sum[k] > 0 else overall
+        kw: dict[str, Any] = dict(
+            partition=partition, dt_h=24.0 / n_h, self_elasticity=e_self, cut_elasticity=e_cut,
+            intraday_elasticity_scale=intraday_scale, cost_shift_per_kwh=tariff.lambda_tran,
+            cost_cut_per_kwh=tariff.lambda_cut, q_per_p=ratio, reference_price=tariff.reference_price,
+            ev_station=bus in ev_buses)
+        try:
+            own = np.clip(nominal[:, k], 0, None)
+            out.append(TransformerAreaParams.with_dr_aggregate(name, bus, np.zeros(n_h), own, split=split, **kw))
+        except ValueError as exc:  # pragma: no cover - the fields were validated above
+            raise _fail(file, f"transformer area at bus {bus}", str(exc)) from exc
+    names = [ta.name for ta in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise _fail(file, "network.source", f"loads named {dup} sit on several buses: transformer areas need "
+                                            "unique names")
+    year = None
+    if yr is not None:
+        year = FeederYear(load_p_kw=p_year, load_q_kvar=q_year,
+                          site_weather_kw=summed_columns(yr.gen_kw, [d.weather_columns for d in sites]),
+                          site_fixed_kw=summed_columns(yr.gen_kw, [d.fixed_columns for d in sites]),
+                          split=split, day_selection=days, error_scale=error_scale, calendar_year=yr.year)
+    return tuple(out), year
 
 
 # ------------------------------------------------------------------------------ fleets

@@ -17,7 +17,10 @@ levels differ.  :func:`radial_network` turns a pandapower ``net`` into what LinD
      ``r = vkr% / 100 · t / sn_mva``, ``x = √(|z|² − r²)``, both ``/ parallel``; the off-nominal ratio
      ``n = (vn_hv' / V_base,hv) / (vn_lv' / V_base,lv)`` with the tap applied to the tap side's rated voltage
      ``vn' = vn (1 + (tap_pos − tap_neutral) tap_step% / 100)`` **only when ``tap_changer_type`` is set**, as
-     pandapower 3 does (SimBench grids leave it empty: their ``tap_pos`` changes nothing in ``runpp``);
+     pandapower 3 does (SimBench grids leave it empty: their ``tap_pos`` changes nothing in ``runpp``); its
+     magnetising admittance ``g = pfe_kW / 1000 / S_base``, ``|y| = i0% / 100 · sn_mva / S_base``,
+     ``b = −√(|y|² − g²)`` (times ``parallel``) sits at its end nearer the external grid (pandapower's T model puts it
+     mid-impedance; the difference is second order);
 
 4. parallel branches between the same two nodes are merged (``z₁ z₂ / (z₁ + z₂)``, charging added; refused if their
    ratios differ);
@@ -35,6 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from scenarios.schema import ScenarioError
@@ -52,8 +56,12 @@ class RadialBranch:
     """The branch feeding node ``to_node`` from ``from_node`` on the common per-unit base.
 
     ``ratio`` is the off-nominal ratio ``n`` seen from ``from_node`` (``v_to = v_from / n²`` before the drop; 1 for a
-    line); ``b_half_pu`` the charging susceptance at each end; ``elements`` the pandapower elements merged into it
-    (``("line", 4)``, ``("trafo", 0)``)."""
+    line); ``b_half_pu`` the charging susceptance at each end; ``g_mag_pu`` / ``b_mag_pu`` a transformer's
+    magnetising admittance (iron losses, magnetising current; ``b`` negative), placed at ``from_node`` (the end
+    nearer the external grid, its high-voltage side in a normal feeder); ``elements`` the pandapower elements merged
+    into it (``("line", 4)``, ``("trafo", 0)``); ``rating_mva`` its thermal rating (a line's ``√3 · vn_kv ·
+    max_i_ka · parallel``, a transformer's ``sn_mva · parallel``; summed over merged parallels; infinite when the
+    net gives none)."""
 
     from_node: int
     to_node: int
@@ -62,6 +70,9 @@ class RadialBranch:
     ratio: float
     b_half_pu: float
     elements: tuple[tuple[str, int], ...]
+    g_mag_pu: float = 0.0
+    b_mag_pu: float = 0.0
+    rating_mva: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -71,7 +82,8 @@ class RadialNetwork:
     ``nodes`` are the representative pandapower bus indices of the fused nodes in breadth-first order from
     ``root``; ``members`` the buses fused into each; ``node_of`` each in-service bus's node; ``vn_kv`` and ``names``
     per node; ``branches`` one per non-root node, in the order of ``nodes[1:]``; ``tie_lines`` the lines dropped
-    for an open switch; ``v0_pu`` the external grid's set-point."""
+    for an open switch; ``v0_pu`` the external grid's set-point; ``node_b_pu`` the charging of the tie lines open at
+    one end only (energised from the other end, whose node carries their whole susceptance)."""
 
     source: str
     nodes: tuple[int, ...]
@@ -84,6 +96,7 @@ class RadialNetwork:
     s_base_mva: float
     v0_pu: float
     tie_lines: tuple[int, ...]
+    node_b_pu: Mapping[int, float] = MappingProxyType({})
 
     @property
     def parent(self) -> dict[int, int]:
@@ -148,6 +161,7 @@ def radial_network(net: Any, source: str = "network") -> RadialNetwork:
 
     sw = net.switch if "switch" in net and len(net.switch) else None
     open_line: set[int] = set()
+    open_end: dict[int, set[int]] = {}
     open_trafo: set[int] = set()
     if sw is not None:
         for i, s in sw.iterrows():
@@ -167,12 +181,23 @@ def radial_network(net: Any, source: str = "network") -> RadialNetwork:
                     up[max(ra, rb)] = min(ra, rb)
             elif et == "l" and not closed:
                 open_line.add(int(s["element"]))
+                open_end.setdefault(int(s["element"]), set()).add(int(s["bus"]))
             elif et == "t" and not closed:
                 open_trafo.add(int(s["element"]))
     edges: list[tuple[int, int, complex, float, float, tuple[str, int]]] = []
+    magnetising: dict[tuple[str, int], complex] = {}
+    tie_charging: dict[int, float] = {}
+    rating: dict[tuple[str, int], float] = {}
     lines = _in_service(net, "line")
     for i, ln in (lines.iterrows() if lines is not None else ()):
         if int(i) in open_line:
+            # a tie line open at one end stays energised from the other, which carries its whole charging
+            ends = {int(ln["from_bus"]), int(ln["to_bus"])} - open_end.get(int(i), set())
+            if len(ends) == 1 and (end := ends.pop()) in vn:
+                c = float(ln.get("c_nf_per_km", 0.0) or 0.0)
+                par = float(ln.get("parallel", 1) or 1)
+                tie_charging[end] = tie_charging.get(end, 0.0) + \
+                    2 * math.pi * f_hz * c * 1e-9 * float(ln["length_km"]) * par * vn[end] ** 2 / s_base
             continue
         a, b = int(ln["from_bus"]), int(ln["to_bus"])
         if a not in up or b not in up:
@@ -184,6 +209,9 @@ def radial_network(net: Any, source: str = "network") -> RadialNetwork:
         c = float(ln.get("c_nf_per_km", 0.0) or 0.0)
         b_half = 2 * math.pi * f_hz * c * 1e-9 * length * par * z_base / 2
         edges.append((a, b, z, 1.0, b_half, ("line", int(i))))
+        i_max = float(ln.get("max_i_ka", math.nan))
+        rating[("line", int(i))] = math.sqrt(3) * vn[a] * i_max * par if math.isfinite(i_max) and i_max > 0 \
+            else math.inf
     trafos = _in_service(net, "trafo")
     for i, tr in (trafos.iterrows() if trafos is not None else ()):
         if int(i) in open_trafo:
@@ -203,6 +231,10 @@ def radial_network(net: Any, source: str = "network") -> RadialNetwork:
             raise fail(f"transformer {i}: vkr_percent {tr['vkr_percent']} exceeds vk_percent {tr['vk_percent']}")
         par = float(tr.get("parallel", 1) or 1)
         edges.append((hv, lv, complex(r, math.sqrt(z_abs**2 - r**2)) / par, ratio, 0.0, ("trafo", int(i))))
+        g_m = float(tr.get("pfe_kw", 0.0) or 0.0) / 1000.0 / s_base
+        y_m = float(tr.get("i0_percent", 0.0) or 0.0) / 100.0 * float(tr["sn_mva"]) / s_base
+        magnetising[("trafo", int(i))] = complex(g_m, -math.sqrt(max(y_m**2 - g_m**2, 0.0))) * par
+        rating[("trafo", int(i))] = float(tr["sn_mva"]) * par
     # fuse, then merge parallel branches between the same two nodes
     merged: dict[tuple[int, int], dict[str, Any]] = {}
     for a, b, z, ratio, b_half, element in edges:
@@ -254,8 +286,12 @@ def radial_network(net: Any, source: str = "network") -> RadialNetwork:
     for u, v in nx.bfs_edges(g, root):
         m = g.edges[u, v]
         ratio = m["ratio"] if m["from"] == u else 1.0 / m["ratio"]
+        y_mag = sum((magnetising.get(e, 0j) for e in m["elements"]), 0j)
+        if m["from"] == u:  # pandapower keeps it behind the ideal transformer: seen from the hv node, y / n²
+            y_mag /= m["ratio"] ** 2
         branches.append(RadialBranch(u, v, float(m["z"].real), float(m["z"].imag), float(ratio), float(m["b_half"]),
-                                     tuple(m["elements"])))
+                                     tuple(m["elements"]), float(y_mag.real), float(y_mag.imag),
+                                     float(sum(rating.get(e, math.inf) for e in m["elements"]))))
         order.append(v)
     members: dict[int, list[int]] = {}
     for b in buses:
@@ -267,4 +303,5 @@ def radial_network(net: Any, source: str = "network") -> RadialNetwork:
         members={n: tuple(members[n]) for n in order}, node_of=fused, vn_kv={n: vn[n] for n in order},
         branches=tuple(branches), root=root, s_base_mva=s_base, v0_pu=float(eg["vm_pu"].iloc[0]),
         tie_lines=tuple(sorted(int(i) for i in open_line if i in lines_all)),
+        node_b_pu=MappingProxyType({find(b): v for b, v in tie_charging.items()}),
     )

@@ -186,7 +186,8 @@ class NetworkSpec:
     (:meth:`substation_voltage`).  ``k = 0`` is a fixed set-point ``V_0``.
     """
 
-    feeder: str = field(default="ieee33", metadata={"unit": "", "doc": "feeder data set"})
+    feeder: str = field(default="ieee33", metadata={"unit": "", "doc": "network source: 'ieee33', "
+                                                                       "'simbench:<code>' or 'pandapower:<file>.json'"})
     v_min_pu: float = field(default=0.93, metadata={"unit": "p.u.", "doc": "lower voltage limit (A8)"})
     v_max_pu: float = field(default=1.07, metadata={"unit": "p.u.", "doc": "upper voltage limit (A8)"})
     v0_pu: float = field(default=1.0, metadata={"unit": "p.u.", "doc": "substation voltage set-point V_0"})
@@ -210,7 +211,13 @@ class NetworkSpec:
         return np.clip(self.v0_pu + self.oltc_ldc_pu_per_mw * p / 1000.0, self.v_min_pu, self.v_max_pu)
 
     def s_max_mva(self, feeder: Feeder) -> np.ndarray:
-        """Apparent-power limit per branch of ``feeder`` (branch order), MVA (SPEC §5.2 octagon)."""
+        """Apparent-power limit per branch of ``feeder`` (branch order), MVA (SPEC §5.2 octagon).
+
+        IEEE-33: ``s_max_trunk_mva`` on 1–2…5–6, ``s_max_other_mva`` elsewhere.  A network with thermal ratings
+        (SimBench, pandapower): each branch's rating, ``s_max_other_mva`` where it has none."""
+        if feeder.branch_rating_mva is not None:
+            rating = feeder.branch_rating_mva
+            return np.where(np.isfinite(rating), rating, self.s_max_other_mva)
         return np.array([self.s_max_trunk_mva if br.key in IEEE33_TRUNK else self.s_max_other_mva
                          for br in feeder.branches])
 
@@ -231,6 +238,48 @@ class RenewableSite:
     @property
     def name(self) -> str:
         return f"{'pv' if self.kind == 'pv' else 'wt'}{self.bus}"
+
+
+DaySelection = Literal["random", "consecutive"]
+DAY_SELECTIONS: tuple[str, ...] = ("random", "consecutive")
+
+
+@dataclass(frozen=True, eq=False)
+class FeederYear:
+    """The year of 15-minute profiles that drives a real feeder's days (SPEC §9), aggregated per agent.
+
+    ``load_p_kw`` / ``load_q_kvar``: ``(steps, n_TA)``, one column per transformer area in the scenario's order (every
+    load of its bus summed); ``site_weather_kw`` / ``site_fixed_kw``: ``(steps, n_sites)`` per renewable site in the
+    scenario's order, split into the generators whose day-ahead forecast carries a weather error (PV, wind) and those
+    dispatched to their profile (biomass, hydro).  ``split`` is the fixed / shiftable / curtailable share of every
+    load; ``day_selection`` how a run's day ``d`` picks its day of the year (``random``: drawn from the day seed;
+    ``consecutive``: from the run's start day); ``error_scale`` scales the weather model's forecast errors.
+    """
+
+    load_p_kw: np.ndarray = field(metadata={"unit": "kW"})
+    load_q_kvar: np.ndarray = field(metadata={"unit": "kvar"})
+    site_weather_kw: np.ndarray = field(metadata={"unit": "kW"})
+    site_fixed_kw: np.ndarray = field(metadata={"unit": "kW"})
+    split: tuple[float, float, float] = field(metadata={"unit": "1", "doc": "fixed, shiftable, curtailable"})
+    day_selection: DaySelection = field(default="random", metadata={"unit": ""})
+    error_scale: float = field(default=1.0, metadata={"unit": "1"})
+    calendar_year: int = field(default=2016, metadata={"unit": ""})
+    steps_per_day: int = field(default=96, metadata={"unit": "1"})
+
+    def __post_init__(self) -> None:
+        for name in ("load_p_kw", "load_q_kvar", "site_weather_kw", "site_fixed_kw"):
+            object.__setattr__(self, name, _frozen_array(getattr(self, name)))
+
+    @property
+    def n_days(self) -> int:
+        """Whole days in the profiles (366 for SimBench's 2016)."""
+        return int(self.load_p_kw.shape[0] // self.steps_per_day)
+
+    def rows(self, day_index: int) -> slice:
+        """The profile rows of day ``day_index`` (0-based day of the year)."""
+        if not 0 <= day_index < self.n_days:
+            raise ValueError(f"profiles of {self.calendar_year}: day {day_index + 1} outside 1..{self.n_days}")
+        return slice(day_index * self.steps_per_day, (day_index + 1) * self.steps_per_day)
 
 
 @dataclass(frozen=True, eq=False)
@@ -378,6 +427,8 @@ class IEEE33Scenario:
     source: Path | None = None
     #: the ``[behaviours]`` table: agent name or type -> behaviour (SPEC §8; empty: everyone truthful)
     behaviours: Mapping[str, Any] = field(default_factory=dict)
+    #: a real feeder's year of profiles (SPEC §9); ``None``: the weather model and the load shape make the days
+    year: FeederYear | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "load_shape", _frozen_array(self.load_shape))

@@ -2,10 +2,17 @@
 
 Model (the same as pandapower's ``runpp`` on the net of :func:`sim.network.lindistflow._template_net`)
 -----------------------------------------------------------------------------------------------------
-Every branch is a series impedance ``z = (r + j x) / Z_base`` [p.u.] (no shunt charging), with
-``Z_base = V_base² / S_base``; the bus admittance matrix is ``Y = A^T diag(1/z) A`` for the
-branch–bus incidence matrix ``A``.  Loads are constant-PQ and generation runs at unity power factor,
-so the specified injection at bus ``i`` in period ``t`` is
+Every branch is a series impedance ``z = (r + j x) / Z_base`` [p.u.] with ``Z_base = V_base² / S_base``, behind an
+ideal transformer of off-nominal ratio ``n`` (:attr:`scenarios.feeder.Branch.ratio`, 1 for a line) at its
+from-side: the impedance sees ``V_from / n`` and ``V_to``, so with ``y = 1/z`` the branch adds
+
+    Y_ff += y / n²,    Y_ft = Y_tf = −y / n,    Y_tt += y
+
+to the bus admittance matrix (``Y = A^T diag(y) A`` for the incidence matrix ``A`` with ``1/n`` at the from-bus and
+``−1`` at the to-bus).  Each bus may carry a shunt admittance ``g + j b`` (:attr:`scenarios.feeder.Feeder.shunt_g_pu`,
+``shunt_b_pu``: half of each line's charging, a transformer's magnetising branch), added to ``Y_ii``: a constant
+impedance that draws ``g |V|²`` and injects ``b |V|²``.  Loads are constant-PQ and generation runs at unity power
+factor, so the specified injection at bus ``i`` in period ``t`` is
 
     S_spec[t, i] = (p_gen - p_load)[t, i] / (1000 S_base) - j q_load[t, i] / (1000 S_base)   [p.u.]
 
@@ -27,9 +34,13 @@ iterate becomes non-finite or whose Jacobian is singular, has not converged.
 
 Results
 -------
-Voltage magnitudes per bus; losses are the sum over branches of ``|V_from - V_to|² r / |z|²`` (the
-active power lost in each series impedance); the substation power is the slack's injection
-``V_0 conj((Y V)_0)`` into the branches plus the net demand at the substation bus itself.  kW / kvar as everywhere else.
+Voltage magnitudes per bus; losses are the active power lost in the series impedances,
+``Σ_branches |V_from / n - V_to|² r / |z|²``, plus the shunts' active power ``Σ_buses g |V|²`` (a transformer's
+iron losses; line charging has no active part): what pandapower's ``res_line.pl_mw`` and ``res_trafo.pl_mw`` sum
+to.  The substation power is the slack's injection ``V_0 conj((Y V)_0)`` into the branches (and its own shunt) plus
+the net demand at the substation bus itself.  kW / kvar as everywhere else.  A feeder with ratio 1 everywhere and no
+shunts (IEEE-33) gives exactly the numbers of the series-impedance-only model (multiplying by ``1/n = 1`` and adding
+a zero shunt are exact in floating point).
 """
 
 from __future__ import annotations
@@ -69,9 +80,10 @@ class _Network:
     """The admittance data of a feeder in p.u. (bus order of ``feeder.buses``)."""
 
     y_bus: np.ndarray  # (n, n) complex
-    incidence: np.ndarray  # (n_branches, n): +1 at the from-bus, -1 at the to-bus
+    incidence: np.ndarray  # (n_branches, n): 1/n at the from-bus, -1 at the to-bus (V_from/n - V_to = A V)
     y_branch: np.ndarray  # (n_branches,) complex series admittance
     r_pu: np.ndarray  # (n_branches,)
+    shunt_g_pu: np.ndarray  # (n,) shunt conductance per bus
     root: int
     pq: np.ndarray  # positions of the non-slack buses
 
@@ -94,12 +106,16 @@ def _network(feeder: Feeder) -> _Network:
     pos = feeder.bus_position
     a = np.zeros((feeder.n_branches, feeder.n_buses))
     for k, br in enumerate(feeder.branches):
-        a[k, pos[br.from_bus]] = 1.0
+        a[k, pos[br.from_bus]] = 1.0 / br.ratio  # ideal transformer: the impedance sees V_from / n
         a[k, pos[br.to_bus]] = -1.0
+    # Y_ff = y/n², Y_ft = Y_tf = -y/n, Y_tt = y per branch; shunts on the diagonal
     y_bus = a.T @ (y[:, None] * a)
+    g_sh, b_sh = np.asarray(feeder.shunt_g_pu, dtype=float), np.asarray(feeder.shunt_b_pu, dtype=float)
+    y_bus[np.diag_indices(feeder.n_buses)] += g_sh + 1j * b_sh
     root = pos[feeder.root]
     pq = np.array([k for k in range(feeder.n_buses) if k != root], dtype=int)
-    return _Network(y_bus=y_bus, incidence=a, y_branch=y, r_pu=r / feeder.z_base_ohm, root=root, pq=pq)
+    return _Network(y_bus=y_bus, incidence=a, y_branch=y, r_pu=r / feeder.z_base_ohm,
+                    shunt_g_pu=g_sh, root=root, pq=pq)
 
 
 def _mismatch(v: np.ndarray, y_bus: np.ndarray, s_spec: np.ndarray, pq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,8 +219,10 @@ def _newton_raphson(
         converged[act[~bad & (np.max(np.abs(f_new), axis=1) < tol_pu)]] = True
     iterations[~converged] = max_iteration
     # results
-    dv = v @ net.incidence.T  # V_from - V_to per branch
+    dv = v @ net.incidence.T  # V_from / n - V_to per branch: the voltage across the series impedance
     losses = (np.abs(dv) ** 2 * np.abs(net.y_branch) ** 2 * net.r_pu).sum(axis=1)
+    if net.shunt_g_pu.any():  # iron losses (line charging has no active part)
+        losses = losses + (np.abs(v) ** 2 * net.shunt_g_pu).sum(axis=1)
     # the slack injects what flows into the feeder plus the net demand at its own bus
     s_sub = v[:, root] * np.conj(i_bus[:, root]) + (p_net_kw[:, root] + 1j * q_net_kvar[:, root]) / (
         1000.0 * feeder.s_base_mva)

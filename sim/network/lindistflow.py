@@ -15,7 +15,24 @@ LinDistFlow voltage drop (LDF-3) reads
 
     v_i - v_j = 2 (r P + x Q) / (1000 V_base²)        [p.u.²]
 
-(a kW·Ω is 10⁻³ kV²).  The base power ``S_base`` = 10 MVA cancels out; it is kept for reference.
+(a kW·Ω is 10⁻³ kV²).  The base power ``S_base`` cancels out of the drop; it is kept for reference.
+
+Transformers and shunts (real feeders, SPEC §9)
+-----------------------------------------------
+A branch with an off-nominal turns ratio ``n`` (:attr:`~scenarios.feeder.Branch.ratio`: an ideal transformer
+``v_to = v_from / n`` ahead of the series impedance) divides the squared voltage it receives by ``n²`` before
+the drop:
+
+    v_j = v_i / n² - 2 (r P + x Q) / (1000 V_base²)          [p.u.²]
+
+with ``r``, ``x`` referred to ``V_base``.  The per-bus shunts ``g + j b`` of the feeder
+(:attr:`~scenarios.feeder.Feeder.shunt_g_pu`: half of each line's charging, transformers' magnetising) are
+constant injections evaluated at ``|V| = 1``: the *shunt demand* ``p_shunt = 1000 S_base g`` kW and
+``q_shunt = -1000 S_base b`` kvar (charging, ``b > 0``, is reactive generation), added to the bus's net
+demand in the flow balances, so they flow through the upstream branches like any load.  They are
+the network's own: :class:`NetworkSolution` and the AC check's inputs hold the net demand of loads and
+generators without them (the AC model has the shunts itself).  A feeder with ratio 1 everywhere and no
+shunts (IEEE-33) gets exactly the rows and coefficients it had without them.
 
 Sign convention: *net demand* at a bus is load minus generation (kW, kvar), positive when the bus
 draws from the feeder.  Generation runs at unity power factor (SPEC §5.1).
@@ -140,7 +157,8 @@ def _branch_array(values: float | ArrayLike | Mapping[tuple[int, int], float] | 
 @dataclass(frozen=True)
 class LinDistFlowResult:
     """LinDistFlow solution for given net demands.  Leading dimensions follow the input
-    (e.g. ``(n_periods, n_buses)``); per-branch arrays are in ``feeder.branches`` order."""
+    (e.g. ``(n_periods, n_buses)``); per-branch arrays are in ``feeder.branches`` order.  Flows and the
+    substation power include the feeder's shunt demands (:func:`shunt_demand`)."""
 
     v_pu: np.ndarray
     v_sq_pu2: np.ndarray
@@ -148,6 +166,23 @@ class LinDistFlowResult:
     q_flow_kvar: np.ndarray
     p_sub_kw: np.ndarray
     q_sub_kvar: np.ndarray
+
+
+def shunt_demand(feeder: Feeder) -> tuple[np.ndarray, np.ndarray]:
+    """The shunts as constant demands at ``|V| = 1`` (module docstring), per bus: ``(1000 S_base g, -1000 S_base b)``
+    in kW / kvar (iron losses draw active power, line charging injects reactive power)."""
+    scale = 1000.0 * feeder.s_base_mva
+    return scale * np.asarray(feeder.shunt_g_pu, dtype=float), -scale * np.asarray(feeder.shunt_b_pu, dtype=float)
+
+
+def _path_gain(feeder: Feeder) -> np.ndarray:
+    """Per branch (feeder order), the product of ``1/n²`` over the branches from the root to its to-bus, itself
+    included: what a squared voltage at the root is multiplied by on its way there."""
+    gain = {feeder.root: 1.0}
+    by_to = {br.to_bus: br for br in feeder.branches}
+    for j in feeder.order[1:]:
+        gain[j] = gain[feeder.parent[j]] / by_to[j].ratio**2
+    return np.array([gain[br.to_bus] for br in feeder.branches])
 
 
 def lindistflow(
@@ -165,12 +200,14 @@ def lindistflow(
 
     .. math::
 
-        P = D\,(p^d - p^g),\quad Q = D\,q^d                         \text{(LDF-1, LDF-2)}
-        v = V_0^2 - D^\top\,2(rP + xQ)/(1000 V_{base}^2)              \text{(LDF-3, LDF-4)}
-        P^{sub} = \textstyle\sum_j (p^d_j - p^g_j)                      \text{(LDF-5)}
+        P = D\,(p^d - p^g + p^{sh}),\quad Q = D\,(q^d + q^{sh})       \text{(LDF-1, LDF-2)}
+        v = c \odot \big(V_0^2 - D^\top\,(2(rP + xQ)/(1000 V_{base}^2) / c_{to})\big)   \text{(LDF-3, LDF-4)}
+        P^{sub} = \textstyle\sum_j (p^d_j - p^g_j + p^{sh}_j)          \text{(LDF-5)}
 
-    with ``D`` = :attr:`Feeder.subtree`.  Raises ``ValueError`` if a squared voltage is not positive
-    (the linearisation has collapsed), naming the bus.
+    with ``D`` = :attr:`Feeder.subtree`, the shunt demands ``p^{sh}``, ``q^{sh}`` of :func:`shunt_demand` and
+    ``c_j`` the product of ``1/n²`` over the branches from the root to bus ``j`` (``c_{to}`` per branch, at its
+    to-bus): the closed form of ``v_j = v_i / n² - drop`` along every path (all ones without transformers).
+    Raises ``ValueError`` if a squared voltage is not positive (the linearisation has collapsed), naming the bus.
     """
     p_net = _bus_array(p_load_kw, feeder, "p_load_kw") - _bus_array(p_gen_kw, feeder, "p_gen_kw")
     q_net = _bus_array(q_load_kvar, feeder, "q_load_kvar")
@@ -178,6 +215,9 @@ def lindistflow(
         raise ValueError(f"q_load_kvar: shape {q_net.shape} differs from p_load_kw/p_gen_kw shape {p_net.shape}")
     d = feeder.subtree
     r, x = feeder.r_x_ohm()
+    if feeder.has_shunts:
+        p_sh, q_sh = shunt_demand(feeder)
+        p_net, q_net = p_net + p_sh, q_net + q_sh
     p_flow = p_net @ d.T
     q_flow = q_net @ d.T
     drop = 2.0 * (r * p_flow + x * q_flow) / (1000.0 * feeder.v_base_kv**2)
@@ -187,7 +227,15 @@ def lindistflow(
                          f"got shape {v0.shape}")
     if not np.all(np.isfinite(v0) & (v0 > 0)):
         raise ValueError(f"v0_pu: must be finite values > 0, got {v0_pu}")
-    v_sq = (v0**2)[..., None] - drop @ d
+    ratio = feeder.ratios()
+    if np.any(ratio != 1.0):
+        # c_j = product of 1/n² on the path to j; v_j = c_j (V0² - sum over the path of drop_k / c_to(k))
+        c_to = _path_gain(feeder)
+        c = np.ones(feeder.n_buses)
+        c[[feeder.bus_position[br.to_bus] for br in feeder.branches]] = c_to
+        v_sq = c * ((v0**2)[..., None] - (drop / c_to) @ d)
+    else:
+        v_sq = (v0**2)[..., None] - drop @ d
     if np.any(v_sq <= 0):
         idx = np.unravel_index(int(np.argmin(v_sq)), v_sq.shape)
         raise ValueError(f"LinDistFlow: squared voltage {v_sq[idx]:.4g} <= 0 at bus {feeder.buses[idx[-1]]}"
@@ -268,13 +316,13 @@ def build_lindistflow(
 
     .. math::
 
-        P_{ij,t} = p^{net}_{j,t} + \textstyle\sum_{k:(j\to k)} P_{jk,t}           \text{(LDF-1, def\_p\_flow)}
-        Q_{ij,t} = q^{net}_{j,t} + \textstyle\sum_{k:(j\to k)} Q_{jk,t}           \text{(LDF-2, def\_q\_flow)}
-        \tfrac{1000 V_{base}^2}{2}(v_{i,t} - v_{j,t}) = r_{ij}P_{ij,t} + x_{ij}Q_{ij,t}
+        P_{ij,t} = p^{net}_{j,t} + p^{sh}_j + \textstyle\sum_{k:(j\to k)} P_{jk,t}     \text{(LDF-1, def\_p\_flow)}
+        Q_{ij,t} = q^{net}_{j,t} + q^{sh}_j + \textstyle\sum_{k:(j\to k)} Q_{jk,t}     \text{(LDF-2, def\_q\_flow)}
+        \tfrac{1000 V_{base}^2}{2}(v_{i,t} / n_{ij}^2 - v_{j,t}) = r_{ij}P_{ij,t} + x_{ij}Q_{ij,t}
                                                             \text{(LDF-3, def\_voltage\_drop)}
         v_{root,t} = V_0^2 + 2 V_0 k P^{sub}_t / 1000       \text{(LDF-4 with the tap changer, def\_v\_root)}
         V_{min}^2 \le v_{j,t} \le V_{max}^2,\ j \ne root    \text{(LDF-4/A8, res\_v\_min, res\_v\_max)}
-        P^{sub}_t = p^{net}_{root,t} + \textstyle\sum_{k:(root\to k)} P_{root\,k,t}
+        P^{sub}_t = p^{net}_{root,t} + p^{sh}_{root} + \textstyle\sum_{k:(root\to k)} P_{root\,k,t}
                                                             \text{(LDF-5, def\_p\_sub; same for Q)}
         \cos(\tfrac{2\pi m}{8})P_{ij,t} + \sin(\tfrac{2\pi m}{8})Q_{ij,t} \le S^{max}_{ij},\ m=0..7
                                                             \text{(octagon, res\_s\_max)}
@@ -320,8 +368,15 @@ def build_lindistflow(
     * ``reverse_flow=False`` bounds ``p_sub_kw >= 0`` (no export upstream, SPEC §5.2 default
       ``P^sell = 0``); otherwise the coordinator adds its own ``P^buy - P^sell`` link.
 
-    Components: sets ``T``, ``BUSES``, ``LINES`` (``(i, j)`` pairs), ``OCTAGON``; mutable params
-    ``p_load_kw``, ``q_load_kvar``, ``p_gen_kw`` (bus, t), ``r_ohm``, ``x_ohm``, ``s_max_kva`` (line),
+    Transformers and shunts (module docstring): ``n_{ij}`` is the branch's turns ratio and ``p^{sh}_j``,
+    ``q^{sh}_j`` the bus's shunt demand at ``|V| = 1`` (:func:`shunt_demand`).  Only the branches whose ratio
+    is not exactly 1 (set ``TAPPED``, mutable param ``ratio``) and the buses with a shunt (set ``SHUNTS``,
+    mutable params ``p_shunt_kw``, ``q_shunt_kvar``) get these terms; on IEEE-33 both sets are empty and
+    every row is what it is without them.
+
+    Components: sets ``T``, ``BUSES``, ``LINES`` (``(i, j)`` pairs), ``OCTAGON``, ``TAPPED``, ``SHUNTS``; mutable
+    params ``p_load_kw``, ``q_load_kvar``, ``p_gen_kw`` (bus, t), ``r_ohm``, ``x_ohm``, ``s_max_kva`` (line),
+    ``ratio`` (tapped line), ``p_shunt_kw``, ``q_shunt_kvar`` (shunt bus),
     ``v_min_pu``, ``v_max_pu``, ``v0_pu`` (and ``ldc_pu_per_mw`` with the constraint ``def_v_root`` when
     ``ldc_pu_per_mw > 0``); expressions ``p_net_kw``, ``q_net_kvar``; variables
     ``p_flow_kw``, ``q_flow_kvar`` (line, t), ``v_sq_pu2`` (bus, t), ``p_sub_kw``, ``q_sub_kvar`` (t).
@@ -370,6 +425,20 @@ def build_lindistflow(
     b.v_min_pu = pyo.Param(initialize=v_min_pu, mutable=True, doc="lower voltage limit [p.u.] (A8)")
     b.v_max_pu = pyo.Param(initialize=v_max_pu, mutable=True, doc="upper voltage limit [p.u.] (A8)")
     b.v0_pu = pyo.Param(initialize=v0_pu, mutable=True, doc="substation voltage [p.u.]")
+    tapped = [br.key for br in feeder.branches if br.ratio != 1.0]
+    b.TAPPED = pyo.Set(initialize=tapped, dimen=2, ordered=True,
+                       doc="branches with an off-nominal turns ratio (transformers not at 1)")
+    b.ratio = pyo.Param(b.TAPPED, initialize={br.key: br.ratio for br in feeder.branches if br.ratio != 1.0},
+                        mutable=True, doc="off-nominal turns ratio n seen from the from-bus [-]")
+    p_sh, q_sh = shunt_demand(feeder)
+    shunts = [j for j in feeder.buses if p_sh[pos[j]] != 0.0 or q_sh[pos[j]] != 0.0]
+    b.SHUNTS = pyo.Set(initialize=shunts, ordered=True, doc="buses with a shunt admittance")
+    b.p_shunt_kw = pyo.Param(b.SHUNTS, initialize={j: float(p_sh[pos[j]]) for j in shunts}, mutable=True,
+                             doc="shunt active demand at |V| = 1 (iron losses) [kW]")
+    b.q_shunt_kvar = pyo.Param(b.SHUNTS, initialize={j: float(q_sh[pos[j]]) for j in shunts}, mutable=True,
+                               doc="shunt reactive demand at |V| = 1 (negative: line charging) [kvar]")
+    shunt_set = set(shunts)
+    tapped_set = set(tapped)
 
     def extra(fn: ExtraFn | None, j: int, t: int) -> Any:
         if fn is None:
@@ -396,18 +465,26 @@ def build_lindistflow(
                          doc="substation active injection from upstream [kW] (LDF-5)")
     b.q_sub_kvar = pyo.Var(b.T, doc="substation reactive injection from upstream [kvar]")
 
+    def demand(m: pyo.Block, j: int, t: int, reactive: bool) -> Any:
+        """Net demand at ``j`` plus its shunt demand (the shunt term only where ``j`` has a shunt)."""
+        own = m.q_net_kvar[j, t] if reactive else m.p_net_kw[j, t]
+        if j not in shunt_set:
+            return own
+        return own + (m.q_shunt_kvar[j] if reactive else m.p_shunt_kw[j])
+
     def p_flow_rule(m: pyo.Block, i: int, j: int, t: int) -> Any:
-        return m.p_flow_kw[i, j, t] == m.p_net_kw[j, t] + pyo.quicksum(
+        return m.p_flow_kw[i, j, t] == demand(m, j, t, False) + pyo.quicksum(
             m.p_flow_kw[j, k, t] for k in feeder.children[j])
 
     def q_flow_rule(m: pyo.Block, i: int, j: int, t: int) -> Any:
-        return m.q_flow_kvar[i, j, t] == m.q_net_kvar[j, t] + pyo.quicksum(
+        return m.q_flow_kvar[i, j, t] == demand(m, j, t, True) + pyo.quicksum(
             m.q_flow_kvar[j, k, t] for k in feeder.children[j])
 
     z_scale = 1000.0 * feeder.v_base_kv**2 / 2.0  # kW*ohm per p.u.^2
 
     def drop_rule(m: pyo.Block, i: int, j: int, t: int) -> Any:
-        return z_scale * (m.v_sq_pu2[i, t] - m.v_sq_pu2[j, t]) == (
+        v_from = m.v_sq_pu2[i, t] / m.ratio[i, j] ** 2 if (i, j) in tapped_set else m.v_sq_pu2[i, t]
+        return z_scale * (v_from - m.v_sq_pu2[j, t]) == (
             m.r_ohm[i, j] * m.p_flow_kw[i, j, t] + m.x_ohm[i, j] * m.q_flow_kvar[i, j, t])
 
     b.def_p_flow = pyo.Constraint(b.LINES, b.T, rule=p_flow_rule, doc="active power balance at j (LDF-1)")
@@ -447,11 +524,11 @@ def build_lindistflow(
             b.T, rule=lambda m, t: m.v_sq_pu2[root, t] == m.v0_pu**2 + 2 * m.v0_pu * m.ldc_pu_per_mw * m.p_sub_kw[t]
             / 1000.0, doc="root voltage of the tap changer, V0 + k P_sub squared to first order (LDF-4)")
     b.def_p_sub = pyo.Constraint(
-        b.T, rule=lambda m, t: m.p_sub_kw[t] == m.p_net_kw[root, t] + pyo.quicksum(
+        b.T, rule=lambda m, t: m.p_sub_kw[t] == demand(m, root, t, False) + pyo.quicksum(
             m.p_flow_kw[root, k, t] for k in feeder.children[root]),
         doc="substation active injection (LDF-5)")
     b.def_q_sub = pyo.Constraint(
-        b.T, rule=lambda m, t: m.q_sub_kvar[t] == m.q_net_kvar[root, t] + pyo.quicksum(
+        b.T, rule=lambda m, t: m.q_sub_kvar[t] == demand(m, root, t, True) + pyo.quicksum(
             m.q_flow_kvar[root, k, t] for k in feeder.children[root]),
         doc="substation reactive injection (LDF-5)")
     if branch_limits:
@@ -556,7 +633,10 @@ class NetworkSolution:
     """Solved network quantities, ``(n_periods, n_buses)`` / ``(n_periods, n_branches)`` / ``(n_periods,)``.
 
     ``p_net_kw``/``q_net_kvar`` are recovered from the flows (LDF-1/LDF-5 solved for the net demand),
-    so they include whatever a coordinator coupled in through ``p_extra_kw``.
+    so they include whatever a coordinator coupled in through ``p_extra_kw``; the feeder's shunt demands
+    (the block's ``p_shunt_kw``, ``q_shunt_kvar``) are taken out, so they are the loads' and generators'
+    net demand, what :func:`ac_check` hands to the AC model (which has the shunts itself).  Flows and
+    substation power include the shunts.
     """
 
     v_pu: np.ndarray
@@ -590,6 +670,9 @@ def network_solution(model: Any, handle: NetworkHandle) -> NetworkSolution:
     q_net = qf @ inc
     p_net[:, root] += p_sub
     q_net[:, root] += q_sub
+    for j in b.SHUNTS:  # the network's own shunt demand is not a load's
+        p_net[:, feeder.bus_position[j]] -= float(pyo.value(b.p_shunt_kw[j]))
+        q_net[:, feeder.bus_position[j]] -= float(pyo.value(b.q_shunt_kvar[j]))
     return NetworkSolution(
         v_pu=np.sqrt(np.maximum(v_sq, 0.0)), p_flow_kw=pf, q_flow_kvar=qf, p_sub_kw=p_sub, q_sub_kvar=q_sub,
         p_net_kw=p_net, q_net_kvar=q_net,
@@ -613,19 +696,41 @@ class AcResult:
 
 @functools.cache
 def _template_net(feeder: Feeder, v0_pu: float) -> Any:
-    """A pandapower net of ``feeder`` with one load and one static generator per bus (all 0)."""
+    """A pandapower net of ``feeder`` with one load and one static generator per bus (all 0).
+
+    Every bus is at ``V_base``.  A branch of ratio 1 is a line (``r``, ``x`` in Ω, no charging).  A branch
+    of ratio ``n ≠ 1`` is a two-winding transformer from its from-bus (``hv_bus``) with ``vn_hv_kv = n V_base``,
+    ``vn_lv_kv = V_base``, ``sn_mva = S_base``, ``vk_percent = 100 |z|``, ``vkr_percent = 100 r`` (``z`` in p.u.)
+    and no magnetising branch: pandapower's ratio ``(vn_hv_kv / V_base) / (vn_lv_kv / V_base) = n`` at the hv
+    side and the impedance on the lv side, the model of :mod:`sim.network.acflow`.  Each bus's shunt
+    ``g + j b`` is a pandapower shunt with ``p_mw = g S_base`` and ``q_mvar = -b S_base`` (constant impedance).
+    """
     pp = _pandapower()
     net = pp.create_empty_network(name=feeder.name, sn_mva=feeder.s_base_mva)
     idx = pp.create_buses(net, feeder.n_buses, vn_kv=feeder.v_base_kv, name=[str(b) for b in feeder.buses])
     pos = feeder.bus_position
     pp.create_ext_grid(net, int(idx[pos[feeder.root]]), vm_pu=v0_pu, va_degree=0.0)
     r, x = feeder.r_x_ohm()
+    ratio = feeder.ratios()
+    line = ratio == 1.0
     pp.create_lines_from_parameters(
         net,
-        [int(idx[pos[br.from_bus]]) for br in feeder.branches],
-        [int(idx[pos[br.to_bus]]) for br in feeder.branches],
-        length_km=1.0, r_ohm_per_km=r, x_ohm_per_km=x, c_nf_per_km=0.0, max_i_ka=99999.0,
+        [int(idx[pos[br.from_bus]]) for br, ln in zip(feeder.branches, line, strict=True) if ln],
+        [int(idx[pos[br.to_bus]]) for br, ln in zip(feeder.branches, line, strict=True) if ln],
+        length_km=1.0, r_ohm_per_km=r[line], x_ohm_per_km=x[line], c_nf_per_km=0.0, max_i_ka=99999.0,
     )
+    for k in np.flatnonzero(~line):
+        br = feeder.branches[k]
+        z_pu = complex(r[k], x[k]) / feeder.z_base_ohm
+        pp.create_transformer_from_parameters(
+            net, int(idx[pos[br.from_bus]]), int(idx[pos[br.to_bus]]), sn_mva=feeder.s_base_mva,
+            vn_hv_kv=float(ratio[k]) * feeder.v_base_kv, vn_lv_kv=feeder.v_base_kv,
+            vkr_percent=100.0 * z_pu.real, vk_percent=100.0 * abs(z_pu), pfe_kw=0.0, i0_percent=0.0,
+        )
+    g_sh, b_sh = np.asarray(feeder.shunt_g_pu, dtype=float), np.asarray(feeder.shunt_b_pu, dtype=float)
+    for k in np.flatnonzero((g_sh != 0) | (b_sh != 0)):
+        pp.create_shunt(net, int(idx[k]), p_mw=float(g_sh[k]) * feeder.s_base_mva,
+                        q_mvar=-float(b_sh[k]) * feeder.s_base_mva, vn_kv=feeder.v_base_kv)
     pp.create_loads(net, [int(i) for i in idx], p_mw=0.0, q_mvar=0.0)
     pp.create_sgens(net, [int(i) for i in idx], p_mw=0.0, q_mvar=0.0)
     return net
@@ -694,8 +799,9 @@ def ac_power_flow_series_pandapower(
 ) -> AcSeriesResult:
     """The reference of :func:`ac_power_flow_series`: pandapower's ``runpp`` once per period (slow: ~15 ms each).
 
-    Same model, arguments and results: each period's net has a constant-PQ load and a static
-    generator (unity power factor) at every bus and the external grid at ``v0_pu``.
+    Same model, arguments and results: each period's net (:func:`_template_net`: lines, transformers for the
+    branches with a ratio, shunts) has a constant-PQ load and a static generator (unity power factor) at every
+    bus and the external grid at ``v0_pu``; losses are ``res_line.pl_mw + res_trafo.pl_mw + res_shunt.p_mw``.
     """
     pl, ql, pg, v0 = _ac_inputs(feeder, p_load_kw, q_load_kvar, p_gen_kw, v0_pu)
     n = len(pl)
@@ -725,7 +831,7 @@ def ac_power_flow_series_pandapower(
         ok[k] = True
         init = "results"
         v[k] = net.res_bus.vm_pu.to_numpy()
-        losses[k] = 1000.0 * float(net.res_line.pl_mw.sum())
+        losses[k] = 1000.0 * float(net.res_line.pl_mw.sum() + net.res_trafo.pl_mw.sum() + net.res_shunt.p_mw.sum())
         p_sub[k] = 1000.0 * float(net.res_ext_grid.p_mw.iloc[0])
         q_sub[k] = 1000.0 * float(net.res_ext_grid.q_mvar.iloc[0])
     log.debug("AC power flow of %s: %d periods, %d converged", feeder.name, n, int(ok.sum()))

@@ -502,7 +502,6 @@ def test_standalone_matches_independent_formulation() -> None:
         (dict(leading_bus=7), r"\.leading_bus 7 is not one of its buses"),
         (dict(pv_sites={9: 100.0}), r"\.pv_sites: bus 9 is not one of the cluster's buses"),
         (dict(pv_sites={2: -5.0}), r"\.pv_sites\[2\] must be a capacity > 0"),
-        (dict(wind_sites={2: 50.0}), r"appear in both pv_sites and wind_sites"),
         (dict(ess=replace(ESS_A, soc_min_frac=0.5, soc_initial_frac=0.2)), r"\.ess: need 0 <= soc_min_frac"),
         (dict(ess=replace(ESS_A, eta_charge=1.5)), r"\.ess\.eta_charge must be in \(0, 1\]"),
         (dict(ess=replace(ESS_A, capacity_kwh=-1.0)), r"\.ess\.capacity_kwh must be a finite number >= 0"),

@@ -53,6 +53,18 @@ NO_VALID_CHANGE: dict[str, dict[str, str]] = {
         "demand_response.split.*": "fixed + shiftable + curtailable must be 1: a share changes only with another "
                                    "(the whole-table edit is tested below)",
     },
+    "simbench_lv_rural": {
+        "currency": "the costs are in USD: the loader accepts only USD",
+        "intraday_step_min": "the SimBench profiles are 15-minute values: the loader accepts only 15",
+        "clusters.from": "'feeders' is the one derivation rule",
+        "demand_response.split.*": "fixed + shiftable + curtailable must be 1 (as ieee33)",
+    },
+    "simbench_mv_rural": {
+        "currency": "the costs are in USD: the loader accepts only USD",
+        "intraday_step_min": "the SimBench profiles are 15-minute values: the loader accepts only 15",
+        "clusters.from": "'feeders' is the one derivation rule",
+        "demand_response.split.*": "fixed + shiftable + curtailable must be 1 (as ieee33)",
+    },
     "three_campus": {
         "parks.*.name": "the forecast columns (<park>.load_kw, ...) and the lines' a/b name the park",
         "parks.*.kind": "the kind picks the park's device table (pv / wind / chp) and forecast column, which the "
@@ -264,6 +276,9 @@ KNOWN = re.compile(r"(?:known fields are|allowed:|known:) ([\w, ]+)")
 ABSENT_VALUES = ["0.5", "2", "0.01", "10", "1", "0", "100", "0.9", "1000", "true", "false"]
 #: Keys the file leaves out whose valid values are none of those (path pattern -> values to try).
 ABSENT_HINTS = {"renewables.*.profile": ['"wind"', '"pv"'],  # a column of profiles/forecast.csv
+                # a real network: a generator type's class; one more EV station (at the busbar, a bus without load)
+                "network.generator_classes": ['{PV = "wind"}', '{Biomass = "pv"}'],
+                "ev.stations": ["[{bus = 2}]"],
                 # agent or type = behaviour (SPEC §8), one per system's agent types
                 "behaviours": ['{ClusterAgent = "misreport:-0.1"}', '{CampusAgent = "misreport:-0.1"}',
                                '{LowCarbonCampusAgent = "forecast:0.1"}', '{RuralCampusAgent = "risk:lam=0.3"}']}

@@ -37,6 +37,7 @@ the AC power flow), ``total_s`` the day.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -55,9 +56,18 @@ from sim.engine.spec import RunSpec, SimSettings
 from sim.engine.system import DayOutcome, DaySteps, drain
 from sim.systems.ieee33 import behaviours
 from sim.systems.ieee33.modes import IEEE33Mode, modes_of
-from sim.systems.ieee33.results import network_check, scheme_row, timeseries_frame
+from sim.systems.ieee33.results import network_check, scheme_row, timeseries_frame, voltage_violation_pu
 from sim.systems.ieee33.schemes import DayData, DistributionModel, SchemeResult
+from sim.systems.ieee33.year_days import (
+    day_index,
+    weather_day_of_year,
+    year_day_loads,
+    year_day_renewables,
+    year_day_scenario,
+)
 from sim.weather.model import WeatherModel, forecast_and_realisation, loads_of_ieee33, sites_of_ieee33, weather_for
+
+log = logging.getLogger(__name__)
 
 #: KPI columns (besides the identifiers) taken from the study's scheme row; timings excluded.
 KPI_COLUMNS: tuple[str, ...] = (
@@ -163,21 +173,29 @@ def day_information(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, d: 
     """Draw day ``d``'s information and combine it with the state the agents hold: the day's scenario
     (:func:`day_scenario`), its :class:`DayData` (forecast, realisation, the run's fleet carried by
     :func:`carry_fleets`) and the calendar day."""
-    doy = (settings.start_day_of_year - 1 + d) % 365 + 1
-    dw = forecast_and_realisation(wm, run.seed, d, day_of_year=doy, n_mc=settings.n_mc,
-                                  n_scenarios=settings.n_scenarios, loads=loads_of_ieee33(sc))
-    shape = np.asarray(sc.load_shape, dtype=float)
-    realised_load = np.asarray(dw.load_realised["load_shape"], dtype=float)
-    steps = realised_load.size // shape.size
-    hourly = realised_load.reshape(shape.size, steps).mean(axis=1)
-    factor = np.where(shape > 0, hourly / np.where(shape > 0, shape, 1.0), 1.0)
     ess = {c: a.ess_kwh for c, a in dm.clusters.items() if a.ess_kwh is not None}
     soc = {a.name: a.soc_midnight for a in dm.ev_agents if a.soc_midnight is not None}
-    sc_d = day_scenario(sc, factor, ess)
+    shape = np.asarray(sc.load_shape, dtype=float)
+    if sc.year is not None:  # a real feeder's year of profiles (SPEC §9, sim.systems.ieee33.year_days)
+        k = day_index(sc.year, run.seed, d, settings.start_day_of_year)
+        doy = k + 1
+        dw = forecast_and_realisation(wm, run.seed, d, day_of_year=weather_day_of_year(k), n_mc=settings.n_mc,
+                                      n_scenarios=settings.n_scenarios)
+        forecast, realised = year_day_renewables(sc, sc.year, k, dw)
+        sc_d = day_scenario(year_day_scenario(sc, year_day_loads(sc, sc.year, k)), np.ones(shape.size), ess)
+    else:
+        doy = (settings.start_day_of_year - 1 + d) % 365 + 1
+        dw = forecast_and_realisation(wm, run.seed, d, day_of_year=doy, n_mc=settings.n_mc,
+                                      n_scenarios=settings.n_scenarios, loads=loads_of_ieee33(sc))
+        realised_load = np.asarray(dw.load_realised["load_shape"], dtype=float)
+        steps = realised_load.size // shape.size
+        hourly = realised_load.reshape(shape.size, steps).mean(axis=1)
+        factor = np.where(shape > 0, hourly / np.where(shape > 0, shape, 1.0), 1.0)
+        sc_d = day_scenario(sc, factor, ess)
+        forecast, realised = dw.forecast_by_site(), dw.realised_by_site()
     day_seq = np.random.SeedSequence(run.seed).spawn(d + 1)[d]
     fleets = carry_fleets(run_fleet(sc_d, run.seed), soc, sc_d.intraday_horizon)
-    day = DayData(seed=int(day_seq.generate_state(1)[0]), forecast_kw=dw.forecast_by_site(),
-                  realized_kw=dw.realised_by_site(), fleets=fleets)
+    day = DayData(seed=int(day_seq.generate_state(1)[0]), forecast_kw=forecast, realized_kw=realised, fleets=fleets)
     return sc_d, day, doy
 
 
@@ -202,6 +220,7 @@ def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, 
     res = yield from dm.scheme_steps(mode)
     t_solve = time.perf_counter()
     net = network_check(sc_d, res)
+    _report_violations(sc_d, net, run, d)
     row = scheme_row(sc_d, res, net)
     kpis: dict[str, Any] = {"run": run.name, "mode": run.mode, "seed": run.seed, "point": run.point, "day": d + 1,
                             "day_of_year": doy}
@@ -235,6 +254,22 @@ def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, 
         "mpc_s": float(res.info.get("mpc_seconds", 0.0)), "da_s": dm.day_ahead_seconds, "market_s": dm.market_seconds,
         "check_s": t_end - t_solve, "ac_s": net.ac_seconds, "total_s": t_end - t0,
     }, agent_records(run.name, run.mode, d + 1, rows))
+
+
+def _report_violations(sc: IEEE33Scenario, net: Any, run: RunSpec, d: int) -> None:
+    """Log the day's AC voltage violations (how many bus-quarter-hours, the worst bus and time); the time series
+    hold each one as ``v_violation_pu`` per bus and quarter-hour."""
+    viol = voltage_violation_pu(sc, net.v_ac_pu)
+    if not viol.any():
+        return
+    k, j = np.unravel_index(int(np.argmax(viol)), viol.shape)
+    step_h = 24.0 / viol.shape[0]
+    hh, mm = divmod(round(float(k) * step_h * 60), 60)
+    bus = sc.feeder.buses[j]
+    log.warning("run %s day %d: AC voltage outside [%g, %g] p.u. at %d bus-quarter-hours on %d buses; worst: bus %d "
+                "(%s) at %02d:%02d, %.4f p.u. (v_violation_pu in the time series)", run.name, d + 1,
+                sc.network.v_min_pu, sc.network.v_max_pu, int((viol > 0).sum()), int((viol > 0).any(axis=0).sum()),
+                bus, sc.feeder.bus_name(bus), hh, mm, float(net.v_ac_pu[k, j]))
 
 
 def carried_state(dm: DistributionModel) -> dict[str, Any]:

@@ -210,6 +210,15 @@ def prices_frame(da_prices: np.ndarray, res: SchemeResult | None, dt_h: float) -
     return pd.concat(parts, ignore_index=True)[list(PRICE_COLUMNS)]
 
 
+def voltage_violation_pu(scenario: IEEE33Scenario, v_ac_pu: np.ndarray) -> np.ndarray:
+    """``(periods, buses)``: how far each bus's AC voltage lies outside ``[v_min_pu, v_max_pu]`` (0 inside; p.u.);
+    the root is 0 (its voltage is the tap changer's set-point)."""
+    net = scenario.network
+    viol = np.clip(net.v_min_pu - v_ac_pu, 0, None) + np.clip(v_ac_pu - net.v_max_pu, 0, None)
+    viol[:, scenario.feeder.bus_position[scenario.feeder.root]] = 0.0
+    return np.nan_to_num(viol)
+
+
 def timeseries_frame(scenario: IEEE33Scenario, results: dict[str, SchemeResult],
                      nets: dict[str, NetworkCheck]) -> pd.DataFrame:
     f = scenario.feeder
@@ -225,6 +234,11 @@ def timeseries_frame(scenario: IEEE33Scenario, results: dict[str, SchemeResult],
             frames.append(pd.DataFrame({"scheme": name, "period": np.repeat(periods, buses.size),
                                         "bus": np.tile(buses, n), "entity": "bus", "variable": var,
                                         "value": arr.ravel(), "unit": unit}))
+        viol = voltage_violation_pu(scenario, net.v_ac_pu)
+        k, j = np.nonzero(viol > 0)  # only where the AC voltage leaves the band: per bus and quarter-hour
+        if k.size:
+            frames.append(pd.DataFrame({"scheme": name, "period": periods[k], "bus": buses[j], "entity": "bus",
+                                        "variable": "v_violation_pu", "value": viol[k, j], "unit": "pu"}))
         ev_net = res.ev_charge_kw - res.ev_discharge_kw
         for c in scenario.clusters:
             sol = res.clusters[c.name]

@@ -1,5 +1,10 @@
 """The IEEE-33 distribution system of paper 004 as a simulated system (its registry entry).
 
+The same system runs on any radial network (SPEC §9): the scenario's ``network.source`` names IEEE-33, a SimBench
+grid or a pandapower JSON (:mod:`scenarios.network_source`), the agents follow from the network
+(:mod:`scenarios.derived_feeder`) and a SimBench year of profiles drives the days
+(:mod:`sim.systems.ieee33.year_days`).  The kind stays ``ieee33``: it names paper 004's system, not the feeder.
+
 Agents (Mesa agents of the run's :class:`sim.engine.model.SimulationModel`, built once per run with
 their persistent solver models by :func:`sim.systems.ieee33.day.build_coordinator`): one
 transformer-area agent per load bus, one cluster agent per cluster, one EV agent per vehicle (solved
@@ -37,7 +42,7 @@ def _usd(name: str, description: str) -> KPI:
 
 class IEEE33System(System):
     kind = "ieee33"
-    description = "IEEE-33 feeder with clusters, transformer areas and EVs (paper 004)"
+    description = "IEEE-33 feeder with clusters, transformer areas and EVs (paper 004)"  # or any network.source
     modes: ClassVar[Mapping[str, type[Mode]]] = MODES
     default_mode = Cooperative.name
     key_contrast = (Cooperative.name, Centralized.name)  # 004's headline: scheme 1 vs 2 (centralized), -17.6 %
@@ -69,8 +74,8 @@ class IEEE33System(System):
     }
     kpis = (
         _usd("total_cost", "system cost: upstream purchases + PV use + curtailment penalties + storage throughput "
-             "+ DR discomfort + EV degradation"),
-        _usd("grid_cost", "upstream purchases"),
+             "+ DR discomfort + EV degradation (less export revenue with reverse_flow: then it can be negative)"),
+        _usd("grid_cost", "upstream purchases (less export revenue with reverse_flow: then it can be negative)"),
         _usd("curtailment_penalty", "penalty on curtailed renewable energy"),
         _usd("storage_cost", "storage throughput cost (CL-3)"),
         _usd("ev_cost", "EVs' own cost at a zero energy price (degradation)"),
