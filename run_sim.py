@@ -176,7 +176,9 @@ def _sim_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue after the last complete day in --out (refused if --out holds results of other "
                    "inputs: scenario, overrides, seed, mode, settings or code version)")
-    p.add_argument("--start-day", type=_day_of_year, default=172, help="day of year of the first day (default 172)")
+    p.add_argument("--start-day", type=_day_of_year, default=None,
+                   help="day of year of the first day (default 172); a real feeder's profile days follow it only "
+                        "with profiles.days = 'consecutive'")
     p.add_argument("--mc-days", type=_positive_int, default=200,
                    help="Monte Carlo days reduced to the DA forecast scenarios (default 200)")
     p.add_argument("--evs-per-station", type=_non_negative_int, default=None, help="vehicles per EV station")
@@ -260,7 +262,8 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
 
     try:
         system = system_for(args.scenario)
-        settings = SimSettings(scenario=args.scenario, replay=args.replay, start_day_of_year=args.start_day,
+        start = args.start_day if args.start_day is not None else SimSettings.start_day_of_year
+        settings = SimSettings(scenario=args.scenario, replay=args.replay, start_day_of_year=start,
                                n_mc=args.mc_days, evs_per_station=args.evs_per_station, time_limit_s=args.time_limit)
         seeds = args.seeds if args.seeds is not None else [args.seed]
         fixed = _fixed_edits(getattr(args, "fixed", []))
@@ -287,6 +290,11 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
                     point = ",".join(f"{p}={v}" for p, v in combo)
                     runs += [RunSpec(mode, seed, args.days, point=point, overrides=tuple(combo)) for seed in seeds]
         scenario = system.prepare(load_scenario(system, args.scenario, fixed), settings)
+        year = getattr(scenario, "year", None)
+        if args.start_day is not None and year is not None and year.day_selection == "random":
+            raise ValueError(f"--start-day {args.start_day}: scenario {args.scenario} draws each day of its profile "
+                             "year from the day seed (profiles.days = 'random'); set profiles.days = 'consecutive' "
+                             "(--set profiles.days=consecutive) to run consecutive days from a start day")
     except (ScenarioError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

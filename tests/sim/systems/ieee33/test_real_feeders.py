@@ -148,3 +148,15 @@ def test_bad_sources_are_named(tmp_path: Path) -> None:
         load_ieee33_scenario(ROOT / "scenarios" / "ieee33", edits=[("network.feeder", "ieee34")])
     with pytest.raises(ScenarioError, match=r"does not exist"):
         load_network("pandapower:nowhere.json", tmp_path)
+
+
+def test_start_day_is_refused_where_the_days_are_drawn(lv: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """--start-day would be ignored by random profile days: refused with the way out; consecutive days follow it
+    (checked through day_index above)."""
+    import run_sim
+
+    assert run_sim.main(["simulate", "--scenario", "simbench_lv_rural", "--days", "1", "--start-day", "10",
+                         "--out", str(tmp_path)]) == 2
+    assert "profiles.days = 'random'" in capsys.readouterr().err
+    assert not (tmp_path / "kpis.csv").exists()
