@@ -12,16 +12,14 @@ bus; they follow from the network:
   the generators of one bus and class (PV, or wind with biomass and hydro) form one site whose capacity is their
   sum; a site keeps apart the generators with a weather-driven forecast (PV, wind) and the others;
 * **EV stations** (:func:`station_buses`): every ``k``-th load bus in bus order (the ``k``-th, ``2k``-th, …);
-* **the year** (:func:`year_columns`): the profile columns of each transformer area (every load of its bus) and
-  each site, summed into one column per agent.
+* **the year** (:func:`scenarios.network_source.summed_columns`): the profile columns of each transformer area
+  (every load of its bus) and each site, summed into one column per agent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from scenarios.network_source import NetworkData
 
@@ -98,12 +96,3 @@ def station_buses(load_buses: Sequence[int], every: int) -> list[int]:
         return []
     ordered = sorted(load_buses)
     return ordered[every - 1::every]
-
-
-def summed_columns(array: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
-    """``(steps, len(groups))``: the sum of ``array``'s columns in each group (0 for an empty group)."""
-    out = np.zeros((array.shape[0], len(groups)))
-    for k, cols in enumerate(groups):
-        if cols:
-            out[:, k] = array[:, list(cols)].sum(axis=1)
-    return out

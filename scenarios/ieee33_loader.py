@@ -34,7 +34,7 @@ from agents.devices.storage import BatteryParams
 from agents.ev import EVParams, FleetSpec, sample_fleet
 from agents.transformer_area import TransformerAreaParams
 from scenarios.behaviours import read_behaviours
-from scenarios.derived_feeder import feeder_clusters, generator_sites, station_buses, summed_columns
+from scenarios.derived_feeder import feeder_clusters, generator_sites, station_buses
 from scenarios.edits import Edit, load_edited
 from scenarios.feeder import Feeder, load_ieee33
 from scenarios.loader import _read_profiles, _Reader, read_toml, scenario_path
@@ -345,8 +345,8 @@ def _load_ieee33(file: Path, raw: dict[str, Any]) -> IEEE33Scenario:
         site_rows.append((kind, bus, cap, s.text("profile", default=kind)))
     if has_year:
         assert nd is not None and nd.year is not None
-        site_kw = (summed_columns(nd.year.gen_kw, [d.weather_columns for d in sites])
-                   + summed_columns(nd.year.gen_kw, [d.fixed_columns for d in sites]))
+        site_kw = (nd.year_sums("gen_kw", tuple(d.weather_columns for d in sites))
+                   + nd.year_sums("gen_kw", tuple(d.fixed_columns for d in sites)))
         mean_days = site_kw.reshape(nd.year.n_days, 24, -1, site_kw.shape[1]).mean(axis=(0, 2))
         renewables = tuple(RenewableSite(kind, bus, cap, prof, np.clip(mean_days[:, k], 0, cap))
                            for k, (kind, bus, cap, prof) in enumerate(site_rows))
@@ -720,11 +720,13 @@ def _network_areas(
     loads = {ld.bus: ld for ld in nd.loads}
     buses = sorted(set(loads) | ev_buses)
     yr = nd.year
-    columns = [loads[b].columns if b in loads else () for b in buses]
+    columns = tuple(loads[b].columns if b in loads else () for b in buses)
     n_h = len(partition)
     if yr is not None:
-        p_year = summed_columns(yr.load_p_kw, columns) * network.load_scale
-        q_year = summed_columns(yr.load_q_kvar, columns) * network.load_scale
+        p_year = nd.year_sums("load_p_kw", columns)
+        q_year = nd.year_sums("load_q_kvar", columns)
+        if network.load_scale != 1.0:
+            p_year, q_year = p_year * network.load_scale, q_year * network.load_scale
         nominal = p_year.reshape(yr.n_days, n_h, -1, len(buses)).mean(axis=(0, 2))
         p_sum, q_sum = p_year.sum(axis=0), q_year.sum(axis=0)
     else:
@@ -756,8 +758,8 @@ def _network_areas(
     year = None
     if yr is not None:
         year = FeederYear(load_p_kw=p_year, load_q_kvar=q_year,
-                          site_weather_kw=summed_columns(yr.gen_kw, [d.weather_columns for d in sites]),
-                          site_fixed_kw=summed_columns(yr.gen_kw, [d.fixed_columns for d in sites]),
+                          site_weather_kw=nd.year_sums("gen_kw", tuple(d.weather_columns for d in sites)),
+                          site_fixed_kw=nd.year_sums("gen_kw", tuple(d.fixed_columns for d in sites)),
                           split=split, day_selection=days, error_scale=error_scale, calendar_year=yr.year)
     return tuple(out), year
 

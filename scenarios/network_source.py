@@ -27,7 +27,8 @@ import functools
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,6 +117,31 @@ class NetworkData:
     """The feeders leaving the substation busbar: each a tuple of feeder buses (its head first), busbar excluded."""
     busbar: tuple[int, ...]
     """The buses from the root down to the substation busbar (the first bus with more than one child)."""
+    _sums: dict[tuple[str, tuple[tuple[int, ...], ...]], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def year_sums(self, which: Literal["load_p_kw", "load_q_kvar", "gen_kw"],
+                  groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
+        """``(steps, len(groups))``: the year's ``which`` profile columns summed per group (read-only; computed
+        once per network and grouping, since every load of a scenario, e.g. each ``--set`` point, asks again)."""
+        if self.year is None:
+            raise ValueError(f"{self.source} has no profiles")
+        key = (which, groups)
+        if key not in self._sums:
+            arr = summed_columns(getattr(self.year, which), groups)
+            arr.setflags(write=False)
+            self._sums[key] = arr
+        return self._sums[key]
+
+
+def summed_columns(array: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
+    """``(steps, len(groups))``: the sum of ``array``'s columns in each group (0 for an empty group)."""
+    out = np.zeros((array.shape[0], len(groups)))
+    filled = [k for k, cols in enumerate(groups) if cols]
+    if filled:
+        order = [c for k in filled for c in groups[k]]
+        starts = np.cumsum([0] + [len(groups[k]) for k in filled[:-1]])
+        out[:, filled] = np.add.reduceat(array[:, order], starts, axis=1)  # one pass over the year's columns
+    return out
 
 
 def safe_name(name: str) -> str:

@@ -268,7 +268,10 @@ class FeederYear:
 
     def __post_init__(self) -> None:
         for name in ("load_p_kw", "load_q_kvar", "site_weather_kw", "site_fixed_kw"):
-            object.__setattr__(self, name, _frozen_array(getattr(self, name)))
+            arr = getattr(self, name)
+            if not (isinstance(arr, np.ndarray) and arr.dtype == np.float64 and not arr.flags.writeable):
+                arr = _frozen_array(arr)  # a read-only float array (the network's own sums) is shared, not copied
+            object.__setattr__(self, name, arr)
 
     @property
     def n_days(self) -> int:
