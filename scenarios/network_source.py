@@ -48,8 +48,9 @@ GeneratorClass = Literal["pv", "wind"]
 DEFAULT_GENERATOR_CLASSES: tuple[tuple[str, GeneratorClass], ...] = (
     ("pv", "pv"), ("lv_res", "pv"), ("wind", "wind"), ("wp", "wind"), ("biomass", "wind"), ("hydro", "wind"),
 )
-#: classes whose forecast error comes from the weather model (the others are dispatched to their profile)
-WEATHER_DRIVEN = ("pv", "wind")
+#: type prefixes of the generators whose day-ahead forecast carries the weather model's error (PV, wind); the others
+#: (biomass, hydro, anything mapped by ``network.generator_classes``) are forecast as their own profile
+WEATHER_PREFIXES = ("pv", "lv_res", "wind", "wp")
 STEPS_PER_DAY = 96
 SIMBENCH_PREFIX = "simbench:"
 PANDAPOWER_PREFIX = "pandapower:"
@@ -94,12 +95,6 @@ class YearProfiles:
     @property
     def n_days(self) -> int:
         return self.load_p_kw.shape[0] // STEPS_PER_DAY
-
-    def day(self, array: np.ndarray, day_index: int) -> np.ndarray:
-        """Rows of day ``day_index`` (0-based) of ``array``, ``(96, columns)``."""
-        if not 0 <= day_index < self.n_days:
-            raise ValueError(f"profiles of {self.year}: day index {day_index} outside 0..{self.n_days - 1}")
-        return array[day_index * STEPS_PER_DAY:(day_index + 1) * STEPS_PER_DAY]
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,13 +266,10 @@ def _feeders(feeder: Feeder) -> tuple[tuple[tuple[int, ...], ...], tuple[int, ..
     return tuple(out), tuple(path)
 
 
-def _element_rows(net: Any, table: str) -> list[tuple[int, Any]]:
-    df = net.get(table)
-    if df is None or not len(df):
-        return []
-    if "in_service" in df.columns:
-        df = df[df["in_service"].astype(bool)]
-    return [(int(i), row) for i, row in df.iterrows()]
+def _scaling(row: Any) -> float:
+    """An element's ``scaling`` (1 where the net has none or leaves it empty)."""
+    value = row.get("scaling", 1.0)
+    return 1.0 if value is None or value != value else float(value)
 
 
 @functools.cache
@@ -300,7 +292,7 @@ def _load_network_cached(source: str, folder: str | None, mtime: float,
         pp_bus = int(row["bus"])
         if pp_bus not in bus_of:
             raise ScenarioError(f"{label}: load {idx} sits on out-of-service bus {pp_bus}")
-        scale = float(row.get("scaling", 1.0) if row.get("scaling", 1.0) == row.get("scaling", 1.0) else 1.0)
+        scale = _scaling(row)
         pk, qk = float(row["p_mw"]) * scale * 1000.0, float(row["q_mvar"]) * scale * 1000.0
         b = bus_of[pp_bus]
         p[b - 1] += pk
@@ -321,8 +313,8 @@ def _load_network_cached(source: str, folder: str | None, mtime: float,
         name = str(row.get("name") or f"sgen {idx}")
         kind_raw = str(row.get("type") or "")
         cls = _classify(label, int(idx), name, kind_raw, classes)
-        scale = float(row.get("scaling", 1.0) or 1.0)
-        weather = any(kind_raw.lower().startswith(pfx) for pfx in ("pv", "lv_res", "wind", "wp"))
+        scale = _scaling(row)
+        weather = kind_raw.lower().startswith(WEATHER_PREFIXES)
         gens.append(GeneratorPoint(bus_of[pp_bus], name, kind_raw, cls, weather, float(row["p_mw"]) * scale * 1000.0,
                                    col))
     feeder = feeder_from_radial(rn, label, p, q)

@@ -61,11 +61,11 @@ def year_day_renewables(sc: IEEE33Scenario, year: FeederYear, k: int, weather: D
     forecast: dict[str, np.ndarray] = {}
     realised: dict[str, np.ndarray] = {}
     n_h = len(sc.tariff.partition)
+    w_hourly, f_hourly = hourly(w_day, n_h), hourly(f_day, n_h)
     for j, site in enumerate(sc.renewables):
         cap = float(site.capacity_kw)
         real = np.clip(w_day[:, j] + f_day[:, j], 0.0, cap)
-        w_h = hourly(w_day[:, j:j + 1], n_h)[:, 0]
-        f_h = hourly(f_day[:, j:j + 1], n_h)[:, 0]
+        w_h, f_h = w_hourly[:, j], f_hourly[:, j]
         err = np.zeros(n_h)
         if site.name in wm_forecast and w_day[:, j].any():
             wm_f = np.asarray(wm_forecast[site.name], dtype=float)
