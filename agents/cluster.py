@@ -33,7 +33,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import mesa
 import numpy as np
@@ -489,6 +489,7 @@ def solve_certified(
     tol: float = COMPLEMENTARITY_TOL,
     max_rounds: int = 20,
     integer_columns: np.ndarray | Sequence[int] = (),
+    simplex: Literal["dual", "primal"] | None = None,
 ) -> tuple[list[SolveStats], str]:
     """Solve with the tight-formulation-first strategy (DESIGN principle 7); return solves and path.
 
@@ -510,13 +511,17 @@ def solve_certified(
     are integer in every solve, the first one included (which is then a MILP, path
     ``"milp-certified(k integer columns)"`` instead of ``"lp-certified"``), and stay integer
     afterwards.  Empty (the default): the behaviour described above.
+
+    ``simplex`` (``"primal"`` or ``"dual"``) sets the simplex variant of the first solve only, e.g. the
+    primal simplex when only the objective changed since the last solve, so its basis is still
+    primal feasible; ``None``: the model's options decide.
     """
     net = {id(c) for c in lossless}
     keep = np.asarray(integer_columns, dtype=np.int64).ravel()
     first = "lp" if keep.size == 0 else f"milp({keep.size} integer columns)"
     hm.relax_all()
     hm.set_integer(keep)
-    stats = [hm.solve(path=first)]
+    stats = [hm.solve(path=first, simplex=simplex)]
     integer: dict[int, set[Any]] = {id(c): set() for c in pairs}
 
     def violated() -> list[tuple[Complementarity, list[Any]]]:

@@ -160,3 +160,34 @@ def test_start_day_is_refused_where_the_days_are_drawn(lv: Any, tmp_path: Path, 
                          "--out", str(tmp_path)]) == 2
     assert "profiles.days = 'random'" in capsys.readouterr().err
     assert not (tmp_path / "kpis.csv").exists()
+
+
+def test_oracle_stage_two_starts_from_stage_one_basis(lv: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oracle's stage 1 is an LP here (no curtailable load), so its least-exchange stage 2 runs the primal simplex
+    from stage 1's basis: the same cost and the same least exchange as a dual simplex from a cold start."""
+    from agents.milp import HighsModel
+    from sim.systems.ieee33.schemes import DistributionModel, OracleProblem, _expr_value, make_day, solve_lexicographic
+
+    model = DistributionModel(lv, make_day(lv, 0))
+    model.day_ahead()
+    assert model.da_prices_intraday is not None
+    f0 = model.respond(model.da_prices_intraday)
+    prob = OracleProblem(model, persistent=False, followers=f0)
+    assert prob.integer.size == 0
+    asked: list[Any] = []
+    solve = HighsModel.solve
+
+    def spy(self: HighsModel, **kw: Any) -> Any:
+        asked.append(kw.get("simplex"))
+        return solve(self, **kw)
+
+    monkeypatch.setattr(HighsModel, "solve", spy)
+    warm, path, optimum = solve_lexicographic(prob.hm, prob.model, prob.pairs, prob.lossless, stage2_simplex="primal")
+    assert path == "lp-certified; least exchange lp-certified" and asked == [None, "primal"]
+    exchange = warm[-1].objective
+    assert _expr_value(prob.hm, prob.model.system_cost) <= optimum * (1 + 1e-9) + 1e-9  # stage 2 stays cost-optimal
+    prob.hm.clear_solver()
+    cold, _, optimum_cold = solve_lexicographic(prob.hm, prob.model, prob.pairs, prob.lossless)
+    assert asked[2:] == [None, None]
+    assert optimum_cold == pytest.approx(optimum, rel=1e-9)
+    assert cold[-1].objective == pytest.approx(exchange, rel=1e-6, abs=1e-6) and exchange > 0
