@@ -7,7 +7,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 BIN   := $(VENV)/bin
 OUT   ?= results
 
-.PHONY: bytecode run study-campus study-ieee33 study-rural study-lowcarbon study-incentives test lint typecheck imports pytest test-slow test-fuzz bench clean
+.PHONY: bytecode run app test-browser chromium study-campus study-ieee33 study-rural study-lowcarbon study-incentives test lint typecheck imports pytest test-slow test-fuzz bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
@@ -17,13 +17,27 @@ $(BIN)/.installed: pyproject.toml
 	@touch $@
 
 # bytecode of our modules written once, not compiled again at every launch (PYTHONDONTWRITEBYTECODE may be set)
-SOURCES := agents market sim scenarios studies run_sim.py
+SOURCES := agents market sim scenarios studies app run_sim.py
 bytecode: $(BIN)/.installed
 	@$(BIN)/python -m compileall -q $(SOURCES)
 
 # the embedded default simulation: ieee33, 2 days, cooperative, seed 0 (python run_sim.py with no arguments)
 run: bytecode
 	$(BIN)/python run_sim.py simulate --scenario ieee33 --days 2 --mode cooperative --seed 0 --out $(OUT)
+
+# the dashboard (issue 18): SolaraViz on http://127.0.0.1:8765, run folders browsable below $(OUT)
+HOST ?= 127.0.0.1
+PORT ?= 8765
+app: bytecode
+	$(BIN)/python run_sim.py app --host $(HOST) --port $(PORT) --runs $(OUT)
+
+# Debian's chromium for the browser test (Playwright cannot download its own browsers here)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# the dashboard in a real headless chromium: step, play a day, open a finished run; screenshots in $(OUT)/browser
+test-browser: bytecode chromium
+	BROWSER_SHOTS=$(OUT)/browser $(BIN)/pytest -m browser -p no:xdist tests/browser
 
 study-campus: bytecode
 	$(BIN)/python run_sim.py study campus --out $(OUT)/campus
@@ -54,7 +68,7 @@ imports: $(BIN)/.installed
 # two xdist workers, a test file per worker (its module fixtures run once); one HiGHS thread each (tests/conftest.py)
 PYTEST_WORKERS ?= 2
 pytest: bytecode
-	$(BIN)/pytest -m "not slow and not fuzz" -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -m "not slow and not fuzz and not browser" -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: lint typecheck imports pytest
 

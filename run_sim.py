@@ -10,6 +10,7 @@
     python run_sim.py study ieee33 --out DIR [--seed N --evs-per-station K]
     python run_sim.py study rural --out DIR [--seed N --quick --workers W]
     python run_sim.py study lowcarbon --out DIR [--seed N --quick --workers W]
+    python run_sim.py app [--host 127.0.0.1 --port 8765 --runs DIR]   # the dashboard (SolaraViz)
 """
 
 from __future__ import annotations
@@ -141,6 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...",
                     help="scenario file path and its values (TOML), e.g. market.kappa=0,0.5,0.9 or "
                     "network.load_scale=0.8,1 (ieee33); commas inside [...] or {...} do not split")
+    app = sub.add_parser(
+        "app", help="the dashboard: watch a run step by step, open finished runs (SolaraViz in the browser)",
+        description="Serve the dashboard: choose scenario, mode, replay, seed and behaviours, then Step (one "
+        "quarter-hour) or Play the engine's real model; /runs browses the finished output folders below --runs from "
+        "their files alone.  Listens on 127.0.0.1 unless --host says otherwise.")
+    app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; another address "
+                     "lets anyone who reaches it start solver runs here: a warning says so)")
+    app.add_argument("--port", type=_non_negative_int, default=8765, help="TCP port (default 8765)")
+    app.add_argument("--runs", type=Path, default=Path("results"),
+                     help="folder whose finished runs /runs may open (nothing outside it is read; default results)")
     study = sub.add_parser("study", help="reproduce a paper's study on a bundled scenario")
     ssub = study.add_subparsers(dest="study", metavar="STUDY", required=True)
     add_study_parsers(ssub, STUDIES)
@@ -202,6 +213,16 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.INFO if args.verbose else logging.WARNING)
     if args.command in ("simulate", "compare", "sweep"):
         return _simulate(args, argv)
+    if args.command == "app":
+        from app.serve import serve
+
+        try:
+            return serve(args.host, args.port, args.runs)
+        except ValueError as exc:
+            if args.verbose:
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.command != "study":
         build_parser().print_help()
         return 2

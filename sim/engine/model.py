@@ -130,6 +130,13 @@ class SimulationModel(mesa.Model):  # type: ignore[misc]
         self.step_in_day = 0
         self.day += 1
 
+    def preview(self) -> pd.DataFrame:
+        """The current day's time series up to the executed quarter-hour (:meth:`System.preview`); empty between
+        days."""
+        if self._day is None or self.step_in_day == 0:
+            return pd.DataFrame()
+        return self.system.preview(self)
+
     def run_to_end(self) -> None:
         while not self.finished:
             self.step()

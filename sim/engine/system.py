@@ -242,6 +242,13 @@ class System(ABC):
     def day(self, model: Any, d: int) -> DaySteps:
         """Day ``d`` (0-based) of the run, stepped by quarter-hours, from the state the agents hold."""
 
+    def preview(self, model: Any) -> pd.DataFrame:
+        """The current day's time series so far, for a live view (the dashboard): the rows of the day's time-series
+        file (the same long format) with ``period <= model.step_in_day``.  Empty (the default) where the system
+        cannot tell before the day closes (then a view shows the day when it has closed).  Must not change the
+        run: the same seed gives the same files with or without previews."""
+        return pd.DataFrame()
+
     def save_state(self, model: Any) -> dict[str, Any]:
         """What the finished day leaves to the next (JSON-able); ``--resume`` restores it."""
         return {}

@@ -40,11 +40,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mesa
 import numpy as np
+import pandas as pd
 
 from agents.ev import carried_end_min
 from agents.milp import SolverOptions
@@ -217,9 +218,10 @@ def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, 
     dm.new_day(sc_d, day)
     behaviours.begin_day(dm, d + 1, run.seed)
     t_setup = time.perf_counter()  # the day's first solve (the DA TOU design) starts here
+    dm.preview = DayPreview(sc_d, run, d)
     res = yield from dm.scheme_steps(mode)
     t_solve = time.perf_counter()
-    net = network_check(sc_d, res)
+    net = dm.preview.network(res)
     _report_violations(sc_d, net, run, d)
     row = scheme_row(sc_d, res, net)
     kpis: dict[str, Any] = {"run": run.name, "mode": run.mode, "seed": run.seed, "point": run.point, "day": d + 1,
@@ -243,17 +245,50 @@ def simulate_day_steps(sc: IEEE33Scenario, run: RunSpec, settings: SimSettings, 
         kpis[f"ess_end_kwh_{name}"] = dm.clusters[name].ess_kwh
     for j in home:
         dm.ev_agents[j].soc_midnight = float(res.ev_soc_frac[j, -1])
-    ts = timeseries_frame(sc_d, {run.mode: res}, {run.mode: net})
-    ts = ts.astype({"scheme": str})
-    ts.insert(0, "day", np.int16(d + 1))
-    ts.insert(1, "run", run.name)
-    ts = ts.rename(columns={"scheme": "mode"})
+    ts = dm.preview.frame(res, dm.da_prices_intraday)
+    dm.preview = None
     t_end = time.perf_counter()
     return DayOutcome(kpis, ts, carried_state(dm), {
         "data_s": t_data - t0, "setup_s": t_setup - t0, "solve_s": t_solve - t_setup,
         "mpc_s": float(res.info.get("mpc_seconds", 0.0)), "da_s": dm.day_ahead_seconds, "market_s": dm.market_seconds,
         "check_s": t_end - t_solve, "ac_s": net.ac_seconds, "total_s": t_end - t0,
     }, agent_records(run.name, run.mode, d + 1, rows))
+
+
+@dataclass
+class DayPreview:
+    """The day in progress, for a live view of it (the dashboard: :meth:`IEEE33System.preview`).
+
+    Holds the day's scenario; once the mode's executed plan is known (before the first quarter-hour in the
+    ``oracle`` replay: :attr:`DistributionModel.plan`), :meth:`frame` is the time series the day will write
+    (network check included), computed once: the day's end reuses it, so a live view costs no second check.
+    """
+
+    scenario: IEEE33Scenario
+    run: RunSpec
+    d: int
+    _net: tuple[SchemeResult, Any] | None = None
+    _frame: tuple[SchemeResult, pd.DataFrame] | None = None
+
+    def network(self, res: SchemeResult) -> Any:
+        """The LinDistFlow and AC check of ``res`` (:func:`network_check`), once per plan."""
+        if self._net is None or self._net[0] is not res:
+            self._net = (res, network_check(self.scenario, res))
+        return self._net[1]
+
+    def frame(self, res: SchemeResult, tou_prices: np.ndarray | None) -> pd.DataFrame:
+        """The day's time series of plan ``res`` (:func:`timeseries_frame`, with ``day`` and ``run`` in front and
+        ``mode`` for the scheme), with the day-ahead TOU price per quarter-hour when the day has one."""
+        if self._frame is not None and self._frame[0] is res:
+            return self._frame[1]
+        tou = tou_prices if tou_prices is not None and tou_prices.size == res.prices.size else None
+        ts = timeseries_frame(self.scenario, {self.run.mode: res}, {self.run.mode: self.network(res)}, tou)
+        ts = ts.astype({"scheme": str})
+        ts.insert(0, "day", np.int16(self.d + 1))
+        ts.insert(1, "run", self.run.name)
+        ts = ts.rename(columns={"scheme": "mode"})
+        self._frame = (res, ts)
+        return ts
 
 
 def _report_violations(sc: IEEE33Scenario, net: Any, run: RunSpec, d: int) -> None:

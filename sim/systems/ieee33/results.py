@@ -220,7 +220,11 @@ def voltage_violation_pu(scenario: IEEE33Scenario, v_ac_pu: np.ndarray) -> np.nd
 
 
 def timeseries_frame(scenario: IEEE33Scenario, results: dict[str, SchemeResult],
-                     nets: dict[str, NetworkCheck]) -> pd.DataFrame:
+                     nets: dict[str, NetworkCheck], tou_prices: np.ndarray | None = None) -> pd.DataFrame:
+    """The schemes' day in long format (:data:`TIMESERIES_COLUMNS`): per bus the injections and the LinDistFlow
+    and AC voltages (and ``v_violation_pu`` where the AC voltage leaves the band), per cluster its balance, per
+    EV its net power and SOC, for the system the rolling price, the substation power, the load, the AC losses,
+    the substation voltage and, given ``tou_prices`` (USD/kWh per period), the day-ahead TOU price ``tou_price``."""
     f = scenario.feeder
     buses = np.array(f.buses)
     frames: list[pd.DataFrame] = []
@@ -264,6 +268,9 @@ def timeseries_frame(scenario: IEEE33Scenario, results: dict[str, SchemeResult],
                                 else np.full(n, scenario.network.v0_pu), "pu")):
             frames.append(pd.DataFrame({"scheme": name, "period": periods, "bus": int(f.root), "entity": "system",
                                         "variable": var, "value": arr, "unit": unit}))
+        if tou_prices is not None:
+            frames.append(pd.DataFrame({"scheme": name, "period": periods, "bus": int(f.root), "entity": "system",
+                                        "variable": "tou_price", "value": tou_prices, "unit": "USD/kWh"}))
     df = pd.concat(frames, ignore_index=True)[list(TIMESERIES_COLUMNS)]
     for col in ("scheme", "entity", "variable", "unit"):
         df[col] = df[col].astype("category")

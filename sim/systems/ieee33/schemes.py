@@ -502,6 +502,11 @@ class DistributionModel:
         self.shares: dict[str, float] = dict.fromkeys(self.clusters, 1.0)
         self._tou: Any = None
         self._oracle: OracleProblem | None = None
+        #: the mode's executed plan of the day, once it is known before the day ends (the ``oracle`` replay and
+        #: full-information modes: before the first quarter-hour); None otherwise (read by live views)
+        self.plan: SchemeResult | None = None
+        #: the day in progress (:class:`sim.systems.ieee33.day.DayPreview`), set by the day while it runs
+        self.preview: Any = None
         self._set_day(scenario, day)
 
     def _set_day(self, scenario: IEEE33Scenario, day: DayData) -> None:
@@ -873,8 +878,10 @@ class DistributionModel:
         executed.  The mode then settles the executed plans (:meth:`SchemeMode.settle`).
         """
         n = self.horizon.n
+        self.plan = None
         if self.replay == "oracle" or mode.full_information:
             res = mode.solve(self, progress)
+            self.plan = res
             for k in range(1, n + 1):
                 yield k
             return res

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pandas as pd
+
 from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario
 from sim.engine.spec import SimSettings
@@ -144,6 +146,16 @@ class IEEE33System(System):
     def day(self, model: Any, d: int) -> DaySteps:
         return (yield from simulate_day_steps(model.spec, model.run_spec, model.settings, d, model.coordinator,
                                               model.weather, mode=model.mode, per_vehicle=self.per_vehicle_records))
+
+    def preview(self, model: Any) -> pd.DataFrame:
+        """The day's time series up to the executed quarter-hour, once the mode's plan is known before the day
+        closes (the ``oracle`` replay: from its first quarter-hour); empty in the ``mpc`` replay, whose plan is
+        known only at the day's end.  The network check is done once and reused by the day's end."""
+        dm = model.coordinator
+        if dm.plan is None or dm.preview is None:
+            return pd.DataFrame()
+        ts = dm.preview.frame(dm.plan, dm.da_prices_intraday)
+        return ts[ts["period"] <= model.step_in_day]
 
     def save_state(self, model: Any) -> dict[str, Any]:
         """Each cluster agent's storage energy at midnight (``ess_kwh``, kWh) and each home EV agent's SOC
