@@ -83,6 +83,7 @@ bench: bytecode
 	$(BIN)/python benchmarks/campus_dro.py --out benchmarks/results
 	$(BIN)/python benchmarks/ieee33_day.py --out benchmarks/results
 	$(BIN)/python benchmarks/feeder_scale.py --out benchmarks/results  # issue 17: ~14 min
+	$(BIN)/python benchmarks/dashboard_step.py --out benchmarks/results  # issue 18: ~1 min
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

@@ -49,6 +49,8 @@ class DayTables:
     clock: str = ""
     #: hours per period of ``ts`` (0.25 for quarter-hours, 1 for the campus systems' hourly days)
     dt_h: float = 0.25
+    #: the day ``kpis`` and ``agents`` belong to (the last closed day while ``day`` is still running)
+    kpi_day: int = 0
 
 
 def tables_of_model(model: Any) -> DayTables:
@@ -63,12 +65,14 @@ def tables_of_model(model: Any) -> DayTables:
     ts = views.normalise(raw)
     dt_h = 0.25 if not live.empty else views.hours_per_period(ts)
     period = model.step_in_day if not live.empty else (round(24 / dt_h) if day else 0)
-    kpis = next((k for k in closed.kpis if int(k["day"]) == day), None)
+    # the day shown once it has closed, else the last closed day (its KPIs and settlement stay in view)
+    kpis = next((k for k in closed.kpis if int(k["day"]) == day), closed.kpis[-1] if closed.kpis else None)
+    kpi_day = int(kpis["day"]) if kpis is not None else 0
     spec = model.spec
     feeder = getattr(spec, "feeder", None)
     network = getattr(spec, "network", None)
     t = DayTables(
-        day=day, period=period, ts=ts, kpis=kpis, agents=closed.agents.get(day, pd.DataFrame()),
+        day=day, period=period, ts=ts, kpis=kpis, agents=closed.agents.get(kpi_day, pd.DataFrame()), kpi_day=kpi_day,
         days=closed.kpi_frame(), agents_by_day=dict(closed.agents), feeder=feeder,
         s_max_mva=network.s_max_mva(feeder) if feeder is not None and network is not None else None,
         v_band=(float(network.v_min_pu), float(network.v_max_pu)) if network is not None else None,
@@ -237,6 +241,8 @@ def KpiStrip(t: DayTables) -> None:
         if not items:
             _empty(f"day {t.day}: KPIs appear when the day closes" if t.day else "no day has closed yet")
             return
+        if t.kpi_day and t.kpi_day != t.day:
+            solara.Text(f"day {t.kpi_day} (closed):", style={"font-size": "0.8em", "color": "#555"})
         with solara.Row(style={"flex-wrap": "wrap", "gap": "18px"}):
             for label, text in items:
                 with solara.Column(gap="0px"):

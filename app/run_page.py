@@ -70,7 +70,7 @@ def day_tables(root: RunsRoot, folder: RunFolder, run: str, day: int, period: in
     period = min(period, n)
     minutes = round(60 * dt_h * period)
     days = kp[["mode", "run", "day", "total_cost"]] if "total_cost" in kp else pd.DataFrame()
-    return DayTables(day=day, period=period, ts=ts, kpis=kpis, agents=folder.agents(run, day), days=days,
+    return DayTables(day=day, period=period, ts=ts, kpis=kpis, agents=folder.agents(run, day), days=days, kpi_day=day,
                      agents_by_day=agents_by_day, feeder=feeder, s_max_mva=s_max, v_band=band, currency=currency,
                      clock=f"{run} · day {day} · period {period}/{n} · {minutes // 60:02d}:{minutes % 60:02d}",
                      dt_h=dt_h)

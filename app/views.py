@@ -238,9 +238,10 @@ def bargaining_table(agents: pd.DataFrame, kpis: dict[str, Any] | pd.Series | No
         return pd.DataFrame()
     t = rec.pivot_table(index="agent_id", columns="variable", values="value", aggfunc="first", observed=True)
     t = t.rename(columns=need)
-    if "payment" not in t:
-        return pd.DataFrame()
-    t = t[t["payment"].notna()]  # the bargaining agents (EV stations and TAs report costs, not payments)
+    if not {"payment", "standalone", "final"} <= set(t.columns):
+        return pd.DataFrame()  # no settlement that day (e.g. the oracle: one plan, no bargaining)
+    # the bargaining agents (EV stations and TAs report costs, not payments)
+    t = t[t["payment"].notna() & t["standalone"].notna() & t["final"].notna()]
     if t.empty:
         return pd.DataFrame()
     t.index = t.index.astype(str)
