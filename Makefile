@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON312)" ]; then echo "error: python3.12 not found (install Python 3.12)"; exit 1; fi
 	$(PYTHON312) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
 	@touch $@
 
 # bytecode of our modules written once, not compiled again at every launch (PYTHONDONTWRITEBYTECODE may be set)
@@ -36,7 +36,11 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # the dashboard in a real headless chromium: step, play a day, open a finished run; screenshots in $(OUT)/browser
-test-browser: bytecode chromium
+$(BIN)/.installed-browser: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,browser]'
+	@touch $@
+
+test-browser: bytecode chromium $(BIN)/.installed-browser
 	BROWSER_SHOTS=$(OUT)/browser $(BIN)/pytest -m browser -p no:xdist tests/browser
 
 study-campus: bytecode
@@ -68,7 +72,7 @@ imports: $(BIN)/.installed
 # two xdist workers, a test file per worker (its module fixtures run once); one HiGHS thread each (tests/conftest.py)
 PYTEST_WORKERS ?= 2
 pytest: bytecode
-	$(BIN)/pytest -m "not slow and not fuzz and not browser" -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -m "not slow and not fuzz and not browser" --ignore=tests/browser -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: lint typecheck imports pytest
 

@@ -210,8 +210,10 @@ def StoragePanel(t: DayTables) -> None:
             _empty("storage and EV states appear once the day's plan is known")
             return
         df = df.assign(series=df["entity"] + " " + df["variable"])
-        base = alt.Chart(df).mark_line().encode(x=alt.X("hour:Q", scale=alt.Scale(domain=[0, 24])),
-                                                y=alt.Y("value:Q", title=None), color=alt.Color("series:N", title=None))
+        base = alt.Chart(df).mark_line().encode(
+            x=alt.X("hour:Q", scale=alt.Scale(domain=[0, 24])), y=alt.Y("value:Q", title=None),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=3)),
+        ).properties(width=WIDTH, height=(HEIGHT - 80) // max(1, df["unit"].nunique()))
         chart = base.facet(row=alt.Row("unit:N", title=None)).resolve_scale(y="independent").properties(
             title="stored energy and EV state of charge")
         _show(chart)
