@@ -29,6 +29,7 @@ run: bytecode
 HOST ?= 127.0.0.1
 PORT ?= 8765
 app: bytecode
+	@mkdir -p $(OUT)
 	$(BIN)/python run_sim.py app --host $(HOST) --port $(PORT) --runs $(OUT)
 
 # Debian's chromium for the browser test (Playwright cannot download its own browsers here)
