@@ -31,7 +31,7 @@ import pandas as pd
 
 from sim.engine.failure import FailureContext, failure_from
 from sim.engine.spec import RunSpec, SimSettings
-from sim.engine.system import STEPS_PER_DAY, DayOutcome, DaySteps, System
+from sim.engine.system import STEPS_PER_DAY, DayOutcome, DaySteps, LiveDay, System
 
 
 class DayRecorder:
@@ -74,6 +74,8 @@ class SimulationModel(mesa.Model):  # type: ignore[misc]
         self.step_in_day = 0
         self.on_day = on_day
         self.recorder = DayRecorder()
+        #: the day in progress as a system can show it early (read by :meth:`preview`)
+        self.live_day = LiveDay()
         self._day: DaySteps | None = None
         system.build(self)
         if state is not None:
@@ -102,6 +104,7 @@ class SimulationModel(mesa.Model):  # type: ignore[misc]
 
     def _step(self) -> None:
         if self._day is None:
+            self.live_day.frame = None
             self._day = self.system.day(self, self.day)
         k = next(self._day)
         if k != self.step_in_day + 1:

@@ -79,6 +79,15 @@ class DayOutcome:
     agents: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+@dataclass
+class LiveDay:
+    """The day in progress as a live view may show it before the day closes (:meth:`System.preview`'s default
+    source): ``frame`` is the day's time series (the file's long format) once a system knows its executed day early
+    (e.g. solved before its first quarter-hour), else None.  The engine clears it at each day's start."""
+
+    frame: pd.DataFrame | None = None
+
+
 #: A day as a generator: yields ``k`` after quarter-hour ``k`` (1..96) is executed, returns the outcome.
 DaySteps = Generator[int, None, DayOutcome]
 
@@ -244,10 +253,14 @@ class System(ABC):
 
     def preview(self, model: Any) -> pd.DataFrame:
         """The current day's time series so far, for a live view (the dashboard): the rows of the day's time-series
-        file (the same long format) with ``period <= model.step_in_day``.  Empty (the default) where the system
-        cannot tell before the day closes (then a view shows the day when it has closed).  Must not change the
-        run: the same seed gives the same files with or without previews."""
-        return pd.DataFrame()
+        file (the same long format) with ``period <= model.step_in_day``.  By default the frame a day put in
+        ``model.live_day`` (:class:`LiveDay`); empty where the system cannot tell before the day closes (then a view
+        shows the day when it has closed).  Must not change the run: the same seed gives the same files with or
+        without previews."""
+        live = getattr(model, "live_day", None)
+        if live is None or live.frame is None:
+            return pd.DataFrame()
+        return live.frame[live.frame["period"] <= model.step_in_day]
 
     def save_state(self, model: Any) -> dict[str, Any]:
         """What the finished day leaves to the next (JSON-able); ``--resume`` restores it."""

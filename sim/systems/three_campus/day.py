@@ -124,7 +124,7 @@ from sim.engine.mpc import RecedingLoop, check_replay, held, receding
 from sim.engine.records import agent_records
 from sim.engine.spec import RunSpec, SimSettings
 from sim.engine.state import CarryState
-from sim.engine.system import DayOutcome, DaySteps, drain
+from sim.engine.system import DayOutcome, DaySteps, LiveDay, drain
 from sim.systems.three_campus.behaviours import Conduct, audit_rows, believed_forecast, park_behaviour_rows
 from sim.systems.three_campus.cloud import CaseResult, CloudCase, CloudDRO, CloudModel, DROPlan, coalition_case
 from sim.systems.three_campus.modes import MODES, CampusMode
@@ -683,8 +683,12 @@ def simulate_campus_day_steps(
     models: CampusModels | None = None,
     mode: CampusMode | None = None,
     conduct: Conduct | None = None,
+    live: LiveDay | None = None,
 ) -> DaySteps:
     """Day ``d`` (0-based) of ``run`` on the three-campus scenario ``sc`` as a generator (Mesa stepping).
+
+    ``live``: where the day's time series is put as soon as the executed day is known before its quarter-hours
+    (the ``oracle`` replay), for a live view; the day's outcome carries the same frame.
 
     Yields ``k`` once quarter-hour ``k`` (1..96) is executed and returns the
     :class:`~sim.engine.run.DayOutcome` (see :func:`simulate_campus_day`).  Under the ``oracle`` replay,
@@ -699,12 +703,12 @@ def simulate_campus_day_steps(
         mode = MODES[run.mode]()
     check_replay(settings.replay)
     return _day_steps(sc, run, settings, d, state, weather, models, mode,
-                      conduct if conduct is not None else Conduct.truthful(sc.park_names))
+                      conduct if conduct is not None else Conduct.truthful(sc.park_names), live)
 
 
 def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: int, state: CarryState,
                weather: WeatherModel | None, models: CampusModels | None, mode: CampusMode,
-               conduct: Conduct) -> DaySteps:
+               conduct: Conduct, live: LiveDay | None = None) -> DaySteps:
     t0 = time.perf_counter()
     paused = 0.0  # seconds spent outside the generator (between a yield and the next step)
     wm = weather or campus_weather_model(sc, settings)
@@ -764,7 +768,10 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
         values = coalition_values(sc, mods, data, start, dict(zip(cases, days, strict=True)))
     t_solve = time.perf_counter()
     paused_solve = paused
+    ts = None
     if not mpc:  # the day was solved in one go: execute its quarter-hours
+        if live is not None:
+            ts = live.frame = _timeseries(executed, d, run)
         for k in range(1, n + 1):
             t_y = time.perf_counter()
             yield k
@@ -794,7 +801,7 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
     for p in parks:
         kpis[f"ess_start_kwh_{p}"] = start[p]
         kpis[f"ess_end_kwh_{p}"] = end.ess_kwh[p]
-    ts = _timeseries(executed, d, run)
+    ts = ts if ts is not None else _timeseries(executed, d, run)
     agents = _agent_records(sc, executed, deal, conduct, values, start, end.ess_kwh, d, run)
     t_end = time.perf_counter()
     distinct = list({id(e): e for e in days}.values())  # a day solved once counts once

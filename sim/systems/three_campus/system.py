@@ -113,7 +113,8 @@ class ThreeCampusSystem(System):
         start = CarryState({a.name: a.stored_kwh for a in parks if a.stored_kwh is not None})
         conduct = behaviours.begin_day({a.name: a.behaviour for a in parks}, d + 1, model.run_spec.seed)
         out = yield from simulate_campus_day_steps(model.spec, model.run_spec, model.settings, d, start,
-                                                   model.weather, model.campus_models, model.mode, conduct)
+                                                   model.weather, model.campus_models, model.mode, conduct,
+                                                   live=getattr(model, "live_day", None))
         behaviours.end_day(conduct)
         for agent in parks:
             agent.stored_kwh = float(out.state.ess_kwh[agent.name])
