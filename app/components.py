@@ -32,7 +32,8 @@ class DayTables:
 
     ``ts``: the day's long time series so far; ``period``: the quarter-hour shown (0: none yet); ``kpis``: the
     day's KPI row once it has closed (None before); ``agents``: its per-agent records; ``days``: KPI rows of every
-    closed day (all modes of a folder); ``agents_by_day``: records per closed day; ``feeder``, ``s_max_mva`` and
+    closed day (all modes of a folder); ``params``: the behaviours' chosen parameters over the closed days
+    (:func:`app.views.behaviour_params`); ``feeder``, ``s_max_mva`` and
     ``v_band`` for network systems; ``clock``: the text of the day and quarter-hour."""
 
     day: int
@@ -41,7 +42,7 @@ class DayTables:
     kpis: dict[str, Any] | None = None
     agents: pd.DataFrame = field(default_factory=pd.DataFrame)
     days: pd.DataFrame = field(default_factory=pd.DataFrame)
-    agents_by_day: dict[int, pd.DataFrame] = field(default_factory=dict)
+    params: pd.DataFrame = field(default_factory=pd.DataFrame)
     feeder: Feeder | None = None
     s_max_mva: np.ndarray | None = None
     v_band: tuple[float, float] | None = None
@@ -55,7 +56,7 @@ class DayTables:
 
 def tables_of_model(model: Any) -> DayTables:
     """The :class:`DayTables` of a live :class:`app.model.DashboardModel` (computed once per step)."""
-    key = (model.steps_done, id(model))
+    key = model.steps_done
     cached = getattr(model, "_tables", None)
     if cached is not None and cached[0] == key:
         return cached[1]  # type: ignore[no-any-return]
@@ -73,7 +74,7 @@ def tables_of_model(model: Any) -> DayTables:
     network = getattr(spec, "network", None)
     t = DayTables(
         day=day, period=period, ts=ts, kpis=kpis, agents=closed.agents.get(kpi_day, pd.DataFrame()), kpi_day=kpi_day,
-        days=closed.kpi_frame(), agents_by_day=dict(closed.agents), feeder=feeder,
+        days=closed.kpi_frame(), params=closed.params, feeder=feeder,
         s_max_mva=network.s_max_mva(feeder) if feeder is not None and network is not None else None,
         v_band=(float(network.v_min_pu), float(network.v_max_pu)) if network is not None else None,
         currency=model.system.currency(spec), clock=model.clock, dt_h=dt_h)
@@ -264,7 +265,7 @@ def DaysPanel(t: DayTables) -> None:
             x=alt.X("day:O"), y=alt.Y("total_cost:Q", title=f"total cost ({t.currency})"),
             color=alt.Color("mode:N")).properties(width=WIDTH, height=HEIGHT - 60, title="cost per day and mode")
         _show(chart)
-        params = views.behaviour_params(t.agents_by_day)
+        params = t.params
         if not params.empty:
             pchart = alt.Chart(params).mark_line(point=True).encode(
                 x="day:O", y=alt.Y("value:Q", title="chosen parameter"),

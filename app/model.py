@@ -10,6 +10,7 @@ records and its time series (the ``on_day`` outcome, the same tables ``simulate`
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 import scenarios
+from app import views
 from sim.engine.model import SimulationModel
 from sim.engine.run import load_scenario
 from sim.engine.spec import REPLAYS, RunSpec, SimSettings
@@ -50,11 +52,16 @@ class ClosedDays:
     kpis: list[dict[str, Any]] = field(default_factory=list)
     agents: dict[int, pd.DataFrame] = field(default_factory=dict)
     timeseries: dict[int, pd.DataFrame] = field(default_factory=dict)
+    #: the behaviours' chosen parameters of every closed day (:func:`app.views.behaviour_params`)
+    params: pd.DataFrame = field(default_factory=lambda: views.behaviour_params(pd.DataFrame()))
 
     def add(self, d: int, outcome: DayOutcome) -> None:
         self.kpis.append(dict(outcome.kpis))
         self.agents[d + 1] = outcome.agents
         self.timeseries[d + 1] = outcome.timeseries
+        day = views.behaviour_params(outcome.agents)
+        if not day.empty:
+            self.params = pd.concat([self.params, day], ignore_index=True) if not self.params.empty else day
 
     def kpi_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.kpis)
@@ -125,6 +132,7 @@ class DashboardModel(SimulationModel):
         return 0, pd.DataFrame()
 
 
+@functools.cache
 def scenario_choices() -> list[str]:
     """The bundled scenarios the page offers: every folder of the scenarios package with a ``scenario.toml`` whose
     kind is a registered system."""

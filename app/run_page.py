@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import solara
 
 from app import views
@@ -64,16 +63,25 @@ def day_tables(root: RunsRoot, folder: RunFolder, run: str, day: int, period: in
     currency = "USD"
     if system is not None and feeder is not None:
         currency = system.currency(_scenario(str(folder.manifest().get("scenario"))))
-    agents_by_day = {d: folder.agents(run, d) for d in folder.days(run)}
+    params = folder.behaviour_params()
+    params = views.behaviour_params(params[params["run"] == run])
     dt_h = views.hours_per_period(ts)
     n = round(24 / dt_h)
     period = min(period, n)
     minutes = round(60 * dt_h * period)
-    days = kp[["mode", "run", "day", "total_cost"]] if "total_cost" in kp else pd.DataFrame()
+    days = folder.cost_per_day()
     return DayTables(day=day, period=period, ts=ts, kpis=kpis, agents=folder.agents(run, day), days=days, kpi_day=day,
-                     agents_by_day=agents_by_day, feeder=feeder, s_max_mva=s_max, v_band=band, currency=currency,
+                     params=params, feeder=feeder, s_max_mva=s_max, v_band=band, currency=currency,
                      clock=f"{run} · day {day} · period {period}/{n} · {minutes // 60:02d}:{minutes % 60:02d}",
                      dt_h=dt_h)
+
+
+def _open(root: RunsRoot, path: str) -> RunFolder | str:
+    """The result folder ``path`` below the root, or why it cannot be opened."""
+    try:
+        return root.open(path)
+    except (OSError, ValueError) as exc:
+        return str(exc)
 
 
 @solara.component
@@ -86,18 +94,23 @@ def RunBrowser(root_path: Path) -> None:
     run, set_run = solara.use_state("")
     day, set_day = solara.use_state(0)
     period, set_period = solara.use_state(48)
+    paths = [i.path for i in usable]
+    path = chosen if chosen in paths else (paths[0] if paths else "")
+    # the folder is opened (and its tables read) once per choice, not at every render
+    opened = solara.use_memo(lambda: _open(root, path) if path else "", [path])
     solara.Text(f"finished runs below {root.root}", style={"color": "#555"})
     for bad in (i for i in infos if i.error):
         solara.Warning(f"{bad.path}: {bad.error}")
     if not usable:
         solara.Info("no finished run folder here yet: run_sim.py simulate|compare|sweep --out DIR writes one")
         return
-    paths = [i.path for i in usable]
-    path = chosen if chosen in paths else paths[0]
     with solara.Div(classes=["coopgrid-run-select"]):
         solara.Select("run folder", values=paths, value=path, on_value=set_chosen)
+    if isinstance(opened, str):
+        solara.Error(f"{path}: {opened}")
+        return
+    folder = opened
     try:
-        folder = root.open(path)
         runs = folder.runs()["run"].astype(str).tolist()
     except (OSError, ValueError) as exc:
         solara.Error(f"{path}: {exc}")

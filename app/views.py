@@ -277,18 +277,14 @@ def kpi_strip(kpis: dict[str, Any] | pd.Series | None, currency: str = "USD") ->
     return out
 
 
-def behaviour_params(agents_by_day: dict[int, pd.DataFrame]) -> pd.DataFrame:
-    """``day, agent, behaviour, parameter, value`` of the records ``param_<name>`` over days: what a learning
-    agent chose each day (empty when no agent reports a parameter)."""
-    parts = []
-    for day, rec in sorted(agents_by_day.items()):
-        if rec is None or rec.empty:
-            continue
-        p = rec[rec["variable"].astype(str).str.startswith("param_")]
-        if not p.empty:
-            parts.append(pd.DataFrame({"day": day, "agent": p["agent_id"].astype(str),
-                                       "behaviour": p["behaviour"].astype(str),
-                                       "parameter": p["variable"].astype(str).str.removeprefix("param_"),
-                                       "value": p["value"].astype(float)}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["day", "agent", "behaviour", "parameter", "value"])
+def behaviour_params(records: pd.DataFrame) -> pd.DataFrame:
+    """``day, agent, behaviour, parameter, value`` of the per-agent records ``param_<name>`` (columns ``day,
+    agent_id, behaviour, variable, value``): what a learning agent chose each day (empty when none reports one)."""
+    cols = ["day", "agent", "behaviour", "parameter", "value"]
+    if records is None or records.empty:
+        return pd.DataFrame(columns=cols)
+    p = records[records["variable"].astype(str).str.startswith("param_")]
+    return pd.DataFrame({"day": p["day"].astype(int), "agent": p["agent_id"].astype(str),
+                         "behaviour": p["behaviour"].astype(str),
+                         "parameter": p["variable"].astype(str).str.removeprefix("param_"),
+                         "value": p["value"].astype(float)}, columns=cols).sort_values("day", kind="stable")

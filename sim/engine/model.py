@@ -104,7 +104,7 @@ class SimulationModel(mesa.Model):  # type: ignore[misc]
 
     def _step(self) -> None:
         if self._day is None:
-            self.live_day.frame = None
+            self.live_day.source = None
             self._day = self.system.day(self, self.day)
         k = next(self._day)
         if k != self.step_in_day + 1:

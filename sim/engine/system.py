@@ -28,7 +28,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -81,11 +81,22 @@ class DayOutcome:
 
 @dataclass
 class LiveDay:
-    """The day in progress as a live view may show it before the day closes (:meth:`System.preview`'s default
-    source): ``frame`` is the day's time series (the file's long format) once a system knows its executed day early
-    (e.g. solved before its first quarter-hour), else None.  The engine clears it at each day's start."""
+    """The day in progress as a live view may show it before the day closes (:meth:`System.preview`'s source).
 
-    frame: pd.DataFrame | None = None
+    A system that knows its executed day early (e.g. solved before its first quarter-hour) sets ``source``: a
+    function returning the day's time series (the file's long format), or None while it is not known yet.  It is
+    only called by a view, so a run nobody watches computes nothing early.  The engine clears it at each day's
+    start."""
+
+    source: Callable[[], pd.DataFrame | None] | None = None
+
+    def show(self, frame: pd.DataFrame) -> None:
+        """The day's time series is known: ``frame``."""
+        self.source = lambda: frame
+
+    @property
+    def frame(self) -> pd.DataFrame | None:
+        return self.source() if self.source is not None else None
 
 
 #: A day as a generator: yields ``k`` after quarter-hour ``k`` (1..96) is executed, returns the outcome.
@@ -253,14 +264,15 @@ class System(ABC):
 
     def preview(self, model: Any) -> pd.DataFrame:
         """The current day's time series so far, for a live view (the dashboard): the rows of the day's time-series
-        file (the same long format) with ``period <= model.step_in_day``.  By default the frame a day put in
+        file (the same long format) with ``period <= model.step_in_day``, from what the day put in
         ``model.live_day`` (:class:`LiveDay`); empty where the system cannot tell before the day closes (then a view
         shows the day when it has closed).  Must not change the run: the same seed gives the same files with or
         without previews."""
         live = getattr(model, "live_day", None)
-        if live is None or live.frame is None:
+        frame = live.frame if live is not None else None
+        if frame is None:
             return pd.DataFrame()
-        return live.frame[live.frame["period"] <= model.step_in_day]
+        return frame[frame["period"] <= model.step_in_day]
 
     def save_state(self, model: Any) -> dict[str, Any]:
         """What the finished day leaves to the next (JSON-able); ``--resume`` restores it."""

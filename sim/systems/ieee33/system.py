@@ -21,8 +21,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pandas as pd
-
 from scenarios.ieee33_loader import load_ieee33_scenario
 from scenarios.schema import IEEE33Scenario
 from sim.engine.spec import SimSettings
@@ -144,18 +142,16 @@ class IEEE33System(System):
         model.coordinator = build_coordinator(model.spec, model.run_spec, model.settings, model, mode)
 
     def day(self, model: Any, d: int) -> DaySteps:
-        return (yield from simulate_day_steps(model.spec, model.run_spec, model.settings, d, model.coordinator,
-                                              model.weather, mode=model.mode, per_vehicle=self.per_vehicle_records))
-
-    def preview(self, model: Any) -> pd.DataFrame:
-        """The day's time series up to the executed quarter-hour, once the mode's plan is known before the day
-        closes (the ``oracle`` replay: from its first quarter-hour); empty in the ``mpc`` replay, whose plan is
-        known only at the day's end.  The network check is done once and reused by the day's end."""
+        """Day ``d``; a live view sees its time series once the mode's plan is known before the day closes (the
+        ``oracle`` replay: from its first quarter-hour; the ``mpc`` replay's plan is known only at the day's end),
+        computed on request and reused by the day's end (:class:`sim.systems.ieee33.day.DayPreview`)."""
         dm = model.coordinator
-        if dm.plan is None or dm.preview is None:
-            return pd.DataFrame()
-        ts = dm.preview.frame(dm.plan, dm.da_prices_intraday)
-        return ts[ts["period"] <= model.step_in_day]
+        live = getattr(model, "live_day", None)
+        if live is not None:
+            live.source = lambda: (dm.preview.frame(dm.plan, dm.da_prices_intraday)
+                                   if dm.plan is not None and dm.preview is not None else None)
+        return (yield from simulate_day_steps(model.spec, model.run_spec, model.settings, d, dm,
+                                              model.weather, mode=model.mode, per_vehicle=self.per_vehicle_records))
 
     def save_state(self, model: Any) -> dict[str, Any]:
         """Each cluster agent's storage energy at midnight (``ess_kwh``, kWh) and each home EV agent's SOC

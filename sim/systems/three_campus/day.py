@@ -768,10 +768,11 @@ def _day_steps(sc: ThreeCampusScenario, run: RunSpec, settings: SimSettings, d: 
         values = coalition_values(sc, mods, data, start, dict(zip(cases, days, strict=True)))
     t_solve = time.perf_counter()
     paused_solve = paused
-    ts = None
+    ts: pd.DataFrame | None = None
     if not mpc:  # the day was solved in one go: execute its quarter-hours
+        ts = _timeseries(executed, d, run)
         if live is not None:
-            ts = live.frame = _timeseries(executed, d, run)
+            live.show(ts)
         for k in range(1, n + 1):
             t_y = time.perf_counter()
             yield k

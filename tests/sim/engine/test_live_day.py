@@ -1,4 +1,4 @@
-"""System.preview's default (sim/engine/system.py): the frame a day put in the model's LiveDay, cut at the executed
+"""System.preview (sim/engine/system.py): the frame a day put in the model's LiveDay, cut at the executed
 quarter-hour; nothing before a day knows its plan."""
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from sim.systems import SYSTEMS
 
 
 def test_default_preview_cuts_the_live_frame_at_the_executed_quarter_hour() -> None:
-    system = SYSTEMS["three_campus"]  # uses the engine's default preview
+    system = SYSTEMS["three_campus"]
     frame = pd.DataFrame({"period": list(range(1, 97)) * 2, "value": range(192)})
     model = SimpleNamespace(live_day=LiveDay(), step_in_day=4)
     assert system.preview(model).empty  # the day has not put its plan there
-    model.live_day.frame = frame
+    model.live_day.source = lambda: None  # a day whose plan is not known yet
+    assert system.preview(model).empty
+    model.live_day.show(frame)
     got = system.preview(model)
     assert sorted(set(got["period"])) == [1, 2, 3, 4] and len(got) == 8
     model.step_in_day = 96
