@@ -14,6 +14,9 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON312) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
+	@# bytecode of the installed packages on both cores (pip compiles one file at a time); it must exist, since with
+	@# PYTHONDONTWRITEBYTECODE set every process (xdist and Dask workers) would otherwise compile what it imports
+	-@$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib >/dev/null 2>&1
 	@touch $@
 
 # bytecode of our modules written once, not compiled again at every launch (PYTHONDONTWRITEBYTECODE may be set)
